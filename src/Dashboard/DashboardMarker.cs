@@ -1,0 +1,4 @@
+namespace Batchyard.Dashboard;
+
+/// <summary>Anchors the dashboard assembly for hosting.</summary>
+public static class DashboardMarker;

@@ -1,0 +1,117 @@
+using System.Collections.Immutable;
+
+namespace Batchyard.Dags;
+
+/// <summary>One validated version of a DAG file: everything a run needs, frozen when the run starts.</summary>
+[GenerateSerializer, Immutable]
+public sealed record DagDefinition
+{
+    /// <summary>The DAG id: <c>^[a-z0-9][a-z0-9_-]{0,62}$</c>.</summary>
+    [Id(0)] public required string DagId { get; init; }
+    [Id(1)] public string? Description { get; init; }
+    [Id(2)] public string? Owner { get; init; }
+    [Id(3)] public ImmutableArray<string> Tags { get; init; } = [];
+    /// <summary>Cron text as written (5 or 6 fields, or a macro such as <c>@daily</c>); null for manual-only DAGs.</summary>
+    [Id(4)] public string? Schedule { get; init; }
+    /// <summary>IANA time zone the schedule is read in.</summary>
+    [Id(5)] public string Timezone { get; init; } = "UTC";
+    [Id(6)] public bool Catchup { get; init; }
+    [Id(7)] public int MaxActiveRuns { get; init; } = 16;
+    /// <summary>Default values for <c>{{ params.NAME }}</c>.</summary>
+    [Id(8)] public ImmutableDictionary<string, string> Params { get; init; } = ImmutableDictionary<string, string>.Empty;
+    [Id(9)] public NotifySettings Notify { get; init; } = new();
+    /// <summary>Tasks in file order, with defaults applied and <c>flow</c> folded into <see cref="TaskDefinition.Upstream"/>.</summary>
+    [Id(10)] public ImmutableArray<TaskDefinition> Tasks { get; init; } = [];
+    /// <summary>File name the DAG came from (for messages), e.g. <c>daily.yaml</c>.</summary>
+    [Id(11)] public string SourceFile { get; init; } = "";
+    /// <summary>The file's text, shown by the API and dashboard.</summary>
+    [Id(12)] public string SourceText { get; init; } = "";
+    /// <summary>A short hash of the source text, so that a run can say which version it ran.</summary>
+    [Id(13)] public string Version { get; init; } = "";
+
+    public TaskDefinition? FindTask(string taskId)
+    {
+        foreach (var task in Tasks)
+        {
+            if (task.TaskId == taskId)
+            {
+                return task;
+            }
+        }
+        return null;
+    }
+}
+
+[GenerateSerializer, Immutable]
+public sealed record NotifySettings
+{
+    [Id(0)] public ImmutableArray<string> OnFailure { get; init; } = [];
+    [Id(1)] public ImmutableArray<string> OnSuccess { get; init; } = [];
+}
+
+/// <summary>One task of a DAG, after the DAG's <c>defaults</c> were applied.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TaskDefinition
+{
+    [Id(0)] public required string TaskId { get; init; }
+    /// <summary>Backend name: <c>sagemaker</c>, <c>sagemaker-training</c>, <c>local</c> or <c>noop</c>.</summary>
+    [Id(1)] public string Backend { get; init; } = "local";
+    [Id(2)] public string? Image { get; init; }
+    [Id(3)] public ImmutableArray<string> Command { get; init; } = [];
+    [Id(4)] public ImmutableArray<string> Args { get; init; } = [];
+    [Id(5)] public ImmutableDictionary<string, string> Env { get; init; } = ImmutableDictionary<string, string>.Empty;
+    /// <summary>Working directory for the local backend (relative paths resolve against the DAGs folder).</summary>
+    [Id(6)] public string? WorkingDir { get; init; }
+    [Id(7)] public TaskResources Resources { get; init; } = new();
+    [Id(8)] public int Retries { get; init; }
+    [Id(9)] public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(30);
+    [Id(10)] public double RetryBackoff { get; init; } = 1.0;
+    [Id(11)] public TimeSpan? MaxRetryDelay { get; init; }
+    [Id(12)] public TimeSpan? Timeout { get; init; }
+    [Id(13)] public string Pool { get; init; } = "default";
+    [Id(14)] public TriggerRule TriggerRule { get; init; } = TriggerRule.AllSuccess;
+    /// <summary>Direct upstream task ids, from <c>depends_on</c> and every <c>flow</c> (deduplicated, sorted).</summary>
+    [Id(15)] public ImmutableArray<string> Upstream { get; init; } = [];
+    /// <summary>SageMaker Processing inputs, or Training input channels.</summary>
+    [Id(16)] public ImmutableArray<DataChannel> Inputs { get; init; } = [];
+    /// <summary>SageMaker Processing outputs.</summary>
+    [Id(17)] public ImmutableArray<DataChannel> Outputs { get; init; } = [];
+    /// <summary>SageMaker Training hyperparameters.</summary>
+    [Id(18)] public ImmutableDictionary<string, string> Hyperparameters { get; init; } = ImmutableDictionary<string, string>.Empty;
+    /// <summary>SageMaker Training <c>OutputDataConfig.S3OutputPath</c>.</summary>
+    [Id(19)] public string? OutputPath { get; init; }
+    /// <summary>Line of the task's key in the DAG file (for messages at run time).</summary>
+    [Id(20)] public int Line { get; init; }
+}
+
+/// <summary>Compute a task asks for. SageMaker reads the instance fields; the local backend reads memory and cpus.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TaskResources
+{
+    [Id(0)] public string? InstanceType { get; init; }
+    [Id(1)] public int? InstanceCount { get; init; }
+    [Id(2)] public int? VolumeGb { get; init; }
+    [Id(3)] public int? MemoryMb { get; init; }
+    [Id(4)] public double? Cpus { get; init; }
+}
+
+/// <summary>An S3 location bound to a container path (Processing) or a named channel (Training).</summary>
+[GenerateSerializer, Immutable]
+public sealed record DataChannel
+{
+    [Id(0)] public required string Name { get; init; }
+    [Id(1)] public required string S3Uri { get; init; }
+    /// <summary>Container path, e.g. <c>/opt/ml/processing/input</c>; Processing only.</summary>
+    [Id(2)] public string? LocalPath { get; init; }
+}
+
+/// <summary>When a task may run, given its direct upstream tasks' final states (Airflow's trigger rules).</summary>
+public enum TriggerRule
+{
+    AllSuccess,
+    AllDone,
+    AllFailed,
+    OneSuccess,
+    OneFailed,
+    NoneFailed,
+}

@@ -1,0 +1,51 @@
+using System.Collections.Immutable;
+using Batchyard.Dags;
+using Batchyard.Runs;
+using Orleans.Concurrency;
+
+namespace Batchyard.Grains;
+
+/// <summary>One DAG, keyed by its id: its current version, pause state, cron schedule and run admission.</summary>
+public interface IDagGrain : IGrainWithStringKey
+{
+    /// <summary>Creates or replaces the DAG with a validated version and re-arms its schedule.</summary>
+    Task<DagInfo> ApplyAsync(DagDefinition definition);
+
+    /// <summary>Records why a newer file for this DAG was refused; the current version keeps running.</summary>
+    Task RecordRefusedAsync(ImmutableArray<string> problems);
+
+    /// <summary>Removes the DAG: its schedule stops and queued runs are dropped; history stays readable.</summary>
+    Task DeleteAsync();
+
+    /// <summary>The DAG's current state, or null when it does not exist.</summary>
+    Task<DagInfo?> GetAsync();
+
+    /// <summary>Stops (true) or resumes (false) the schedule.</summary>
+    Task<DagInfo> SetPausedAsync(bool paused);
+
+    /// <summary>Starts a manual run (queued when <c>max_active_runs</c> is reached).</summary>
+    Task<RunDetails> TriggerAsync(TriggerRequest request);
+
+    /// <summary>Fires every cron slot that is due at the current time, then re-arms the reminder; returns the run ids created.</summary>
+    Task<ImmutableArray<string>> EvaluateScheduleAsync();
+
+    /// <summary>The next scheduled slots from now (for the API and dashboard).</summary>
+    Task<ImmutableArray<DateTimeOffset>> GetNextSlotsAsync(int count);
+
+    /// <summary>A run of this DAG changed state; called by the run grain.</summary>
+    [OneWay]
+    Task OnRunChangedAsync(RunSummary run);
+}
+
+/// <summary>The set of known DAG ids (a single grain, key 0), so that the API can list DAGs.</summary>
+public interface IDagRegistryGrain : IGrainWithIntegerKey
+{
+    /// <summary>Adds a DAG id.</summary>
+    Task AddAsync(string dagId);
+
+    /// <summary>Removes a DAG id.</summary>
+    Task RemoveAsync(string dagId);
+
+    /// <summary>All DAG ids, sorted.</summary>
+    Task<ImmutableArray<string>> ListAsync();
+}

@@ -1,0 +1,62 @@
+using System.Collections.Immutable;
+using Batchyard.Dags;
+using Batchyard.Runs;
+using Orleans.Concurrency;
+
+namespace Batchyard.Grains;
+
+/// <summary>Everything a run needs to start, frozen at trigger time.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RunStart
+{
+    [Id(0)] public required DagDefinition Dag { get; init; }
+    [Id(1)] public required string RunId { get; init; }
+    [Id(2)] public DateTimeOffset LogicalDate { get; init; }
+    [Id(3)] public ImmutableDictionary<string, string> Params { get; init; } = ImmutableDictionary<string, string>.Empty;
+    [Id(4)] public string RunType { get; init; } = "manual";
+    /// <summary>False: the run waits in <c>queued</c> until <see cref="IDagRunGrain.BeginAsync"/>.</summary>
+    [Id(5)] public bool StartNow { get; init; } = true;
+}
+
+/// <summary>One DAG run, keyed <c>{dagId}/{runId}</c>: starts each task when its upstream allows it.</summary>
+public interface IDagRunGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the run; returns null when a run with this key already exists.</summary>
+    Task<RunDetails?> CreateAsync(RunStart start);
+
+    /// <summary>Moves a queued run to running (admitted under <c>max_active_runs</c>).</summary>
+    Task BeginAsync();
+
+    /// <summary>The run with every task instance and attempt, or null when it does not exist.</summary>
+    Task<RunDetails?> GetAsync();
+
+    /// <summary>Cancels the run: stops every running job and marks unfinished tasks cancelled.</summary>
+    Task<RunDetails> CancelAsync();
+
+    /// <summary>Reruns a task and everything downstream of it.</summary>
+    Task<RunDetails> ClearTaskAsync(string taskId);
+
+    /// <summary>A task instance changed; called by the task grain.</summary>
+    [OneWay]
+    Task OnTaskChangedAsync(TaskInstanceDetails task);
+}
+
+public static class RunKeys
+{
+    public static string Run(string dagId, string runId) => $"{dagId}/{runId}";
+
+    public static string Task(string dagId, string runId, string taskId) => $"{dagId}/{runId}/{taskId}";
+
+    public static (string DagId, string RunId) ParseRun(string key)
+    {
+        var slash = key.IndexOf('/', StringComparison.Ordinal);
+        return (key[..slash], key[(slash + 1)..]);
+    }
+
+    public static (string DagId, string RunId, string TaskId) ParseTask(string key)
+    {
+        var first = key.IndexOf('/', StringComparison.Ordinal);
+        var last = key.LastIndexOf('/');
+        return (key[..first], key[(first + 1)..last], key[(last + 1)..]);
+    }
+}

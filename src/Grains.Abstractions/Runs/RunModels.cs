@@ -1,0 +1,88 @@
+using System.Collections.Immutable;
+
+namespace Batchyard.Runs;
+
+/// <summary>One attempt of a task: one job on its backend.</summary>
+[GenerateSerializer, Immutable]
+public sealed record AttemptDetails
+{
+    [Id(0)] public int Attempt { get; init; }
+    [Id(1)] public AttemptState State { get; init; }
+    /// <summary>The backend's job id (SageMaker job name, local cgroup job name).</summary>
+    [Id(2)] public string? JobId { get; init; }
+    [Id(3)] public DateTimeOffset QueuedAt { get; init; }
+    [Id(4)] public DateTimeOffset? StartedAt { get; init; }
+    [Id(5)] public DateTimeOffset? EndedAt { get; init; }
+    [Id(6)] public int? ExitCode { get; init; }
+    [Id(7)] public string? Reason { get; init; }
+    [Id(8)] public string Backend { get; init; } = "";
+    /// <summary>Backend facts worth keeping (billable seconds, secondary status, OOM kills).</summary>
+    [Id(9)] public ImmutableDictionary<string, string> Details { get; init; } = ImmutableDictionary<string, string>.Empty;
+}
+
+/// <summary>A task instance in a run, with every attempt it made.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TaskInstanceDetails
+{
+    [Id(0)] public required string TaskId { get; init; }
+    [Id(1)] public TaskState State { get; init; }
+    [Id(2)] public ImmutableArray<AttemptDetails> Attempts { get; init; } = [];
+    /// <summary>When a retry is due (state <c>up_for_retry</c>).</summary>
+    [Id(3)] public DateTimeOffset? NextAttemptAt { get; init; }
+    [Id(4)] public ImmutableArray<string> Upstream { get; init; } = [];
+    [Id(5)] public string Backend { get; init; } = "";
+}
+
+/// <summary>A DAG run with every task instance and attempt.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RunDetails
+{
+    [Id(0)] public required string DagId { get; init; }
+    [Id(1)] public required string RunId { get; init; }
+    [Id(2)] public RunState State { get; init; }
+    [Id(3)] public DateTimeOffset LogicalDate { get; init; }
+    [Id(4)] public ImmutableDictionary<string, string> Params { get; init; } = ImmutableDictionary<string, string>.Empty;
+    [Id(5)] public DateTimeOffset QueuedAt { get; init; }
+    [Id(6)] public DateTimeOffset? StartedAt { get; init; }
+    [Id(7)] public DateTimeOffset? EndedAt { get; init; }
+    /// <summary><c>scheduled</c> or <c>manual</c>.</summary>
+    [Id(8)] public string RunType { get; init; } = "manual";
+    /// <summary>Version (source hash) of the DAG the run executes.</summary>
+    [Id(9)] public string DagVersion { get; init; } = "";
+    [Id(10)] public ImmutableArray<TaskInstanceDetails> Tasks { get; init; } = [];
+}
+
+/// <summary>A run without its tasks, for lists.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RunSummary
+{
+    [Id(0)] public required string DagId { get; init; }
+    [Id(1)] public required string RunId { get; init; }
+    [Id(2)] public RunState State { get; init; }
+    [Id(3)] public DateTimeOffset LogicalDate { get; init; }
+    [Id(4)] public DateTimeOffset QueuedAt { get; init; }
+    [Id(5)] public DateTimeOffset? StartedAt { get; init; }
+    [Id(6)] public DateTimeOffset? EndedAt { get; init; }
+    [Id(7)] public string RunType { get; init; } = "manual";
+
+    public static RunSummary From(RunDetails run) => new()
+    {
+        DagId = run.DagId,
+        RunId = run.RunId,
+        State = run.State,
+        LogicalDate = run.LogicalDate,
+        QueuedAt = run.QueuedAt,
+        StartedAt = run.StartedAt,
+        EndedAt = run.EndedAt,
+        RunType = run.RunType,
+    };
+}
+
+/// <summary>A request to start a run by hand.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TriggerRequest
+{
+    [Id(0)] public ImmutableDictionary<string, string> Params { get; init; } = ImmutableDictionary<string, string>.Empty;
+    /// <summary>The slot the run stands for; defaults to now.</summary>
+    [Id(1)] public DateTimeOffset? LogicalDate { get; init; }
+}

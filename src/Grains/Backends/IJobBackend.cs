@@ -1,0 +1,91 @@
+using System.Collections.Immutable;
+using Batchyard.Dags;
+using Batchyard.Logs;
+
+namespace Batchyard.Backends;
+
+/// <summary>
+/// Runs one task attempt as one job. Implementations are registered in DI as <see cref="IJobBackend"/>
+/// and chosen by <see cref="Name"/>; no grain knows which backends exist.
+/// </summary>
+public interface IJobBackend
+{
+    /// <summary>The name DAG files use, e.g. <c>local</c>.</summary>
+    string Name { get; }
+
+    /// <summary>What this backend would refuse in a task, checked when a DAG file is loaded.</summary>
+    IEnumerable<BackendProblem> Validate(TaskDefinition task);
+
+    /// <summary>
+    /// Submits the job. Idempotent on <see cref="JobRequest.JobName"/>: a second call for the same name
+    /// adopts the job that exists instead of making another. Returns its first status (may already be final).
+    /// </summary>
+    Task<JobStatus> SubmitAsync(JobRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Follows the job until it ends: yields every status change, the last one final. Writes the job's
+    /// output to <paramref name="log"/> while it runs. Called again after a silo restart to re-attach.
+    /// </summary>
+    IAsyncEnumerable<JobStatus> WatchAsync(JobRef job, IAttemptLog log, CancellationToken cancellationToken);
+
+    /// <summary>Asks the job to stop and waits until it has (or is gone).</summary>
+    Task StopAsync(JobRef job, CancellationToken cancellationToken);
+}
+
+/// <summary>A backend's objection to a task field; <see cref="Path"/> is relative to the task, e.g. <c>resources.instance_count</c>.</summary>
+public sealed record BackendProblem(string Path, string Message);
+
+/// <summary>One attempt to run, with templates already rendered.</summary>
+public sealed record JobRequest
+{
+    public required JobRef Job { get; init; }
+    /// <summary>The task with <c>command</c>, <c>args</c> and <c>env</c> rendered for this attempt.</summary>
+    public required TaskDefinition Task { get; init; }
+    public DateTimeOffset LogicalDate { get; init; }
+    /// <summary>Where the job's output goes.</summary>
+    public required IAttemptLog Log { get; init; }
+}
+
+/// <summary>Identifies one attempt's job; persisted by the task grain before the job is submitted.</summary>
+[GenerateSerializer, Immutable]
+public sealed record JobRef
+{
+    [Id(0)] public required string Backend { get; init; }
+    /// <summary>Deterministic per (dag, run, task, attempt); the backend's idempotency key.</summary>
+    [Id(1)] public required string JobName { get; init; }
+    [Id(2)] public required string DagId { get; init; }
+    [Id(3)] public required string RunId { get; init; }
+    [Id(4)] public required string TaskId { get; init; }
+    [Id(5)] public int Attempt { get; init; }
+}
+
+public enum JobState
+{
+    /// <summary>Accepted, waiting for capacity (local memory budget, SageMaker provisioning).</summary>
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    /// <summary>Stopped on request.</summary>
+    Stopped,
+    /// <summary>The backend ended it for running too long (SageMaker MaxRuntimeInSeconds).</summary>
+    TimedOut,
+    /// <summary>The backend has no such job (e.g. a local job whose silo died).</summary>
+    Lost,
+}
+
+/// <summary>A job's status as its backend reports it.</summary>
+public sealed record JobStatus
+{
+    public required JobState State { get; init; }
+    /// <summary>The backend's id for the job (ARN, job name, pid).</summary>
+    public string? JobId { get; init; }
+    public int? ExitCode { get; init; }
+    /// <summary>Why it failed, e.g. <c>OutOfMemory</c>, a SageMaker FailureReason.</summary>
+    public string? Reason { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? EndedAt { get; init; }
+    public ImmutableDictionary<string, string> Details { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    public bool IsFinal => State is JobState.Succeeded or JobState.Failed or JobState.Stopped or JobState.TimedOut or JobState.Lost;
+}
