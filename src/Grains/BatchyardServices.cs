@@ -1,0 +1,27 @@
+using Batchyard.Backends;
+using Batchyard.Backends.Noop;
+using Batchyard.Events;
+using Batchyard.History;
+using Batchyard.Logs;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Batchyard;
+
+public static class BatchyardServices
+{
+    /// <summary>
+    /// What the grains need from DI. Storage-specific services (history, logs) registered before this call win;
+    /// otherwise the embedded defaults are used: history in memory, logs as files under <paramref name="logsFolder"/>.
+    /// </summary>
+    public static IServiceCollection AddBatchyardGrains(this IServiceCollection services, string logsFolder)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<BackendCatalog>();
+        services.AddSingleton<IJobBackend, NoopJobBackend>();
+        services.TryAddSingleton<RunEvents>();
+        services.TryAddSingleton<IRunHistoryStore, MemoryRunHistoryStore>();
+        services.TryAddSingleton<IAttemptLogStore>(_ => new FileAttemptLogStore(logsFolder));
+        return services;
+    }
+}

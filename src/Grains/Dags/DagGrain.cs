@@ -1,0 +1,363 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Batchyard.Grains;
+using Batchyard.Runs;
+using Batchyard.Scheduling;
+using Microsoft.Extensions.Logging;
+
+namespace Batchyard.Dags;
+
+/// <summary>What a DAG grain persists.</summary>
+[GenerateSerializer]
+public sealed class DagState
+{
+    [Id(0)] public DagDefinition? Definition { get; set; }
+    [Id(1)] public bool Paused { get; set; }
+    [Id(2)] public bool Deleted { get; set; }
+    [Id(3)] public ImmutableArray<string> LoadErrors { get; set; } = [];
+    [Id(4)] public DateTimeOffset? UpdatedAt { get; set; }
+    /// <summary>The newest cron slot already turned into a run (or the moment scheduling began).</summary>
+    [Id(5)] public DateTimeOffset? LastSlot { get; set; }
+    [Id(6)] public HashSet<string> ActiveRuns { get; set; } = new(StringComparer.Ordinal);
+    [Id(7)] public List<string> QueuedRuns { get; set; } = [];
+    [Id(8)] public List<RunSummary> RecentRuns { get; set; } = [];
+}
+
+/// <summary>
+/// One DAG: holds its current version, fires its cron slots from a durable reminder (each slot once, keyed by
+/// its logical date), and admits runs under <c>max_active_runs</c>, queueing the rest.
+/// </summary>
+public sealed partial class DagGrain(
+    [PersistentState("dag", StorageNames.Batchyard)] IPersistentState<DagState> store,
+    TimeProvider time,
+    ILogger<DagGrain> logger) : Grain, IDagGrain, IRemindable
+{
+    internal const string ScheduleReminder = "schedule";
+    private const int RecentRunsKept = 25;
+    private const int CatchupLimit = 1000;
+    private static readonly TimeSpan FallbackPeriod = TimeSpan.FromMinutes(1);
+
+    private DagState S => store.State;
+
+    private string DagId => this.GetPrimaryKeyString();
+
+    public async Task<DagInfo> ApplyAsync(DagDefinition definition)
+    {
+        var now = time.GetUtcNow();
+        var wasDeleted = S.Deleted || S.Definition is null;
+        S.Definition = definition;
+        S.Deleted = false;
+        S.LoadErrors = [];
+        S.UpdatedAt = now;
+        if (wasDeleted || S.LastSlot is null)
+        {
+            // Scheduling starts now: a new DAG has no missed slots to catch up on.
+            S.LastSlot = now;
+        }
+        await store.WriteStateAsync();
+        await GrainFactory.GetGrain<IDagRegistryGrain>(0).AddAsync(DagId);
+        await ArmScheduleAsync();
+        LogApplied(DagId, definition.Version);
+        return Info();
+    }
+
+    public async Task RecordRefusedAsync(ImmutableArray<string> problems)
+    {
+        S.LoadErrors = problems;
+        S.UpdatedAt = time.GetUtcNow();
+        if (S.Definition is null || S.Deleted)
+        {
+            S.Deleted = false;
+            S.Definition = null;
+        }
+        await store.WriteStateAsync();
+        await GrainFactory.GetGrain<IDagRegistryGrain>(0).AddAsync(DagId);
+        LogRefused(DagId, problems.Length);
+    }
+
+    public async Task DeleteAsync()
+    {
+        if (!Exists)
+        {
+            return;
+        }
+        S.Deleted = true;
+        S.Definition = null;
+        S.LoadErrors = [];
+        var queued = S.QueuedRuns.ToList();
+        S.QueuedRuns.Clear();
+        await store.WriteStateAsync();
+        await Task.WhenAll(queued.Select(runId => RunGrain(runId).CancelAsync()));
+        await DisarmScheduleAsync();
+        await GrainFactory.GetGrain<IDagRegistryGrain>(0).RemoveAsync(DagId);
+        LogDeleted(DagId);
+    }
+
+    public Task<DagInfo?> GetAsync() => Task.FromResult(Exists ? Info() : null);
+
+    public async Task<DagInfo> SetPausedAsync(bool paused)
+    {
+        RequireDefinition();
+        if (S.Paused != paused)
+        {
+            S.Paused = paused;
+            await store.WriteStateAsync();
+            if (paused)
+            {
+                await DisarmScheduleAsync();
+            }
+            else
+            {
+                // Missed slots are created now (catchup) or only the newest one is (no catchup).
+                await EvaluateScheduleAsync();
+            }
+        }
+        return Info();
+    }
+
+    public async Task<RunDetails> TriggerAsync(TriggerRequest request)
+    {
+        var definition = RequireDefinition();
+        var now = time.GetUtcNow();
+        var logicalDate = request.LogicalDate ?? now;
+        var parameters = definition.Params.SetItems(request.Params);
+        var baseId = "manual__" + Stamp(now);
+        for (var n = 1; ; n++)
+        {
+            var runId = n == 1 ? baseId : $"{baseId}_{n}";
+            if (await CreateRunAsync(definition, runId, logicalDate, parameters, "manual") is { } run)
+            {
+                return run;
+            }
+        }
+    }
+
+    public async Task<ImmutableArray<string>> EvaluateScheduleAsync()
+    {
+        if (S.Definition is not { Schedule: not null } definition || S.Paused || S.Deleted || Cron() is not { } cron)
+        {
+            return [];
+        }
+
+        var now = time.GetUtcNow();
+        var last = S.LastSlot ?? now;
+        var due = cron.Between(last, now).Take(definition.Catchup ? CatchupLimit : int.MaxValue).ToList();
+        if (!definition.Catchup && due.Count > 1)
+        {
+            due = [due[^1]];
+        }
+
+        var created = ImmutableArray.CreateBuilder<string>();
+        foreach (var slot in due)
+        {
+            // The run id is the slot: a slot fired twice (a retried tick, a failover) finds its run and makes none.
+            var runId = "scheduled__" + Stamp(slot);
+            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled") is not null)
+            {
+                created.Add(runId);
+            }
+            S.LastSlot = slot;
+        }
+        if (due.Count > 0)
+        {
+            await store.WriteStateAsync();
+        }
+        await ArmScheduleAsync();
+        return created.ToImmutable();
+    }
+
+    public Task<ImmutableArray<DateTimeOffset>> GetNextSlotsAsync(int count)
+    {
+        if (Cron() is not { } cron)
+        {
+            return Task.FromResult(ImmutableArray<DateTimeOffset>.Empty);
+        }
+        var slots = ImmutableArray.CreateBuilder<DateTimeOffset>();
+        var from = Later(S.LastSlot, time.GetUtcNow());
+        while (slots.Count < count && cron.NextAfter(from) is { } next)
+        {
+            slots.Add(next);
+            from = next;
+        }
+        return Task.FromResult(slots.ToImmutable());
+    }
+
+    public async Task OnRunChangedAsync(RunSummary run)
+    {
+        var index = S.RecentRuns.FindIndex(r => r.RunId == run.RunId);
+        if (index >= 0)
+        {
+            S.RecentRuns[index] = run;
+        }
+        else
+        {
+            S.RecentRuns.Add(run);
+        }
+        S.RecentRuns.Sort((a, b) => b.QueuedAt.CompareTo(a.QueuedAt) is var c && c != 0 ? c : string.CompareOrdinal(b.RunId, a.RunId));
+        if (S.RecentRuns.Count > RecentRunsKept)
+        {
+            S.RecentRuns.RemoveRange(RecentRunsKept, S.RecentRuns.Count - RecentRunsKept);
+        }
+
+        if (run.State.IsFinal())
+        {
+            S.ActiveRuns.Remove(run.RunId);
+            S.QueuedRuns.Remove(run.RunId);
+        }
+        else if (run.State == RunState.Running && !S.QueuedRuns.Contains(run.RunId))
+        {
+            S.ActiveRuns.Add(run.RunId);
+        }
+        await AdmitQueuedRunsAsync();
+        await store.WriteStateAsync();
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == ScheduleReminder)
+        {
+            var created = await EvaluateScheduleAsync();
+            if (created.Length > 0)
+            {
+                LogScheduled(DagId, created.Length, created[^1]);
+            }
+        }
+    }
+
+    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType)
+    {
+        var startNow = S.ActiveRuns.Count < definition.MaxActiveRuns && S.QueuedRuns.Count == 0;
+        var run = await RunGrain(runId).CreateAsync(new RunStart
+        {
+            Dag = definition,
+            RunId = runId,
+            LogicalDate = logicalDate,
+            Params = parameters,
+            RunType = runType,
+            StartNow = startNow,
+        });
+        if (run is null)
+        {
+            return null;
+        }
+        if (startNow)
+        {
+            S.ActiveRuns.Add(runId);
+        }
+        else
+        {
+            S.QueuedRuns.Add(runId);
+        }
+        await store.WriteStateAsync();
+        return run;
+    }
+
+    private async Task AdmitQueuedRunsAsync()
+    {
+        var limit = S.Definition?.MaxActiveRuns ?? int.MaxValue;
+        while (S.QueuedRuns.Count > 0 && S.ActiveRuns.Count < limit)
+        {
+            var runId = S.QueuedRuns[0];
+            S.QueuedRuns.RemoveAt(0);
+            S.ActiveRuns.Add(runId);
+            await store.WriteStateAsync();
+            await RunGrain(runId).BeginAsync();
+        }
+    }
+
+    private async Task ArmScheduleAsync()
+    {
+        if (S.Paused || S.Deleted || Cron() is not { } cron)
+        {
+            await DisarmScheduleAsync();
+            return;
+        }
+        var now = time.GetUtcNow();
+        if (cron.NextAfter(Later(S.LastSlot, now)) is not { } next)
+        {
+            await DisarmScheduleAsync();
+            return;
+        }
+        // Re-armed per occurrence: due at the next slot; the period only matters if a tick is lost.
+        var due = next - now;
+        await this.RegisterOrUpdateReminder(ScheduleReminder, due < TimeSpan.Zero ? TimeSpan.Zero : due, FallbackPeriod);
+    }
+
+    private async Task DisarmScheduleAsync()
+    {
+        if (await this.GetReminder(ScheduleReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    private CronSchedule? Cron() =>
+        S.Definition is { Schedule: { } schedule } definition ? CronSchedule.TryParse(schedule, definition.Timezone, out _) : null;
+
+    private bool Exists => !S.Deleted && (S.Definition is not null || !S.LoadErrors.IsEmpty);
+
+    private DagDefinition RequireDefinition() =>
+        S.Deleted || S.Definition is null ? throw new KeyNotFoundException($"DAG {DagId} does not exist") : S.Definition;
+
+    private IDagRunGrain RunGrain(string runId) => GrainFactory.GetGrain<IDagRunGrain>(RunKeys.Run(DagId, runId));
+
+    private DagInfo Info()
+    {
+        var cron = Cron();
+        DateTimeOffset? next = S.Paused || cron is null ? null : cron.NextAfter(Later(S.LastSlot, time.GetUtcNow()));
+        return new DagInfo
+        {
+            DagId = DagId,
+            Paused = S.Paused,
+            Definition = S.Definition,
+            NextRunAt = next,
+            LastRunState = S.RecentRuns.Count > 0 ? S.RecentRuns[0].State : null,
+            RecentRuns = [.. S.RecentRuns],
+            LoadErrors = S.LoadErrors,
+            UpdatedAt = S.UpdatedAt,
+            ActiveRuns = S.ActiveRuns.Count,
+            QueuedRuns = S.QueuedRuns.Count,
+            Deleted = S.Deleted,
+        };
+    }
+
+    private static DateTimeOffset Later(DateTimeOffset? a, DateTimeOffset b) => a is { } x && x > b ? x : b;
+
+    private static string Stamp(DateTimeOffset at) =>
+        at.UtcDateTime.ToString(at.Millisecond == 0 ? "yyyy-MM-ddTHH:mm:ssZ" : "yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: applied version {Version}")]
+    private partial void LogApplied(string dagId, string version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}: a new file was refused ({Count} problem(s)); the last good version keeps running")]
+    private partial void LogRefused(string dagId, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: deleted")]
+    private partial void LogDeleted(string dagId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: scheduled {Count} run(s), newest {RunId}")]
+    private partial void LogScheduled(string dagId, int count, string runId);
+}
+
+/// <summary>The set of known DAG ids.</summary>
+public sealed class DagRegistryGrain(
+    [PersistentState("registry", StorageNames.Batchyard)] IPersistentState<SortedSet<string>> store) : Grain, IDagRegistryGrain
+{
+    public async Task AddAsync(string dagId)
+    {
+        if (store.State.Add(dagId))
+        {
+            await store.WriteStateAsync();
+        }
+    }
+
+    public async Task RemoveAsync(string dagId)
+    {
+        if (store.State.Remove(dagId))
+        {
+            await store.WriteStateAsync();
+        }
+    }
+
+    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.ToImmutableArray());
+}

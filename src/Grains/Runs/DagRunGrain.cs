@@ -1,0 +1,379 @@
+using System.Collections.Immutable;
+using Batchyard.Dags;
+using Batchyard.Events;
+using Batchyard.Grains;
+using Batchyard.History;
+using Microsoft.Extensions.Logging;
+
+namespace Batchyard.Runs;
+
+/// <summary>What a run grain persists: the DAG snapshot it runs and the latest state of each task instance.</summary>
+[GenerateSerializer]
+public sealed class DagRunState
+{
+    [Id(0)] public DagDefinition? Dag { get; set; }
+    [Id(1)] public string RunId { get; set; } = "";
+    [Id(2)] public RunState State { get; set; }
+    [Id(3)] public DateTimeOffset LogicalDate { get; set; }
+    [Id(4)] public ImmutableDictionary<string, string> Params { get; set; } = ImmutableDictionary<string, string>.Empty;
+    [Id(5)] public string RunType { get; set; } = "manual";
+    [Id(6)] public DateTimeOffset QueuedAt { get; set; }
+    [Id(7)] public DateTimeOffset? StartedAt { get; set; }
+    [Id(8)] public DateTimeOffset? EndedAt { get; set; }
+    [Id(9)] public Dictionary<string, TaskInstanceDetails> Tasks { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// One DAG run: starts each task the moment its upstream allows it (trigger rules), propagates skipped and
+/// upstream_failed, and decides the run's outcome from its leaf tasks, as Airflow does. Task grains push
+/// their changes here; a reminder wakes the run while it is active so that nothing waits on a lost message.
+/// </summary>
+public sealed partial class DagRunGrain(
+    [PersistentState("run", StorageNames.Batchyard)] IPersistentState<DagRunState> store,
+    IRunHistoryStore history,
+    RunEvents events,
+    TimeProvider time,
+    ILogger<DagRunGrain> logger) : Grain, IDagRunGrain, IRemindable
+{
+    internal const string WakeReminder = "wake";
+    private static readonly TimeSpan WakePeriod = TimeSpan.FromMinutes(1);
+
+    private string _dagId = "";
+    private string _runId = "";
+    private Dictionary<string, List<string>> _downstream = new(StringComparer.Ordinal);
+    private RunSummary? _lastSummary;
+
+    private DagRunState S => store.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        (_dagId, _runId) = RunKeys.ParseRun(this.GetPrimaryKeyString());
+        IndexDownstream();
+        return Task.CompletedTask;
+    }
+
+    public async Task<RunDetails?> CreateAsync(RunStart start)
+    {
+        if (S.Dag is not null)
+        {
+            return null;
+        }
+        var now = time.GetUtcNow();
+        S.Dag = start.Dag;
+        S.RunId = start.RunId;
+        S.LogicalDate = start.LogicalDate;
+        S.Params = start.Params;
+        S.RunType = start.RunType;
+        S.QueuedAt = now;
+        S.State = RunState.Queued;
+        foreach (var task in start.Dag.Tasks)
+        {
+            S.Tasks[task.TaskId] = new TaskInstanceDetails { TaskId = task.TaskId, State = TaskState.Pending, Upstream = task.Upstream, Backend = task.Backend };
+        }
+        IndexDownstream();
+        LogCreated(_dagId, _runId, start.StartNow);
+        if (start.StartNow)
+        {
+            await BeginAsync();
+        }
+        else
+        {
+            await SaveAsync();
+        }
+        return Details();
+    }
+
+    public async Task BeginAsync()
+    {
+        if (S.Dag is null || S.State != RunState.Queued)
+        {
+            return;
+        }
+        S.State = RunState.Running;
+        S.StartedAt = time.GetUtcNow();
+        await this.RegisterOrUpdateReminder(WakeReminder, WakePeriod, WakePeriod);
+        await ScheduleReadyTasksAsync();
+    }
+
+    public Task<RunDetails?> GetAsync() => Task.FromResult(S.Dag is null ? null : Details());
+
+    public async Task<RunDetails> CancelAsync()
+    {
+        if (S.Dag is null)
+        {
+            throw new KeyNotFoundException($"run {_dagId}/{_runId} does not exist");
+        }
+        if (S.State.IsFinal())
+        {
+            return Details();
+        }
+
+        var started = new List<Task>();
+        foreach (var (taskId, task) in S.Tasks.ToList())
+        {
+            if (task.State.IsFinal())
+            {
+                continue;
+            }
+            if (task.State != TaskState.Pending)
+            {
+                started.Add(TaskGrain(taskId).CancelAsync());
+            }
+            S.Tasks[taskId] = task with { State = TaskState.Cancelled, NextAttemptAt = null };
+        }
+        await Task.WhenAll(started);
+        LogCancelled(_dagId, _runId);
+        await FinishAsync(RunState.Cancelled);
+        return Details();
+    }
+
+    public async Task<RunDetails> ClearTaskAsync(string taskId)
+    {
+        if (S.Dag is null || !S.Tasks.ContainsKey(taskId))
+        {
+            throw new KeyNotFoundException($"task {taskId} is not in run {_dagId}/{_runId}");
+        }
+
+        var cleared = Downstream(taskId);
+        await Task.WhenAll(cleared.Where(id => S.Tasks[id].State != TaskState.Pending).Select(id => TaskGrain(id).ClearAsync()));
+        foreach (var id in cleared)
+        {
+            S.Tasks[id] = S.Tasks[id] with { State = TaskState.Pending, NextAttemptAt = null };
+        }
+        LogCleared(_dagId, _runId, taskId, cleared.Count);
+
+        if (S.State != RunState.Running)
+        {
+            // Clearing a finished run runs it again, as in Airflow.
+            S.State = RunState.Running;
+            S.StartedAt ??= time.GetUtcNow();
+            S.EndedAt = null;
+            await this.RegisterOrUpdateReminder(WakeReminder, WakePeriod, WakePeriod);
+        }
+        await ScheduleReadyTasksAsync();
+        return Details();
+    }
+
+    public async Task OnTaskChangedAsync(TaskInstanceDetails task)
+    {
+        if (S.Dag is null || !S.Tasks.TryGetValue(task.TaskId, out var known))
+        {
+            return;
+        }
+        if (task.Sequence <= known.Sequence)
+        {
+            return;
+        }
+        if (S.State == RunState.Cancelled && !task.State.IsFinal())
+        {
+            // A late report from before the cancel: keep the task cancelled, keep its attempts.
+            S.Tasks[task.TaskId] = task with { State = TaskState.Cancelled };
+            await SaveAsync();
+            return;
+        }
+        if (S.State != RunState.Running && task.State == TaskState.Pending)
+        {
+            S.Tasks[task.TaskId] = task;
+            await SaveAsync();
+            return;
+        }
+
+        S.Tasks[task.TaskId] = task;
+        if (S.State == RunState.Running && task.State.IsFinal())
+        {
+            await ScheduleReadyTasksAsync();
+        }
+        else
+        {
+            await SaveAsync();
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != WakeReminder)
+        {
+            return;
+        }
+        if (S.Dag is null || S.State != RunState.Running)
+        {
+            await UnregisterWakeAsync();
+            return;
+        }
+
+        // A durable wake-up: refresh every started task from its grain (a push may have been lost with a silo),
+        // nudge it to re-check its job, and start whatever became ready.
+        var active = S.Tasks.Values.Where(t => t.State != TaskState.Pending && !t.State.IsFinal()).Select(t => t.TaskId).ToList();
+        var fresh = await Task.WhenAll(active.Select(id => TaskGrain(id).GetAsync()));
+        foreach (var task in fresh)
+        {
+            if (task is not null && task.Sequence > S.Tasks[task.TaskId].Sequence)
+            {
+                S.Tasks[task.TaskId] = task;
+            }
+        }
+        foreach (var id in active)
+        {
+            TaskGrain(id).AdvanceAsync().Ignore();
+        }
+        await ScheduleReadyTasksAsync();
+    }
+
+    /// <summary>Applies trigger rules until nothing changes, starts the tasks that became ready, and ends the run when all are final.</summary>
+    private async Task ScheduleReadyTasksAsync()
+    {
+        var toStart = new List<TaskDefinition>();
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var task in S.Dag!.Tasks)
+            {
+                var instance = S.Tasks[task.TaskId];
+                if (instance.State != TaskState.Pending || toStart.Contains(task))
+                {
+                    continue;
+                }
+                var decision = TriggerRules.Decide(task.TriggerRule, task.Upstream.Select(id => S.Tasks[id].State));
+                switch (decision)
+                {
+                    case TriggerDecision.Run:
+                        toStart.Add(task);
+                        break;
+                    case TriggerDecision.Skip:
+                        S.Tasks[task.TaskId] = instance with { State = TaskState.Skipped };
+                        changed = true;
+                        break;
+                    case TriggerDecision.UpstreamFailed:
+                        S.Tasks[task.TaskId] = instance with { State = TaskState.UpstreamFailed };
+                        changed = true;
+                        break;
+                }
+            }
+        }
+        while (changed);
+
+        foreach (var task in toStart)
+        {
+            // Marked queued here so that a second pass never starts it twice; the grain's own report follows.
+            S.Tasks[task.TaskId] = S.Tasks[task.TaskId] with { State = TaskState.Queued };
+        }
+
+        if (toStart.Count == 0 && S.Tasks.Values.All(t => t.State.IsFinal()))
+        {
+            await FinishAsync(LeafOutcome());
+            return;
+        }
+
+        await SaveAsync();
+        if (toStart.Count > 0)
+        {
+            await Task.WhenAll(toStart.Select(task => TaskGrain(task.TaskId).StartAsync(new TaskStart
+            {
+                Task = task,
+                LogicalDate = S.LogicalDate,
+                Params = S.Params,
+            })));
+        }
+    }
+
+    /// <summary>Airflow's rule: the run failed when any leaf task failed or could not run; otherwise it succeeded.</summary>
+    private RunState LeafOutcome()
+    {
+        var leaves = S.Dag!.Tasks.Where(t => !_downstream.ContainsKey(t.TaskId) || _downstream[t.TaskId].Count == 0);
+        return leaves.Any(t => S.Tasks[t.TaskId].State is TaskState.Failed or TaskState.TimedOut or TaskState.UpstreamFailed or TaskState.Cancelled)
+            ? RunState.Failed
+            : RunState.Succeeded;
+    }
+
+    private async Task FinishAsync(RunState state)
+    {
+        S.State = state;
+        S.EndedAt = time.GetUtcNow();
+        LogFinished(_dagId, _runId, state);
+        await SaveAsync();
+        await UnregisterWakeAsync();
+    }
+
+    private async Task UnregisterWakeAsync()
+    {
+        if (await this.GetReminder(WakeReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    private async Task SaveAsync()
+    {
+        await store.WriteStateAsync();
+        var details = Details();
+        await history.SaveRunAsync(details);
+        events.Publish(details);
+        var summary = RunSummary.From(details);
+        if (summary != _lastSummary)
+        {
+            // The DAG grain cares about the run's own state, not each task's.
+            _lastSummary = summary;
+            GrainFactory.GetGrain<IDagGrain>(_dagId).OnRunChangedAsync(summary).Ignore();
+        }
+    }
+
+    private HashSet<string> Downstream(string taskId)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        var stack = new Stack<string>([taskId]);
+        while (stack.TryPop(out var id))
+        {
+            if (result.Add(id) && _downstream.TryGetValue(id, out var children))
+            {
+                children.ForEach(stack.Push);
+            }
+        }
+        return result;
+    }
+
+    private void IndexDownstream()
+    {
+        _downstream = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var task in S.Dag?.Tasks ?? [])
+        {
+            foreach (var up in task.Upstream)
+            {
+                if (!_downstream.TryGetValue(up, out var list))
+                {
+                    _downstream[up] = list = [];
+                }
+                list.Add(task.TaskId);
+            }
+        }
+    }
+
+    private ITaskRunGrain TaskGrain(string taskId) => GrainFactory.GetGrain<ITaskRunGrain>(RunKeys.Task(_dagId, _runId, taskId));
+
+    private RunDetails Details() => new()
+    {
+        DagId = _dagId,
+        RunId = _runId,
+        State = S.State,
+        LogicalDate = S.LogicalDate,
+        Params = S.Params,
+        QueuedAt = S.QueuedAt,
+        StartedAt = S.StartedAt,
+        EndedAt = S.EndedAt,
+        RunType = S.RunType,
+        DagVersion = S.Dag?.Version ?? "",
+        Tasks = [.. S.Dag?.Tasks.Select(t => S.Tasks[t.TaskId]) ?? []],
+    };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: created (start now: {StartNow})")]
+    private partial void LogCreated(string dagId, string runId, bool startNow);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: {State}")]
+    private partial void LogFinished(string dagId, string runId, RunState state);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: cancel requested")]
+    private partial void LogCancelled(string dagId, string runId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: cleared {TaskId} and {Count} task(s) with its downstream")]
+    private partial void LogCleared(string dagId, string runId, string taskId, int count);
+}
