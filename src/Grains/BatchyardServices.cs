@@ -17,6 +17,7 @@ public static class BatchyardServices
     public static IServiceCollection AddBatchyardGrains(this IServiceCollection services, string logsFolder)
     {
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddKeyedSingleton(BatchyardClock.Key, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.TryAddSingleton<BackendCatalog>();
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();

@@ -27,7 +27,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             silo.AddMemoryGrainStorage(StorageNames.Batchyard);
             silo.UseInMemoryReminderService();
-            silo.Services.AddSingleton<TimeProvider>(Time);
+            silo.Services.AddKeyedSingleton<TimeProvider>(BatchyardClock.Key, Time);
             silo.Services.AddSingleton<IJobBackend>(Backend);
             silo.Services.AddBatchyardGrains(LogsFolder);
         });

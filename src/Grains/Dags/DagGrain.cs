@@ -29,7 +29,7 @@ public sealed class DagState
 /// </summary>
 public sealed partial class DagGrain(
     [PersistentState("dag", StorageNames.Batchyard)] IPersistentState<DagState> store,
-    TimeProvider time,
+    [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagGrain> logger) : Grain, IDagGrain, IRemindable
 {
     internal const string ScheduleReminder = "schedule";

@@ -32,7 +32,7 @@ public sealed partial class DagRunGrain(
     [PersistentState("run", StorageNames.Batchyard)] IPersistentState<DagRunState> store,
     IRunHistoryStore history,
     RunEvents events,
-    TimeProvider time,
+    [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger) : Grain, IDagRunGrain, IRemindable
 {
     internal const string WakeReminder = "wake";

@@ -17,7 +17,7 @@ public sealed partial class TaskRunGrain(
     [PersistentState("task", StorageNames.Batchyard)] IPersistentState<TaskRunState> store,
     BackendCatalog backends,
     IAttemptLogStore logs,
-    TimeProvider time,
+    [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<TaskRunGrain> logger) : Grain, ITaskRunGrain, ITaskRunCallbacks
 {
     private static readonly TimeSpan RewatchDelay = TimeSpan.FromSeconds(15);
