@@ -45,6 +45,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     private readonly LinkedList<LocalJob> _waiting = [];
     private readonly Queue<string> _finished = new();
     private int _memoryInUseMb;
+    private int _disposed;
 
     public LocalJobBackend(IOptions<LocalBackendOptions> options, TimeProvider time, ILogger<LocalJobBackend> logger)
     {
@@ -218,6 +219,11 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     /// <summary>Kills every running job (their cgroups go too) and stops the spawner thread.</summary>
     public async ValueTask DisposeAsync()
     {
+        // DI disposes the instance once per registration (as itself and as IJobBackend).
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         List<LocalJob> jobs;
         lock (_gate)
         {
