@@ -39,13 +39,13 @@ public sealed class LocalJobBackendIsolationTests
     }
 
     [Fact]
-    public async Task RunningJob_IsInItsOwnCgroupWithItsMemoryLimit()
+    public async Task RunningJob_IsInItsOwnCgroupWithItsMemoryLimitAndCpuQuota()
     {
         await using var backend = NewBackend();
         RequireCgroup(backend);
         var release = TempFile();
         var log = new RecordingLog();
-        var request = Request(WaitForFile(release, before: "print(open('/proc/self/cgroup').read(), flush=True)"), log, memoryMb: 96);
+        var request = Request(WaitForFile(release, before: "print(open('/proc/self/cgroup').read(), flush=True)"), log, memoryMb: 96, cpus: 0.5);
 
         var running = await backend.SubmitAsync(request, CancellationToken.None);
         await log.WaitForAsync(t => t.Contains("memory:", StringComparison.Ordinal) || t.Contains("0::", StringComparison.Ordinal), Patience);
@@ -53,12 +53,17 @@ public sealed class LocalJobBackendIsolationTests
         var limitFile = File.Exists(Path.Combine(cgroup, "memory.limit_in_bytes")) ? "memory.limit_in_bytes" : "memory.max";
         var limit = long.Parse((await File.ReadAllTextAsync(Path.Combine(cgroup, limitFile))).Trim(), CultureInfo.InvariantCulture);
         var procs = await File.ReadAllTextAsync(Path.Combine(cgroup, "cgroup.procs"));
+        var cpuQuota = ReadCpuQuota(cgroup, log.Text);
         await File.WriteAllTextAsync(release, "");
         var final = (await WatchToEndAsync(backend, request.Job, log))[^1];
 
         Assert.Equal(96L * 1024 * 1024, limit);
         Assert.Contains(running.Details["pid"], procs.Split('\n'));
         Assert.Contains(Path.GetFileName(cgroup), log.Text, StringComparison.Ordinal);
+        if (backend.Isolation.Contains("; cpu ", StringComparison.Ordinal) || backend.Isolation.StartsWith("cgroup v2 (", StringComparison.Ordinal) && !backend.Isolation.Contains("no cpu", StringComparison.Ordinal))
+        {
+            Assert.Equal("50000", cpuQuota);
+        }
         Assert.Equal(JobState.Succeeded, final.State);
         Assert.False(Directory.Exists(cgroup), $"cgroup {cgroup} should be removed after the job");
         File.Delete(release);
@@ -99,5 +104,22 @@ public sealed class LocalJobBackendIsolationTests
         var grandchild = int.Parse(log.Text.Trim(), CultureInfo.InvariantCulture);
         Assert.True(ProcessGone(grandchild), "the timed-out job's background child should be killed too");
         Assert.False(Directory.Exists(running.Details["cgroup"]));
+    }
+
+    /// <summary>The job's cpu quota in µs per 100 ms: v2 keeps it beside memory, v1 in the cpu hierarchy the child reported.</summary>
+    private static string? ReadCpuQuota(string memoryCgroup, string childCgroups)
+    {
+        var cpuMax = Path.Combine(memoryCgroup, "cpu.max");
+        if (File.Exists(cpuMax))
+        {
+            return File.ReadAllText(cpuMax).Split(' ')[0];
+        }
+        var cpuLine = childCgroups.Split('\n').FirstOrDefault(l => l.Split(':') is [_, var controllers, _] && controllers.Split(',').Contains("cpu"));
+        if (cpuLine is null)
+        {
+            return null;
+        }
+        var quota = Path.Combine("/sys/fs/cgroup/cpu" + cpuLine.Split(':')[2], "cpu.cfs_quota_us");
+        return File.Exists(quota) ? File.ReadAllText(quota).Trim() : null;
     }
 }

@@ -108,7 +108,8 @@ internal static class LocalTestKit
         IReadOnlyDictionary<string, string>? env = null,
         string? workingDir = null,
         TimeSpan? timeout = null,
-        string? jobName = null)
+        string? jobName = null,
+        double? cpus = null)
     {
         var name = jobName ?? $"test-{Guid.NewGuid():N}";
         return new JobRequest
@@ -121,7 +122,7 @@ internal static class LocalTestKit
                 Args = args is null ? [] : [.. args],
                 Env = env is null ? ImmutableDictionary<string, string>.Empty : env.ToImmutableDictionary(),
                 WorkingDir = workingDir,
-                Resources = new TaskResources { MemoryMb = memoryMb },
+                Resources = new TaskResources { MemoryMb = memoryMb, Cpus = cpus },
                 Timeout = timeout,
             },
             Log = log,
