@@ -1,0 +1,23 @@
+namespace Batchyard.Backends.Local;
+
+/// <summary>Settings of the <c>local</c> backend, bound from <c>Batchyard:Local</c>.</summary>
+public sealed record LocalBackendOptions
+{
+    /// <summary>The configuration section these options are bound from.</summary>
+    public const string SectionName = "Batchyard:Local";
+
+    /// <summary>Memory the backend may hand out to running jobs together; null means 80% of the host's (or container's) memory.</summary>
+    public int? MemoryCapacityMb { get; init; }
+
+    /// <summary>Memory limit of a job whose task sets no <c>resources.memory_mb</c>.</summary>
+    public int DefaultMemoryMb { get; init; } = 1024;
+
+    /// <summary>Where a task's relative <c>working_dir</c> (and a task without one) runs.</summary>
+    public string BaseDirectory { get; init; } = ".";
+
+    /// <summary>
+    /// The cgroup directory to create the <c>batchyard</c> parent cgroup in (a v1 memory-controller
+    /// directory or a v2 directory); null finds this process's own cgroup. Tests point it elsewhere.
+    /// </summary>
+    public string? CgroupRoot { get; init; }
+}

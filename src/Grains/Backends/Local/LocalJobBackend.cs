@@ -1,0 +1,643 @@
+using System.Collections.Immutable;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Batchyard.Dags;
+using Batchyard.Logs;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Batchyard.Backends.Local;
+
+/// <summary>
+/// Runs a task as a child process of the silo (no shell), each job in its own cgroup with a hard memory
+/// limit, admitted only while the host's memory budget holds. See docs/local-backend.md.
+/// </summary>
+public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
+{
+    /// <summary>The failure reason of a job the kernel killed for exceeding its memory limit.</summary>
+    public const string OutOfMemoryReason = "OutOfMemory";
+
+    /// <summary>Why a job this process does not know is Lost: jobs live and die with the silo that started them.</summary>
+    public const string LostReason = "the silo running this job stopped";
+
+    /// <summary>Finished jobs kept so that a late submit or watch of the same name still sees the outcome.</summary>
+    private const int FinishedJobsKept = 1000;
+
+    /// <summary>The first process of a job: joins the job's cgroup(s), then becomes the user's program.
+    /// The user's argv arrives as arguments after <c>--</c> and is never parsed by the shell.</summary>
+    private const string EnterCgroupScript =
+        """while [ "$1" != -- ]; do echo $$ > "$1" || { echo "batchyard: cannot join cgroup $1" >&2; exit 125; }; shift; done; shift; exec "$@" """;
+
+    private static readonly TimeSpan OutputDrainLimit = TimeSpan.FromSeconds(10);
+
+    private readonly LocalBackendOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<LocalJobBackend> _logger;
+    private readonly CgroupHierarchy? _cgroups;
+    private readonly string? _setpriv;
+    private readonly ProcessSpawner _spawner = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, LocalJob> _jobs = new(StringComparer.Ordinal);
+    private readonly LinkedList<LocalJob> _waiting = [];
+    private readonly Queue<string> _finished = new();
+    private int _memoryInUseMb;
+    private int _disposed;
+
+    public LocalJobBackend(IOptions<LocalBackendOptions> options, TimeProvider time, ILogger<LocalJobBackend> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        MemoryCapacityMb = _options.MemoryCapacityMb ?? DefaultCapacityMb();
+
+        var probe = CgroupHierarchy.Probe(_options.CgroupRoot, time);
+        _cgroups = probe.Hierarchy;
+        Isolation = probe.Isolation;
+        _setpriv = FindSetpriv();
+
+        if (_cgroups is null)
+        {
+            LogNoIsolation(Isolation, MemoryCapacityMb);
+        }
+        else
+        {
+            LogIsolation(Isolation, MemoryCapacityMb);
+        }
+        if (_setpriv is null)
+        {
+            LogNoSetpriv();
+        }
+    }
+
+    public string Name => "local";
+
+    /// <summary>
+    /// How jobs are isolated, e.g. <c>cgroup v1 (/sys/fs/cgroup/memory/…/batchyard; cpu …)</c>, or
+    /// <c>none: why</c> when no cgroup could be made (jobs then run without limits). Shown by /readyz.
+    /// </summary>
+    public string Isolation { get; }
+
+    /// <summary>True when jobs get their own memory-limited cgroup.</summary>
+    public bool IsIsolated => _cgroups is not null;
+
+    /// <summary>Memory all running jobs may hold together.</summary>
+    public int MemoryCapacityMb { get; }
+
+    /// <summary>Memory held by the running (admitted) jobs.</summary>
+    public int MemoryInUseMb
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _memoryInUseMb;
+            }
+        }
+    }
+
+    public IEnumerable<BackendProblem> Validate(TaskDefinition task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        return Problems(task, task.Resources.MemoryMb);
+    }
+
+    public async Task<JobStatus> SubmitAsync(JobRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var name = request.Job.JobName;
+        LocalJob job;
+        lock (_gate)
+        {
+            if (_jobs.TryGetValue(name, out var existing))
+            {
+                job = existing;
+            }
+            else
+            {
+                var memoryMb = request.Task.Resources.MemoryMb ?? _options.DefaultMemoryMb;
+                var problems = Problems(request.Task, memoryMb).ToList();
+                var now = _time.GetUtcNow();
+                job = new LocalJob(request, memoryMb, problems.Count == 0
+                    ? new JobStatus { State = JobState.Queued, JobId = name, Details = Details(memoryMb) }
+                    : new JobStatus
+                    {
+                        State = JobState.Failed,
+                        JobId = name,
+                        Reason = string.Join("; ", problems.Select(p => $"{p.Path}: {p.Message}")),
+                        EndedAt = now,
+                    });
+                _jobs.Add(name, job);
+                if (problems.Count == 0)
+                {
+                    _waiting.AddLast(job);
+                }
+                else
+                {
+                    Forget(job);
+                }
+                existing = null;
+            }
+            if (existing is not null)
+            {
+                LogAdopted(request.Job.DagId, request.Job.RunId, request.Job.TaskId, request.Job.Attempt, name);
+                return existing.Status;
+            }
+        }
+
+        if (job.Status.IsFinal)
+        {
+            LogRefused(request.Job.DagId, request.Job.RunId, request.Job.TaskId, request.Job.Attempt, job.Status.Reason);
+            return job.Status;
+        }
+        AdmitWaiting();
+        if (job.Admitted)
+        {
+            // Report the started process (or why it could not start) rather than a Queued that is already stale.
+            await job.LeftQueue.WaitAsync(cancellationToken);
+        }
+        else
+        {
+            LogQueued(request.Job.DagId, request.Job.RunId, request.Job.TaskId, request.Job.Attempt, job.MemoryMb, MemoryInUseMb, MemoryCapacityMb);
+        }
+        return job.Status;
+    }
+
+    public async IAsyncEnumerable<JobStatus> WatchAsync(JobRef job, IAttemptLog log, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        LocalJob? local;
+        lock (_gate)
+        {
+            local = _jobs.GetValueOrDefault(job.JobName);
+        }
+        if (local is null)
+        {
+            LogLost(job.DagId, job.RunId, job.TaskId, job.Attempt, job.JobName);
+            yield return new JobStatus { State = JobState.Lost, JobId = job.JobName, Reason = LostReason, EndedAt = _time.GetUtcNow() };
+            yield break;
+        }
+        // Output goes to the log given at submit: a watch in this process is the same attempt, hence the same log.
+        await foreach (var status in local.FollowAsync(cancellationToken))
+        {
+            yield return status;
+        }
+    }
+
+    public async Task StopAsync(JobRef job, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        LocalJob? local;
+        bool wasWaiting;
+        lock (_gate)
+        {
+            local = _jobs.GetValueOrDefault(job.JobName);
+            wasWaiting = local is not null && _waiting.Remove(local);
+        }
+        if (local is null)
+        {
+            return;
+        }
+        LogStopping(job.DagId, job.RunId, job.TaskId, job.Attempt);
+        if (wasWaiting)
+        {
+            local.Publish(new JobStatus { State = JobState.Stopped, JobId = job.JobName, Reason = "stopped on request", EndedAt = _time.GetUtcNow() });
+            lock (_gate)
+            {
+                Forget(local);
+            }
+            return;
+        }
+        await EndEarlyAsync(local, JobState.Stopped, "stopped on request");
+        await local.Ended.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Kills every running job (their cgroups go too) and stops the spawner thread.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        // DI disposes the instance once per registration (as itself and as IJobBackend).
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        List<LocalJob> jobs;
+        lock (_gate)
+        {
+            jobs = [.. _jobs.Values.Where(j => !j.Status.IsFinal)];
+            foreach (var job in _waiting)
+            {
+                job.Publish(new JobStatus { State = JobState.Stopped, JobId = job.Request.Job.JobName, Reason = "the silo is shutting down", EndedAt = _time.GetUtcNow() });
+            }
+            _waiting.Clear();
+        }
+        foreach (var job in jobs)
+        {
+            await EndEarlyAsync(job, JobState.Stopped, "the silo is shutting down");
+        }
+        await Task.WhenAll(jobs.Select(j => j.Ended)).WaitAsync(TimeSpan.FromSeconds(30), _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _shutdown.CancelAsync();
+        _spawner.Dispose();
+        _shutdown.Dispose();
+    }
+
+    private IEnumerable<BackendProblem> Problems(TaskDefinition task, int? memoryMb)
+    {
+        if (task.Command.IsDefaultOrEmpty || string.IsNullOrWhiteSpace(task.Command[0]))
+        {
+            yield return new("command", "a local task needs a command");
+        }
+        if (memoryMb is <= 0)
+        {
+            yield return new("resources.memory_mb", "must be greater than 0");
+        }
+        else if (memoryMb > MemoryCapacityMb)
+        {
+            yield return new("resources.memory_mb",
+                $"{memoryMb} MB is more than the local backend's whole memory capacity of {MemoryCapacityMb} MB (Batchyard:Local:MemoryCapacityMb)");
+        }
+        if (task.Resources.Cpus is { } cpus && !(cpus > 0))
+        {
+            yield return new("resources.cpus", "must be greater than 0");
+        }
+    }
+
+    /// <summary>Starts waiting jobs in order while the next one fits; strict FIFO so a big job is never starved.</summary>
+    private void AdmitWaiting()
+    {
+        var admitted = new List<LocalJob>();
+        lock (_gate)
+        {
+            while (_waiting.First is { } first && _memoryInUseMb + first.Value.MemoryMb <= MemoryCapacityMb)
+            {
+                _waiting.RemoveFirst();
+                _memoryInUseMb += first.Value.MemoryMb;
+                first.Value.Admitted = true;
+                admitted.Add(first.Value);
+            }
+        }
+        foreach (var job in admitted)
+        {
+            _ = Task.Run(() => RunAsync(job));
+        }
+    }
+
+    /// <summary>Runs an admitted job to its end; never throws (every failure becomes the job's status).</summary>
+    private async Task RunAsync(LocalJob job)
+    {
+        var id = job.Request.Job;
+        JobStatus final;
+        try
+        {
+            final = await RunProcessAsync(job);
+        }
+        catch (Exception e)
+        {
+            LogRunError(e, id.DagId, id.RunId, id.TaskId, id.Attempt);
+            final = Ended(job, JobState.Failed, $"local backend error: {e.Message}", startedAt: null);
+        }
+
+        // Published before the memory is released, so a job admitted next is always seen after this one ended.
+        job.Publish(final);
+        LogEnded(id.DagId, id.RunId, id.TaskId, id.Attempt, final.State, final.ExitCode, final.Reason);
+        lock (_gate)
+        {
+            _memoryInUseMb -= job.MemoryMb;
+            Forget(job);
+        }
+        AdmitWaiting();
+    }
+
+    private async Task<JobStatus> RunProcessAsync(LocalJob job)
+    {
+        var task = job.Request.Task;
+        if (!TryResolveWorkingDirectory(task, out var workingDirectory, out var why)
+            || !TryResolveExecutable(task, workingDirectory, out var executable, out why))
+        {
+            return Ended(job, JobState.Failed, why, startedAt: null);
+        }
+        if (job.StopRequest is { } early)
+        {
+            return Ended(job, early.State, early.Reason, startedAt: null);
+        }
+
+        JobCgroup? cgroup = null;
+        if (_cgroups is not null)
+        {
+            try
+            {
+                cgroup = await _cgroups.CreateAsync(CgroupName(job.Request.Job.JobName), job.MemoryMb * 1024L * 1024L, task.Resources.Cpus, _shutdown.Token);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return Ended(job, JobState.Failed, $"could not create the job's cgroup: {e.Message}", startedAt: null);
+            }
+        }
+
+        try
+        {
+            return await RunInCgroupAsync(job, executable, workingDirectory, cgroup);
+        }
+        finally
+        {
+            if (cgroup is not null)
+            {
+                try
+                {
+                    await cgroup.RemoveAsync(CancellationToken.None);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    var id = job.Request.Job;
+                    LogCgroupNotRemoved(e, id.DagId, id.RunId, id.TaskId, id.Attempt, cgroup.Path);
+                }
+            }
+        }
+    }
+
+    private async Task<JobStatus> RunInCgroupAsync(LocalJob job, string executable, string workingDirectory, JobCgroup? cgroup)
+    {
+        var id = job.Request.Job;
+        var task = job.Request.Task;
+        Process process;
+        try
+        {
+            process = await _spawner.StartAsync(StartInfo(task, executable, workingDirectory, cgroup));
+        }
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException)
+        {
+            return Ended(job, JobState.Failed, $"could not start {executable}: {e.Message}", startedAt: null);
+        }
+
+        using (process)
+        {
+            var startedAt = _time.GetUtcNow();
+            // The child gets an empty stdin rather than the silo's.
+            process.StandardInput.Close();
+            var output = Task.WhenAll(PumpAsync(process.StandardOutput, job), PumpAsync(process.StandardError, job));
+
+            var details = Details(job.MemoryMb).SetItem("pid", process.Id.ToString(CultureInfo.InvariantCulture));
+            if (cgroup is not null)
+            {
+                details = details.SetItem("cgroup", cgroup.Path);
+            }
+            job.Publish(new JobStatus { State = JobState.Running, JobId = id.JobName, StartedAt = startedAt, Details = details });
+            LogStarted(id.DagId, id.RunId, id.TaskId, id.Attempt, process.Id, cgroup?.Path ?? "none");
+            if (job.Attach(process, cgroup))
+            {
+                await KillAsync(job);
+            }
+
+            using var timeout = task.Timeout is { } limit
+                ? _time.CreateTimer(_ => _ = EndEarlyAsync(job, JobState.TimedOut, $"timed out after {limit}"), null, limit, Timeout.InfiniteTimeSpan)
+                : null;
+
+            await process.WaitForExitAsync(CancellationToken.None);
+            var exitCode = process.ExitCode;
+            job.Detach();
+
+            // Whatever the job left behind (a daemonized grandchild) ends with it, which also closes its pipes.
+            long oomKills = 0;
+            if (cgroup is not null)
+            {
+                await cgroup.KillAllAsync(CancellationToken.None);
+                oomKills = cgroup.ReadOomKills();
+            }
+            await output.WaitAsync(OutputDrainLimit, _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+            var stop = job.StopRequest;
+            var status = stop is { } s ? Ended(job, s.State, s.Reason, startedAt)
+                : exitCode == 0 ? Ended(job, JobState.Succeeded, null, startedAt)
+                : oomKills > 0 ? Ended(job, JobState.Failed, OutOfMemoryReason, startedAt)
+                : Ended(job, JobState.Failed, ExitReason(exitCode), startedAt);
+            return status with
+            {
+                ExitCode = exitCode,
+                Details = oomKills > 0 ? details.SetItem("oomKills", oomKills.ToString(CultureInfo.InvariantCulture)) : details,
+            };
+        }
+    }
+
+    /// <summary>Ends a job early (stop, timeout): kills its whole tree if it runs, else it never starts.</summary>
+    private async Task EndEarlyAsync(LocalJob job, JobState state, string reason)
+    {
+        if (job.RequestStop(state, reason))
+        {
+            await KillAsync(job);
+        }
+    }
+
+    private async Task KillAsync(LocalJob job)
+    {
+        var (process, cgroup) = job.Running;
+        try
+        {
+            if (cgroup is not null)
+            {
+                await cgroup.KillAllAsync(CancellationToken.None);
+            }
+            else
+            {
+                process?.Kill(entireProcessTree: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or Win32Exception)
+        {
+            var id = job.Request.Job;
+            LogKillFailed(e, id.DagId, id.RunId, id.TaskId, id.Attempt);
+        }
+    }
+
+    /// <summary>Copies one stream to the log line by line; keeps draining if the log fails, so the child never blocks on a full pipe.</summary>
+    private async Task PumpAsync(StreamReader reader, LocalJob job)
+    {
+        var logging = true;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (!logging)
+            {
+                continue;
+            }
+            try
+            {
+                await job.AppendLineAsync(line);
+            }
+            catch (Exception e)
+            {
+                var id = job.Request.Job;
+                LogOutputLost(e, id.DagId, id.RunId, id.TaskId, id.Attempt);
+                logging = false;
+            }
+        }
+    }
+
+    private ProcessStartInfo StartInfo(TaskDefinition task, string executable, string workingDirectory, JobCgroup? cgroup)
+    {
+        var argv = new List<string>();
+        if (_setpriv is not null)
+        {
+            argv.AddRange([_setpriv, "--pdeathsig", "KILL", "--"]);
+        }
+        if (cgroup is not null)
+        {
+            argv.AddRange(["/bin/sh", "-c", EnterCgroupScript, "sh"]);
+            argv.AddRange(cgroup.ProcsFiles);
+            argv.Add("--");
+        }
+        argv.Add(executable);
+        argv.AddRange(task.Command.Skip(1));
+        argv.AddRange(task.Args);
+
+        var info = new ProcessStartInfo(argv[0])
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var argument in argv.Skip(1))
+        {
+            info.ArgumentList.Add(argument);
+        }
+        foreach (var (key, value) in task.Env)
+        {
+            info.Environment[key] = value;
+        }
+        return info;
+    }
+
+    private bool TryResolveWorkingDirectory(TaskDefinition task, out string directory, out string why)
+    {
+        var baseDirectory = Path.GetFullPath(_options.BaseDirectory);
+        directory = string.IsNullOrEmpty(task.WorkingDir) ? baseDirectory : Path.GetFullPath(task.WorkingDir, baseDirectory);
+        why = Directory.Exists(directory) ? "" : $"working directory not found: {directory}";
+        return why.Length == 0;
+    }
+
+    /// <summary>
+    /// Finds the program the way exec would (a name with a slash against the working directory, else the
+    /// job's PATH), so a missing one fails with a clear reason instead of a shell's exit code 127.
+    /// </summary>
+    private static bool TryResolveExecutable(TaskDefinition task, string workingDirectory, out string executable, out string why)
+    {
+        var command = task.Command[0];
+        IEnumerable<string> candidates = command.Contains('/', StringComparison.Ordinal)
+            ? [Path.GetFullPath(command, workingDirectory)]
+            : (task.Env.GetValueOrDefault("PATH") ?? Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/bin:/usr/bin:/bin")
+                .Split(':', StringSplitOptions.RemoveEmptyEntries)
+                .Select(d => Path.Combine(Path.GetFullPath(d, workingDirectory), command));
+        foreach (var candidate in candidates)
+        {
+            if (File.Exists(candidate) && IsExecutable(candidate))
+            {
+                executable = candidate;
+                why = "";
+                return true;
+            }
+        }
+        executable = command;
+        why = command.Contains('/', StringComparison.Ordinal)
+            ? $"executable not found (or not executable): {candidates.First()}"
+            : $"executable not found on PATH: {command}";
+        return false;
+    }
+
+    private static bool IsExecutable(string path) =>
+        OperatingSystem.IsWindows() || (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+
+    /// <summary>.NET reports a child killed by signal N as exit code 128+N, as shells do.</summary>
+    internal static string ExitReason(int exitCode) =>
+        exitCode is > 128 and < 128 + 65 ? $"killed by signal {exitCode - 128}" : $"exit code {exitCode}";
+
+    /// <summary>A cgroup directory name from the job name: job names are unique per attempt already.</summary>
+    internal static string CgroupName(string jobName)
+    {
+        var name = new StringBuilder(jobName.Length);
+        foreach (var c in jobName)
+        {
+            name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_');
+        }
+        var text = name.ToString().TrimStart('.');
+        // Keep names unique when cut to the file-name limit.
+        return text.Length <= 200 ? text : text[..180] + "-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(jobName)))[..16];
+    }
+
+    private JobStatus Ended(LocalJob job, JobState state, string? reason, DateTimeOffset? startedAt) => new()
+    {
+        State = state,
+        JobId = job.Request.Job.JobName,
+        Reason = reason,
+        StartedAt = startedAt,
+        EndedAt = _time.GetUtcNow(),
+        Details = Details(job.MemoryMb),
+    };
+
+    private static ImmutableDictionary<string, string> Details(int memoryMb) =>
+        ImmutableDictionary<string, string>.Empty.Add("memoryMb", memoryMb.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Keeps the last finished jobs only (called under the lock).</summary>
+    private void Forget(LocalJob job)
+    {
+        _finished.Enqueue(job.Request.Job.JobName);
+        while (_finished.Count > FinishedJobsKept)
+        {
+            _jobs.Remove(_finished.Dequeue());
+        }
+    }
+
+    private static int DefaultCapacityMb() =>
+        (int)Math.Min(int.MaxValue, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 8 / 10 / (1024 * 1024));
+
+    private static string? FindSetpriv() =>
+        new[] { "/usr/bin/setpriv", "/bin/setpriv" }
+            .Concat((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(d, "setpriv")))
+            .FirstOrDefault(p => Path.IsPathRooted(p) && File.Exists(p));
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Local backend isolation: {Isolation}; memory capacity {CapacityMb} MB")]
+    private partial void LogIsolation(string isolation, int capacityMb);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Local backend isolation: {Isolation}; jobs run WITHOUT memory limits; memory capacity {CapacityMb} MB")]
+    private partial void LogNoIsolation(string isolation, int capacityMb);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "setpriv (util-linux) not found: local jobs will not die with the silo if it is killed")]
+    private partial void LogNoSetpriv();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} already exists as {JobName}: adopted")]
+    private partial void LogAdopted(string dagId, string runId, string taskId, int attempt, string jobName);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} refused: {Reason}")]
+    private partial void LogRefused(string dagId, string runId, string taskId, int attempt, string? reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} queued: needs {MemoryMb} MB, {InUseMb} of {CapacityMb} MB in use")]
+    private partial void LogQueued(string dagId, string runId, string taskId, int attempt, int memoryMb, int inUseMb, int capacityMb);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} started: pid {Pid}, cgroup {Cgroup}")]
+    private partial void LogStarted(string dagId, string runId, string taskId, int attempt, int pid, string cgroup);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} ended {State} (exit code {ExitCode}): {Reason}")]
+    private partial void LogEnded(string dagId, string runId, string taskId, int attempt, JobState state, int? exitCode, string? reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping job of {DagId}/{RunId}/{TaskId} attempt {Attempt}")]
+    private partial void LogStopping(string dagId, string runId, string taskId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobName} of {DagId}/{RunId}/{TaskId} attempt {Attempt} is not known to this silo: lost")]
+    private partial void LogLost(string dagId, string runId, string taskId, int attempt, string jobName);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} failed inside the local backend")]
+    private partial void LogRunError(Exception exception, string dagId, string runId, string taskId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove cgroup {Cgroup} of {DagId}/{RunId}/{TaskId} attempt {Attempt}")]
+    private partial void LogCgroupNotRemoved(Exception exception, string dagId, string runId, string taskId, int attempt, string cgroup);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not kill job of {DagId}/{RunId}/{TaskId} attempt {Attempt}")]
+    private partial void LogKillFailed(Exception exception, string dagId, string runId, string taskId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Log of {DagId}/{RunId}/{TaskId} attempt {Attempt} failed; the rest of the job's output is dropped")]
+    private partial void LogOutputLost(Exception exception, string dagId, string runId, string taskId, int attempt);
+}
