@@ -98,9 +98,16 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             .Select(t => t.Definition with { Upstream = [.. upstream[t.Definition.TaskId].Order(StringComparer.Ordinal)] })
             .ToImmutableArray();
         FindCycles(tasks, upstream);
+        var backendProblems = new List<(int Line, string Message, string TaskId)>();
         foreach (var task in tasks)
         {
-            CheckTask(task, defaults);
+            CheckTask(task, defaults, backendProblems);
+        }
+        // One objection to a defaults value would otherwise be repeated for every task that inherits it.
+        foreach (var group in backendProblems.GroupBy(p => (p.Line, p.Message)))
+        {
+            var ids = group.Select(p => $"'{p.TaskId}'").ToList();
+            Report(group.Key.Line, $"{(ids.Count == 1 ? "task" : "tasks")} {string.Join(", ", ids)}: {group.Key.Message}");
         }
 
         var dag = new DagDefinition
@@ -297,13 +304,14 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
                 YamlScalar { IsNull: true } => new YamlMapping(taskEntry.Key.Line, [], []),
                 _ => null,
             };
+            var malformed = node is null;
             if (node is null)
             {
                 Report(taskEntry.Value.Line, $"task '{id}' must be a map of fields");
                 node = new YamlMapping(taskEntry.Key.Line, [], []);
             }
             CheckKeys(node, TaskKeys, null);
-            tasks.Add(new ParsedTask(taskEntry.Key, node, ReadTask(id, taskEntry.Key.Line, node, defaults)));
+            tasks.Add(new ParsedTask(taskEntry.Key, node, ReadTask(id, taskEntry.Key.Line, node, defaults), malformed));
         }
         return tasks;
     }
@@ -563,7 +571,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     }
 
     /// <summary>Checks that need the whole task: backend, command, templates, and the backend's own rules.</summary>
-    private void CheckTask(ParsedTask task, YamlMapping? defaults)
+    private void CheckTask(ParsedTask task, YamlMapping? defaults, List<(int, string, string)> backendProblems)
     {
         var definition = task.Definition;
         var id = definition.TaskId;
@@ -574,7 +582,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         {
             Report(LineOf("backend"), $"unknown backend '{definition.Backend}' (registered: {string.Join(", ", backends.Names)})");
         }
-        if (definition.Backend == "local" && definition.Command.IsEmpty)
+        if (definition.Backend == "local" && definition.Command.IsEmpty && !task.Malformed)
         {
             Report(task.Key.Line, $"task '{id}': a local task needs a command");
         }
@@ -594,7 +602,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
 
         foreach (var problem in backend?.Validate(definition) ?? [])
         {
-            Report(LineOf(problem.Path), $"task '{id}': {problem.Message}");
+            backendProblems.Add((LineOf(problem.Path), problem.Message, id));
         }
     }
 
@@ -772,6 +780,9 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         _ => "text",
     };
 
-    /// <summary>A task as read: its key (for lines), its own fields, and its definition with defaults applied.</summary>
-    private sealed record ParsedTask(YamlScalar Key, YamlMapping Node, TaskDefinition Definition);
+    /// <summary>
+    /// A task as read: its key (for lines), its own fields, its definition with defaults applied, and whether
+    /// its value was not a map at all (already reported, so its missing fields are not reported again).
+    /// </summary>
+    private sealed record ParsedTask(YamlScalar Key, YamlMapping Node, TaskDefinition Definition, bool Malformed);
 }
