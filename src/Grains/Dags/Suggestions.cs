@@ -17,8 +17,8 @@ internal static class Suggestions
                 bestDistance = distance;
             }
         }
-        // A third of the word may be wrong: 'retires' finds 'retries', 'foo' finds nothing.
-        return best is not null && bestDistance <= Math.Max(1, best.Length / 3) ? $" (did you mean '{best}'?)" : "";
+        // A third of the word may be wrong: 'retires' finds 'retries'; names under three letters get no guess.
+        return best is not null && bestDistance <= best.Length / 3 ? $" (did you mean '{best}'?)" : "";
     }
 
     /// <summary>Edit distance counting a swap of two neighbours as one edit (optimal string alignment).</summary>
