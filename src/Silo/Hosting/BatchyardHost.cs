@@ -1,0 +1,52 @@
+using Batchyard.Backends.Local;
+using Batchyard.Silo.Api;
+using Batchyard.Silo.Loading;
+
+namespace Batchyard.Silo.Hosting;
+
+/// <summary>Builds the Batchyard host: the Orleans silo, the backends, the DAGs folder loader, the HTTP API.</summary>
+public static class BatchyardHost
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+
+        var section = builder.Configuration.GetSection("Batchyard");
+        var options = section.Get<BatchyardOptions>() ?? new BatchyardOptions();
+        builder.Services.Configure<BatchyardOptions>(section);
+        var root = builder.Environment.ContentRootPath;
+        var dagsFolder = Path.GetFullPath(Path.Combine(root, options.DagsFolder));
+        var dataFolder = Path.GetFullPath(Path.Combine(root, options.DataFolder));
+        // A task's relative working_dir (and a task without one) runs in the DAGs folder, beside its file.
+        builder.Configuration["Batchyard:Local:BaseDirectory"] ??= dagsFolder;
+
+        builder.UseOrleans(silo => SiloStorage.Configure(silo, builder, options));
+        builder.Services.AddBatchyardGrains(Path.Combine(dataFolder, "logs"));
+        builder.Services.AddLocalBackend(builder.Configuration);
+        builder.Services.AddSingleton<DagFolderLoader>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DagFolderLoader>());
+
+        builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
+        builder.Services.AddOpenApi();
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapOpenApi();
+        app.MapHealthApi();
+        app.MapDagsApi();
+        app.MapRunsApi();
+        app.MapGet("/", () => Results.Content(PlaceholderPage, "text/html")).ExcludeFromDescription();
+        return app;
+    }
+
+    private const string PlaceholderPage = """
+        <!doctype html><html><head><title>Batchyard</title></head>
+        <body style="font-family:sans-serif;margin:2rem">
+        <h1>Batchyard</h1>
+        <p>The API is at <a href="/api/v1/dags">/api/v1/dags</a>; its OpenAPI document at <a href="/openapi/v1.json">/openapi/v1.json</a>.</p>
+        </body></html>
+        """;
+}

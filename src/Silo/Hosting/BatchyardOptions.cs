@@ -1,0 +1,28 @@
+namespace Batchyard.Silo.Hosting;
+
+/// <summary>Where Batchyard keeps its state.</summary>
+public enum StorageMode
+{
+    /// <summary>One silo, everything in memory: nothing survives a restart.</summary>
+    Memory,
+    /// <summary>PostgreSQL clustering, reminders, grain state and history.</summary>
+    Postgres,
+}
+
+/// <summary>The <c>Batchyard</c> configuration section.</summary>
+public sealed record BatchyardOptions
+{
+    public StorageMode Storage { get; init; } = StorageMode.Memory;
+    /// <summary>Folder of <c>*.yaml</c> DAG files, loaded at start and watched.</summary>
+    public string DagsFolder { get; init; } = "dags";
+    /// <summary>Folder for attempt logs and local job files.</summary>
+    public string DataFolder { get; init; } = "data";
+    /// <summary>When set, the API requires <c>Authorization: Bearer</c> with it.</summary>
+    public string? ApiKey { get; init; }
+    public int SiloPort { get; init; } = 11111;
+    public int GatewayPort { get; init; } = 30000;
+    /// <summary>The address other silos reach this one at (clustered mode); defaults to this host's.</summary>
+    public string? AdvertisedAddress { get; init; }
+    /// <summary>How often the DAGs folder is rescanned in case a file-system event was missed.</summary>
+    public TimeSpan DagsRescanInterval { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Batchyard.Backends;
+using Batchyard.Dags;
+using Batchyard.Grains;
+using Batchyard.Silo.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Batchyard.Silo.Loading;
+
+/// <summary>
+/// Loads every DAG file of the DAGs folder at start, then follows the folder: a changed file is re-applied,
+/// a refused file never replaces the last good version (its problems go to the log and the DAG's state),
+/// a deleted file removes its DAG (the history stays).
+/// </summary>
+public sealed partial class DagFolderLoader(
+    IOptions<BatchyardOptions> options,
+    IGrainFactory grains,
+    BackendCatalog backends,
+    IHostEnvironment environment,
+    ILogger<DagFolderLoader> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<string, (string Hash, string? DagId)> _files = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _scanGate = new(1, 1);
+    private readonly TaskCompletionSource _firstScan = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string Folder { get; } = Path.GetFullPath(Path.Combine(environment.ContentRootPath, options.Value.DagsFolder));
+
+    /// <summary>Completes when the folder has been read once (readiness waits for it).</summary>
+    public Task FirstScan => _firstScan.Task;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!Directory.Exists(Folder))
+        {
+            LogNoFolder(Folder);
+            Directory.CreateDirectory(Folder);
+        }
+
+        using var changed = new SemaphoreSlim(0);
+        using var watcher = new FileSystemWatcher(Folder) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size };
+        FileSystemEventHandler onChange = (_, _) => changed.Release();
+        watcher.Changed += onChange;
+        watcher.Created += onChange;
+        watcher.Deleted += onChange;
+        watcher.Renamed += (_, _) => changed.Release();
+        watcher.EnableRaisingEvents = true;
+
+        await ScanAsync(stoppingToken);
+        _firstScan.TrySetResult();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await changed.WaitAsync(options.Value.DagsRescanInterval, stoppingToken);
+                // Editors write a file in several steps: let them finish before reading.
+                await Task.Delay(TimeSpan.FromMilliseconds(200), stoppingToken);
+                while (changed.CurrentCount > 0)
+                {
+                    await changed.WaitAsync(stoppingToken);
+                }
+                await ScanAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                LogScanFailed(ex);
+            }
+        }
+    }
+
+    /// <summary>Reads the folder now and applies what changed.</summary>
+    public async Task ScanAsync(CancellationToken cancellationToken)
+    {
+        await _scanGate.WaitAsync(cancellationToken);
+        try
+        {
+            var present = Directory.EnumerateFiles(Folder)
+                .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            foreach (var path in present)
+            {
+                await LoadFileAsync(path, cancellationToken);
+            }
+            foreach (var gone in _files.Keys.Except(present, StringComparer.Ordinal).ToList())
+            {
+                if (_files.TryRemove(gone, out var entry) && entry.DagId is { } dagId && !_files.Values.Any(v => v.DagId == dagId))
+                {
+                    LogRemoved(Path.GetFileName(gone), dagId);
+                    await grains.GetGrain<IDagGrain>(dagId).DeleteAsync();
+                }
+            }
+        }
+        finally
+        {
+            _scanGate.Release();
+        }
+    }
+
+    private async Task LoadFileAsync(string path, CancellationToken cancellationToken)
+    {
+        string text;
+        try
+        {
+            text = await File.ReadAllTextAsync(path, cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            LogUnreadable(path, ex.Message);
+            return;
+        }
+
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+        if (_files.TryGetValue(path, out var known) && known.Hash == hash)
+        {
+            return;
+        }
+
+        var fileName = Path.GetFileName(path);
+        var defaultId = Path.GetFileNameWithoutExtension(path);
+        var result = DagParser.Parse(fileName, text, backends, defaultId);
+        if (result.Dag is { } dag)
+        {
+            if (known.DagId is { } oldId && oldId != dag.DagId)
+            {
+                await grains.GetGrain<IDagGrain>(oldId).DeleteAsync();
+            }
+            await grains.GetGrain<IDagGrain>(dag.DagId).ApplyAsync(dag);
+            _files[path] = (hash, dag.DagId);
+            LogLoaded(fileName, dag.DagId, dag.Tasks.Length);
+            return;
+        }
+
+        var problems = result.Problems.Select(p => p.ToString()).ToImmutableArray();
+        foreach (var problem in problems)
+        {
+            LogProblem(problem);
+        }
+        // The refused file's DAG keeps its last good version; the problems are shown on it.
+        var dagId = known.DagId ?? (DagIdPattern().IsMatch(defaultId) ? defaultId : null);
+        if (dagId is not null)
+        {
+            await grains.GetGrain<IDagGrain>(dagId).RecordRefusedAsync(problems);
+        }
+        _files[path] = (hash, known.DagId ?? dagId);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,62}$")]
+    private static partial System.Text.RegularExpressions.Regex DagIdPattern();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "DAGs folder {Folder} does not exist; created it empty")]
+    private partial void LogNoFolder(string folder);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{File}: loaded DAG {DagId} ({Count} tasks)")]
+    private partial void LogLoaded(string file, string dagId, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "refused: {Problem}")]
+    private partial void LogProblem(string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{File} was deleted: removed DAG {DagId}")]
+    private partial void LogRemoved(string file, string dagId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "cannot read {Path}: {Error}")]
+    private partial void LogUnreadable(string path, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "scanning the DAGs folder failed")]
+    private partial void LogScanFailed(Exception ex);
+}
