@@ -52,7 +52,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     private static partial Regex TaskIdPattern();
 
     // A command written as one string splits on whitespace, but a {{ template }} stays one word.
-    [GeneratedRegex(@"(?:\{\{.*?\}\}|[^\s{]|\{(?!\{))+")]
+    [GeneratedRegex(@"(?:\{\{.*?\}\}|\S)+")]
     private static partial Regex Word();
 
     public DagParseResult Read(string? defaultId)
@@ -64,7 +64,9 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         }
         if (loaded.Error is not null)
         {
-            Report(loaded.ErrorLine, $"YAML syntax error: {loaded.Error}");
+            // An error at the end of the text is placed after its last line break; point at the last line instead.
+            var lastLine = Math.Max(1, text.TrimEnd('\n', '\r').Count(c => c == '\n') + 1);
+            Report(Math.Min(loaded.ErrorLine, lastLine), $"YAML syntax error: {loaded.Error}");
             return Result(null);
         }
         if (loaded.Root is null || loaded.Root is YamlScalar { IsNull: true })
