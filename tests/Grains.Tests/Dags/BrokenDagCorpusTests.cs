@@ -133,7 +133,7 @@ public class BrokenDagCorpusTests
         $"many-problems.yaml:18: unknown trigger rule 'sometimes' ({Rules})");
 
     [Fact]
-    public void Corpus_HasAFileForEveryTest()
+    public void EveryBrokenCorpusFile_IsRefused()
     {
         var files = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Dags", "Corpus"), "*.yaml");
 
