@@ -52,7 +52,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     private static partial Regex TaskIdPattern();
 
     // A command written as one string splits on whitespace, but a {{ template }} stays one word.
-    [GeneratedRegex(@"(?:\{\{.*?\}\}|[^\s{]|\{(?!\{))+")]
+    [GeneratedRegex(@"(?:\{\{.*?\}\}|\S)+")]
     private static partial Regex Word();
 
     public DagParseResult Read(string? defaultId)
@@ -64,7 +64,9 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         }
         if (loaded.Error is not null)
         {
-            Report(loaded.ErrorLine, $"YAML syntax error: {loaded.Error}");
+            // An error at the end of the text is placed after its last line break; point at the last line instead.
+            var lastLine = Math.Max(1, text.TrimEnd('\n', '\r').Count(c => c == '\n') + 1);
+            Report(Math.Min(loaded.ErrorLine, lastLine), $"YAML syntax error: {loaded.Error}");
             return Result(null);
         }
         if (loaded.Root is null || loaded.Root is YamlScalar { IsNull: true })
@@ -98,17 +100,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             .Select(t => t.Definition with { Upstream = [.. upstream[t.Definition.TaskId].Order(StringComparer.Ordinal)] })
             .ToImmutableArray();
         FindCycles(tasks, upstream);
-        var backendProblems = new List<(int Line, string Message, string TaskId)>();
-        foreach (var task in tasks)
-        {
-            CheckTask(task, defaults, backendProblems);
-        }
-        // One objection to a defaults value would otherwise be repeated for every task that inherits it.
-        foreach (var group in backendProblems.GroupBy(p => (p.Line, p.Message)))
-        {
-            var ids = group.Select(p => $"'{p.TaskId}'").ToList();
-            Report(group.Key.Line, $"{(ids.Count == 1 ? "task" : "tasks")} {string.Join(", ", ids)}: {group.Key.Message}");
-        }
+        CheckTasks(tasks, defaults);
 
         var dag = new DagDefinition
         {
@@ -570,6 +562,21 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         }
     }
 
+    private void CheckTasks(List<ParsedTask> tasks, YamlMapping? defaults)
+    {
+        var backendProblems = new List<(int Line, string Message, string TaskId)>();
+        foreach (var task in tasks)
+        {
+            CheckTask(task, defaults, backendProblems);
+        }
+        // One objection to a defaults value would otherwise be repeated for every task that inherits it.
+        foreach (var group in backendProblems.GroupBy(p => (p.Line, p.Message)))
+        {
+            var ids = group.Select(p => $"'{p.TaskId}'").ToList();
+            Report(group.Key.Line, $"{(ids.Count == 1 ? "task" : "tasks")} {string.Join(", ", ids)}: {group.Key.Message}");
+        }
+    }
+
     /// <summary>Checks that need the whole task: backend, command, templates, and the backend's own rules.</summary>
     private void CheckTask(ParsedTask task, YamlMapping? defaults, List<(int, string, string)> backendProblems)
     {
@@ -631,63 +638,42 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         }
     }
 
-    private int? Int(YamlEntry? entry, string path)
-    {
-        var value = Str(entry, path);
-        if (value is null)
-        {
-            return null;
-        }
-        if (int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var number))
-        {
-            return number;
-        }
-        Report(entry!.Value.Line, $"'{path}' must be a whole number, found '{value}'");
-        return null;
-    }
+    private int? Int(YamlEntry? entry, string path) => Parsed(
+        entry, path,
+        (string text, out int value) => int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value),
+        text => $"'{path}' must be a whole number, found '{text}'");
 
-    private double? Number(YamlEntry? entry, string path)
-    {
-        var value = Str(entry, path);
-        if (value is null)
-        {
-            return null;
-        }
-        if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
-        {
-            return number;
-        }
-        Report(entry!.Value.Line, $"'{path}' must be a number, found '{value}'");
-        return null;
-    }
+    private double? Number(YamlEntry? entry, string path) => Parsed(
+        entry, path,
+        (string text, out double value) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value),
+        text => $"'{path}' must be a number, found '{text}'");
 
-    private bool? Bool(YamlEntry? entry, string path)
-    {
-        var value = Str(entry, path);
-        if (value is null)
-        {
-            return null;
-        }
-        if (bool.TryParse(value, out var flag))
-        {
-            return flag;
-        }
-        Report(entry!.Value.Line, $"'{path}' must be true or false, found '{value}'");
-        return null;
-    }
+    private bool? Bool(YamlEntry? entry, string path) => Parsed<bool>(
+        entry, path,
+        bool.TryParse,
+        text => $"'{path}' must be true or false, found '{text}'");
 
-    private TimeSpan? Duration(YamlEntry? entry, string path)
+    private TimeSpan? Duration(YamlEntry? entry, string path) => Parsed<TimeSpan>(
+        entry, path,
+        Durations.TryParse,
+        text => $"bad duration '{text}' for '{path}' (use e.g. 500ms, 30s, 5m, 2h, 1d or 1h30m)");
+
+    private delegate bool TryParseText<T>(string text, out T value);
+
+    /// <summary>A text value converted by <paramref name="parse"/>; null when unset, or when it does not parse (reported).</summary>
+    private T? Parsed<T>(YamlEntry? entry, string path, TryParseText<T> parse, Func<string, string> complaint)
+        where T : struct
     {
-        var value = Str(entry, path);
-        if (value is null)
+        var text = Str(entry, path);
+        if (text is null)
         {
             return null;
         }
-        if (Durations.TryParse(value, out var duration))
+        if (parse(text, out var value))
         {
-            return duration;
+            return value;
         }
-        Report(entry!.Value.Line, $"bad duration '{value}' for '{path}' (use e.g. 500ms, 30s, 5m, 2h, 1d or 1h30m)");
+        Report(entry!.Value.Line, complaint(text));
         return null;
     }
 

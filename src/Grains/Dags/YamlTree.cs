@@ -40,11 +40,14 @@ internal static class YamlTree
 {
     private const string MergeKey = "<<";
 
+    // DAG files are shallow; the limit keeps a hostile API body from overflowing the stack of a silo.
+    private const int MaxDepth = 64;
+
     public static YamlLoadResult Load(string text)
     {
-        var problems = new List<(int, string)>();
         var parser = new Parser(new StringReader(text));
-        var anchors = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        var state = new LoadState();
+        var problems = state.Problems;
         YamlNode? root = null;
         try
         {
@@ -53,7 +56,7 @@ internal static class YamlTree
             while (parser.TryConsume<DocumentStart>(out var start))
             {
                 documents++;
-                var node = ReadNode(parser, anchors, problems);
+                var node = ReadNode(parser, state, 0);
                 parser.Consume<DocumentEnd>();
                 if (documents == 1)
                 {
@@ -68,16 +71,29 @@ internal static class YamlTree
         }
         catch (YamlException ex)
         {
-            return new YamlLoadResult(null, Math.Max(1, LineOf(ex.Start)), CleanMessage(ex), problems);
+            var line = ex.Start.Line > 0 ? LineOf(ex.Start) : state.LastLine;
+            return new YamlLoadResult(null, Math.Max(1, line), CleanMessage(ex), problems);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet's scanner throws these on a few malformed inputs (e.g. an empty anchor name at the end).
+            return new YamlLoadResult(null, Math.Max(1, state.LastLine), "the text cannot be read as YAML here", problems);
         }
         return new YamlLoadResult(root, 0, null, problems);
     }
 
-    private static YamlNode ReadNode(IParser parser, Dictionary<string, YamlNode> anchors, List<(int, string)> problems)
+    private static YamlNode ReadNode(IParser parser, LoadState state, int depth)
     {
+        // YamlDotNet ends the event stream without an error on a few malformed inputs (e.g. "[a&" at the end).
+        var current = parser.Current ?? throw new YamlException("the file ends in the middle of a value");
+        state.LastLine = LineOf(current.Start);
+        if (depth > MaxDepth)
+        {
+            throw new YamlException(current.Start, current.End, $"nested more than {MaxDepth} levels deep");
+        }
         if (parser.TryConsume<AnchorAlias>(out var alias))
         {
-            if (anchors.TryGetValue(alias.Value.Value, out var target))
+            if (state.Anchors.TryGetValue(alias.Value.Value, out var target))
             {
                 return target;
             }
@@ -97,7 +113,7 @@ internal static class YamlTree
             var items = new List<YamlNode>();
             while (!parser.TryConsume<SequenceEnd>(out _))
             {
-                items.Add(ReadNode(parser, anchors, problems));
+                items.Add(ReadNode(parser, state, depth + 1));
             }
             node = new YamlSequence(LineOf(sequenceStart.Start), items);
         }
@@ -105,17 +121,17 @@ internal static class YamlTree
         {
             var mappingStart = parser.Consume<MappingStart>();
             anchor = mappingStart.Anchor;
-            node = ReadMapping(parser, LineOf(mappingStart.Start), anchors, problems);
+            node = ReadMapping(parser, LineOf(mappingStart.Start), state, depth + 1);
         }
 
         if (!anchor.IsEmpty)
         {
-            anchors[anchor.Value] = node;
+            state.Anchors[anchor.Value] = node;
         }
         return node;
     }
 
-    private static YamlMapping ReadMapping(IParser parser, int line, Dictionary<string, YamlNode> anchors, List<(int, string)> problems)
+    private static YamlMapping ReadMapping(IParser parser, int line, LoadState state, int depth)
     {
         var entries = new List<YamlEntry>();
         var merged = new List<YamlMapping>();
@@ -123,16 +139,16 @@ internal static class YamlTree
         var duplicates = new List<(YamlScalar, int)>();
         while (!parser.TryConsume<MappingEnd>(out _))
         {
-            var keyNode = ReadNode(parser, anchors, problems);
-            var value = ReadNode(parser, anchors, problems);
+            var keyNode = ReadNode(parser, state, depth);
+            var value = ReadNode(parser, state, depth);
             if (keyNode is not YamlScalar key)
             {
-                problems.Add((keyNode.Line, "keys must be plain text, not lists or maps"));
+                state.Problems.Add((keyNode.Line, "keys must be plain text, not lists or maps"));
                 continue;
             }
             if (key.Value == MergeKey)
             {
-                CollectMerge(value, merged, problems);
+                CollectMerge(value, merged, state.Problems);
                 continue;
             }
             if (seen.TryGetValue(key.Value, out var firstLine))
@@ -194,5 +210,15 @@ internal static class YamlTree
             message = message[(marker + 3)..];
         }
         return message.Trim();
+    }
+
+    private sealed class LoadState
+    {
+        public Dictionary<string, YamlNode> Anchors { get; } = new(StringComparer.Ordinal);
+
+        public List<(int, string)> Problems { get; } = [];
+
+        /// <summary>Where reading got to, for errors that come without a position.</summary>
+        public int LastLine { get; set; } = 1;
     }
 }

@@ -234,4 +234,17 @@ public class DagParserTests
         Assert.True(result.Ok);
         Assert.Empty(result.Problems);
     }
+
+    [Theory]
+    [InlineData("python  run.py\t--x 1", "python|run.py|--x|1")]
+    [InlineData("echo {{ logical_date }} --run={{ run_id }}!", "echo|{{ logical_date }}|--run={{ run_id }}!")]
+    [InlineData("echo {{ unclosed", "echo|{{|unclosed")]
+    public void Parse_CommandAsOneString_SplitsOnWhitespaceKeepingTemplatesWhole(string command, string expected)
+    {
+        var yaml = $"tasks:\n  t:\n    command: \"{command.Replace("\t", "\\t", StringComparison.Ordinal)}\"\n";
+
+        var dag = DagParser.Parse("c.yaml", yaml, TestBackends.Catalog, "c").Dag!;
+
+        Assert.Equal(expected, string.Join("|", dag.Tasks[0].Command));
+    }
 }

@@ -1,0 +1,57 @@
+using Batchyard.Dags;
+
+namespace Batchyard.Tests.Dags;
+
+/// <summary>Whatever text arrives (the API accepts any body), parsing ends in problems, never in an exception.</summary>
+public class MalformedInputTests
+{
+    [Fact]
+    public void Parse_DeepNesting_IsASyntaxProblem()
+    {
+        var text = "tasks: " + new string('[', 1000) + new string(']', 1000);
+
+        var result = DagParser.Parse("deep.yaml", text, TestBackends.Catalog, "deep");
+
+        Assert.Equal<string>(["deep.yaml:1: YAML syntax error: nested more than 64 levels deep"], result.Problems.Select(p => p.ToString()));
+    }
+
+    [Fact]
+    public void Parse_EmptyAnchorAtEndOfFlowList_IsASyntaxProblem()
+    {
+        var result = DagParser.Parse("anchor.yaml", "tasks:\n  a:\n    command: [echo, a&\n", TestBackends.Catalog, "anchor");
+
+        var problem = Assert.Single(result.Problems);
+        Assert.Equal(3, problem.Line);
+        Assert.StartsWith("YAML syntax error: ", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_RandomlyMangledCorpusFiles_NeverThrow()
+    {
+        var random = new Random(42);
+        var files = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Dags", "Corpus"), "*.yaml", SearchOption.AllDirectories);
+        const string Alphabet = "[]{}:,-#&*!|>'\"%@` \n\t>>abc{{ }}0123";
+        var refused = 0;
+        for (var n = 0; n < 3000; n++)
+        {
+            var chars = File.ReadAllText(files[random.Next(files.Length)]).ToList();
+            for (var edits = random.Next(1, 6); edits > 0 && chars.Count > 0; edits--)
+            {
+                var at = random.Next(chars.Count);
+                switch (random.Next(3))
+                {
+                    case 0: chars.RemoveAt(at); break;
+                    case 1: chars.Insert(at, Alphabet[random.Next(Alphabet.Length)]); break;
+                    default: chars[at] = Alphabet[random.Next(Alphabet.Length)]; break;
+                }
+            }
+
+            var result = DagParser.Parse("mangled.yaml", new string([.. chars]), TestBackends.Catalog, "mangled");
+
+            Assert.Equal(result.Problems.IsEmpty, result.Ok);
+            Assert.All(result.Problems, p => Assert.InRange(p.Line, 1, chars.Count(c => c == '\n') + 1));
+            refused += result.Ok ? 0 : 1;
+        }
+        Assert.True(refused > 0);
+    }
+}
