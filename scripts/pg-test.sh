@@ -4,6 +4,8 @@
 #   scripts/pg-test.sh stop  [ENV_FILE]   # stops that server and removes its directory and ENV_FILE
 # ENV_FILE defaults to $BATCHYARD_TEST_PG_FILE, else /tmp/batchyard-pg-test.env.
 # It never touches a server it did not start: stop only acts on the directory recorded in ENV_FILE.
+# With BATCHYARD_TEST_PG_OWNER_PID set, a watcher stops the server once that process is gone (test hosts
+# are often killed before their exit handlers run).
 set -euo pipefail
 
 cmd="${1:-}"
@@ -60,6 +62,15 @@ start() {
   local cs="Host=127.0.0.1;Port=$port;Username=postgres;Database=$db"
   printf 'BATCHYARD_TEST_PG=%s\nBATCHYARD_TEST_PG_DIR=%s\n' "$cs" "$dir" >"$env_file"
   echo "BATCHYARD_TEST_PG=$cs"
+  if [[ -n "${BATCHYARD_TEST_PG_OWNER_PID:-}" ]]; then
+    setsid bash "$0" watch "$env_file" "$BATCHYARD_TEST_PG_OWNER_PID" </dev/null >/dev/null 2>&1 &
+  fi
+}
+
+watch() {
+  local owner="$1"
+  while kill -0 "$owner" 2>/dev/null; do sleep 2; done
+  stop
 }
 
 stop() {
@@ -76,5 +87,6 @@ stop() {
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  watch) watch "${3:?owner pid}" ;;
   *) echo "usage: $0 start|stop [ENV_FILE]" >&2; exit 2 ;;
 esac
