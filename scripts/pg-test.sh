@@ -2,7 +2,7 @@
 # Starts or stops a throwaway PostgreSQL for tests: loopback only, trust auth, data in a temp dir.
 #   scripts/pg-test.sh start [ENV_FILE]   # writes BATCHYARD_TEST_PG=... and BATCHYARD_TEST_PG_DIR=... to ENV_FILE
 #   scripts/pg-test.sh stop  [ENV_FILE]   # stops that server and removes its directory and ENV_FILE
-# ENV_FILE defaults to $BATCHYARD_TEST_PG_FILE, else /tmp/batchyard-pg-test.env.
+# ENV_FILE is shell-sourceable: `. ENV_FILE && export BATCHYARD_TEST_PG`. It defaults to $BATCHYARD_TEST_PG_FILE, else /tmp/batchyard-pg-test.env.
 # It never touches a server it did not start: stop only acts on the directory recorded in ENV_FILE.
 # With BATCHYARD_TEST_PG_OWNER_PID set, a watcher stops the server once that process is gone (test hosts
 # are often killed before their exit handlers run).
@@ -60,7 +60,8 @@ start() {
   db=batchyard_test
   as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db"
   local cs="Host=127.0.0.1;Port=$port;Username=postgres;Database=$db"
-  printf 'BATCHYARD_TEST_PG=%s\nBATCHYARD_TEST_PG_DIR=%s\n' "$cs" "$dir" >"$env_file"
+  # Quoted so that the file can be sourced (the connection string contains ';').
+  printf "BATCHYARD_TEST_PG='%s'\nBATCHYARD_TEST_PG_DIR='%s'\n" "$cs" "$dir" >"$env_file"
   echo "BATCHYARD_TEST_PG=$cs"
   if [[ -n "${BATCHYARD_TEST_PG_OWNER_PID:-}" ]]; then
     setsid bash "$0" watch "$env_file" "$BATCHYARD_TEST_PG_OWNER_PID" </dev/null >/dev/null 2>&1 &
@@ -76,7 +77,7 @@ watch() {
 stop() {
   [[ -f "$env_file" ]] || { echo "pg-test: no $env_file, nothing to stop" >&2; return 0; }
   local dir
-  dir=$(sed -n 's/^BATCHYARD_TEST_PG_DIR=//p' "$env_file")
+  dir=$(sed -n "s/^BATCHYARD_TEST_PG_DIR='\\(.*\\)'$/\\1/p" "$env_file")
   if [[ -n "$dir" && -d "$dir/data" ]]; then
     as_pg "$(pg_bin)/pg_ctl" -D "$dir/data" -w -m immediate stop >/dev/null || true
   fi

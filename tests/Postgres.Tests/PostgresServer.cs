@@ -26,7 +26,7 @@ internal static class PostgresServer
         // Only the server this process started is stopped, through the env file that names its directory.
         AppDomain.CurrentDomain.ProcessExit += (_, _) => RunScriptAsync(script, "stop", envFile).GetAwaiter().GetResult();
         var line = File.ReadAllLines(envFile).Single(l => l.StartsWith("BATCHYARD_TEST_PG=", StringComparison.Ordinal));
-        return line["BATCHYARD_TEST_PG=".Length..];
+        return line["BATCHYARD_TEST_PG=".Length..].Trim('\'');
     }
 
     private static async Task RunScriptAsync(string script, string verb, string envFile)
