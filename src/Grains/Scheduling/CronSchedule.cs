@@ -73,7 +73,7 @@ public sealed class CronSchedule
 
     /// <summary>The first slot strictly after <paramref name="after"/>, or null when there is none.</summary>
     public DateTimeOffset? NextAfter(DateTimeOffset after) =>
-        _expression.GetNextOccurrence(after, Zone, inclusive: false);
+        _expression.GetNextOccurrence(after, Zone, inclusive: false)?.ToUniversalTime();
 
     /// <summary>Slots in (<paramref name="after"/>, <paramref name="until"/>], oldest first.</summary>
     public IEnumerable<DateTimeOffset> Between(DateTimeOffset after, DateTimeOffset until)
