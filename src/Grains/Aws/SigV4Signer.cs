@@ -20,8 +20,16 @@ public static class SigV4Signer
     public const string EmptyBodySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     /// <summary>Signs <paramref name="request"/>, whose headers must already hold <c>Host</c> and <c>X-Amz-Date</c>.</summary>
+    /// <remarks>With temporary credentials the session token is signed as <c>X-Amz-Security-Token</c>; the caller sends that header too.</remarks>
     public static SigV4Signature Sign(SigV4Request request, AwsCredentials credentials, string region, string service, DateTimeOffset signedAt)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(credentials);
+        if (credentials.SessionToken is { } token
+            && !request.Headers.Any(h => h.Key.Equals("X-Amz-Security-Token", StringComparison.OrdinalIgnoreCase)))
+        {
+            request = request with { Headers = [.. request.Headers, new("X-Amz-Security-Token", token)] };
+        }
         var (canonical, signedHeaders) = CanonicalRequest(request, null);
         return Finish(canonical, signedHeaders, credentials, region, service, signedAt);
     }
