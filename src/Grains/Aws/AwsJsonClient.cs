@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Batchyard.Aws;
+
+/// <summary>
+/// The one JSON 1.1 sender: <c>POST /</c> with <c>X-Amz-Target</c>, SigV4-signed, retried in the standard
+/// mode, errors decoded into typed exceptions. Typed clients (<see cref="SageMakerClient"/>,
+/// <see cref="CloudWatchLogsClient"/>) are thin layers over it.
+/// </summary>
+public sealed partial class AwsJsonClient(
+    HttpClient http,
+    AwsServiceInfo service,
+    AwsEndpoint endpoint,
+    IAwsCredentialSource credentials,
+    AwsRetryPolicy retry,
+    JsonSerializerOptions json,
+    TimeProvider time,
+    ILogger logger)
+{
+    public const string ContentType = "application/x-amz-json-1.1";
+
+    /// <summary>Longest wait for one attempt's answer; a slower one counts as a timeout and is retried.</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public AwsEndpoint Endpoint => endpoint;
+    public AwsRetryPolicy Retry => retry;
+
+    public async Task<TResponse> SendAsync<TRequest, TResponse>(string operation, TRequest request, CancellationToken cancellationToken)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(request, json);
+        for (var attempt = 1; ; attempt++)
+        {
+            Exception error;
+            try
+            {
+                var text = await SendOnceAsync(operation, body, cancellationToken).ConfigureAwait(false);
+                retry.OnSuccess(wasRetried: attempt > 1);
+                return JsonSerializer.Deserialize<TResponse>(string.IsNullOrWhiteSpace(text) ? "{}" : text, json)
+                    ?? throw new JsonException($"{operation}: empty answer");
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                error = new TimeoutException($"{service.SigningName} {operation}: no answer within {AttemptTimeout}");
+            }
+            catch (Exception e) when (e is AwsServiceException or HttpRequestException or IOException)
+            {
+                error = e;
+            }
+
+            if (!retry.TryGetRetryDelay(attempt, error, out var delay))
+            {
+                throw error;
+            }
+            LogRetry(logger, service.SigningName, operation, attempt, error.Message, delay);
+            await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<string> SendOnceAsync(string operation, byte[] body, CancellationToken cancellationToken)
+    {
+        var creds = await credentials.GetAsync(cancellationToken).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        var uri = new Uri(endpoint.Url, "/");
+        var target = $"{service.TargetPrefix}.{operation}";
+        var amzDate = SigV4Signer.FormatDate(now);
+
+        var signed = new List<KeyValuePair<string, string>>
+        {
+            new("Host", uri.Authority),
+            new("X-Amz-Date", amzDate),
+            new("X-Amz-Target", target),
+            new("Content-Type", ContentType),
+        };
+        if (creds.SessionToken is not null)
+        {
+            signed.Add(new("X-Amz-Security-Token", creds.SessionToken));
+        }
+        var signature = SigV4Signer.Sign(new SigV4Request("POST", "/", "", signed, body), creds, endpoint.Region, service.SigningName, now);
+
+        using var message = new HttpRequestMessage(HttpMethod.Post, uri);
+        message.Headers.TryAddWithoutValidation("X-Amz-Date", amzDate);
+        message.Headers.TryAddWithoutValidation("X-Amz-Target", target);
+        if (creds.SessionToken is not null)
+        {
+            message.Headers.TryAddWithoutValidation("X-Amz-Security-Token", creds.SessionToken);
+        }
+        message.Headers.TryAddWithoutValidation("Authorization", signature.Authorization);
+        message.Content = new ByteArrayContent(body);
+        // Exactly this media type with no charset: JSON 1.1 services refuse anything else.
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue(ContentType);
+
+        using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        attemptTimeout.CancelAfter(AttemptTimeout);
+        var started = Stopwatch.GetTimestamp();
+        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseContentRead, attemptTimeout.Token).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync(attemptTimeout.Token).ConfigureAwait(false);
+        LogCall(logger, service.SigningName, operation, (int)response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        if (response.IsSuccessStatusCode)
+        {
+            return text;
+        }
+        var errorType = response.Headers.TryGetValues("x-amzn-ErrorType", out var types) ? types.FirstOrDefault() : null;
+        var requestId = response.Headers.TryGetValues("x-amzn-RequestId", out var ids) ? ids.FirstOrDefault() : null;
+        throw AwsErrorDecoder.Decode(response.StatusCode, errorType, requestId, text);
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Service} {Operation} answered {Status} in {Milliseconds:F0} ms")]
+    private static partial void LogCall(ILogger logger, string service, string operation, int status, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Service} {Operation} attempt {Attempt} failed ({Error}); retrying in {Delay}")]
+    private static partial void LogRetry(ILogger logger, string service, string operation, int attempt, string error, TimeSpan delay);
+}

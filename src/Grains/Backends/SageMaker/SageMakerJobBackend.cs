@@ -1,0 +1,205 @@
+using System.Runtime.CompilerServices;
+using Batchyard.Aws;
+using Batchyard.Dags;
+using Batchyard.Logs;
+using Microsoft.Extensions.Logging;
+
+namespace Batchyard.Backends.SageMaker;
+
+/// <summary>
+/// What the Processing and Training backends share: describe-before-create submission under a
+/// deterministic name, status through the silo's <see cref="SageMakerStatusPoller"/>, CloudWatch log tailing.
+/// </summary>
+public abstract partial class SageMakerJobBackend(
+    SageMakerClient sageMaker,
+    CloudWatchLogsClient logs,
+    SageMakerStatusPoller poller,
+    SageMakerOptions options,
+    TimeProvider time,
+    ILogger logger) : IJobBackend
+{
+    public abstract string Name { get; }
+
+    protected abstract SageMakerJobKind Kind { get; }
+
+    protected SageMakerClient SageMaker => sageMaker;
+
+    public IEnumerable<BackendProblem> Validate(TaskDefinition task) => SageMakerTaskMapping.Validate(task, Kind, options.RoleArn);
+
+    /// <summary>Sends the Create call for this kind of job; returns its ARN.</summary>
+    protected abstract Task<string> CreateAsync(string jobName, JobRequest request, string roleArn, CancellationToken cancellationToken);
+
+    /// <summary>Sends the Stop call for this kind of job.</summary>
+    protected abstract Task StopJobAsync(string jobName, CancellationToken cancellationToken);
+
+    public async Task<JobStatus> SubmitAsync(JobRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var job = request.Job;
+        var name = SageMakerJobNames.For(job);
+
+        // Describe first: after a crash between Create and the grain's next write, the job already exists.
+        var existing = await poller.ReadNowAsync(Kind, name, cancellationToken).ConfigureAwait(false);
+        if (!existing.Missing)
+        {
+            LogAdopted(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, name);
+            return Status(existing);
+        }
+
+        if (string.IsNullOrWhiteSpace(options.RoleArn))
+        {
+            return Refused(name, $"{SageMakerOptions.Section}:RoleArn is not configured");
+        }
+
+        for (var failures = 0; ; failures++)
+        {
+            try
+            {
+                var arn = await CreateAsync(name, request, options.RoleArn, cancellationToken).ConfigureAwait(false);
+                LogCreated(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, name);
+                return new JobStatus
+                {
+                    State = JobState.Queued,
+                    JobId = arn,
+                    Details = System.Collections.Immutable.ImmutableDictionary<string, string>.Empty.Add("jobName", name),
+                };
+            }
+            catch (AwsResourceInUseException)
+            {
+                // Our own earlier Create won (a retried call whose first answer was lost): adopt that job.
+                LogAdopted(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, name);
+                return Status(await poller.ReadNowAsync(Kind, name, cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception e) when (AwsRetryPolicy.IsRetryable(e) || e is TimeoutException)
+            {
+                // Throttling and 5xx never fail a task: the wire's own retries are spent, so wait and go again.
+                LogSubmitRetry(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, e.Message);
+                await Task.Delay(poller.TransientDelay(failures), time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AwsServiceException e)
+            {
+                return Refused(name, $"{e.ErrorCode}: {e.ServiceMessage}");
+            }
+        }
+    }
+
+    public async IAsyncEnumerable<JobStatus> WatchAsync(JobRef job, IAttemptLog log, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(log);
+        var name = SageMakerJobNames.For(job);
+        var tailer = new SageMakerLogTailer(logs, SageMakerLogTailer.LogGroupFor(Kind), name, log, logger);
+        JobStatus? last = null;
+        await foreach (var snapshot in poller.FollowAsync(Kind, name, cancellationToken).ConfigureAwait(false))
+        {
+            var status = Status(snapshot);
+            // Once per tick while it runs, and once more after the final status so the log is complete.
+            await tailer.PumpAsync(cancellationToken).ConfigureAwait(false);
+            if (last is null || Changed(last, status))
+            {
+                last = status;
+                yield return status;
+            }
+            if (status.IsFinal)
+            {
+                yield break;
+            }
+        }
+    }
+
+    public async Task StopAsync(JobRef job, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var name = SageMakerJobNames.For(job);
+        poller.MarkStopRequested(Kind, name);
+        for (var failures = 0; ; failures++)
+        {
+            try
+            {
+                await StopJobAsync(name, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (AwsValidationException)
+            {
+                // Already ended, or never made: either way there is nothing left to stop.
+                break;
+            }
+            catch (Exception e) when (AwsRetryPolicy.IsRetryable(e) || e is TimeoutException)
+            {
+                await Task.Delay(poller.TransientDelay(failures), time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        LogStopping(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, name);
+        await foreach (var snapshot in poller.FollowAsync(Kind, name, cancellationToken).ConfigureAwait(false))
+        {
+            if (snapshot.IsFinal)
+            {
+                return;
+            }
+        }
+    }
+
+    private JobStatus Status(SageMakerJobSnapshot snapshot) =>
+        SageMakerTaskMapping.ToStatus(snapshot, poller.WasStopRequested(Kind, snapshot.Name));
+
+    private static JobStatus Refused(string name, string reason) => new()
+    {
+        State = JobState.Failed,
+        JobId = name,
+        Reason = reason,
+    };
+
+    private static bool Changed(JobStatus before, JobStatus after) =>
+        before.State != after.State
+        || before.Reason != after.Reason
+        || before.Details.Count != after.Details.Count
+        || before.Details.Any(d => !after.Details.TryGetValue(d.Key, out var value) || value != d.Value);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: created SageMaker job {JobName}")]
+    private static partial void LogCreated(ILogger logger, string dagId, string runId, string taskId, int attempt, string jobName);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: SageMaker job {JobName} already exists, adopting it")]
+    private static partial void LogAdopted(ILogger logger, string dagId, string runId, string taskId, int attempt, string jobName);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: submitting to SageMaker failed for now, trying again: {Error}")]
+    private static partial void LogSubmitRetry(ILogger logger, string dagId, string runId, string taskId, int attempt, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: stopping SageMaker job {JobName}")]
+    private static partial void LogStopping(ILogger logger, string dagId, string runId, string taskId, int attempt, string jobName);
+}
+
+/// <summary>The <c>sagemaker</c> backend: one SageMaker Processing job per attempt.</summary>
+public sealed class SageMakerProcessingBackend(
+    SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerOptions options, TimeProvider time, ILogger<SageMakerProcessingBackend> logger)
+    : SageMakerJobBackend(sageMaker, logs, poller, options, time, logger)
+{
+    public const string BackendName = "sagemaker";
+
+    public override string Name => BackendName;
+
+    protected override SageMakerJobKind Kind => SageMakerJobKind.Processing;
+
+    protected override async Task<string> CreateAsync(string jobName, JobRequest request, string roleArn, CancellationToken cancellationToken) =>
+        (await SageMaker.CreateProcessingJobAsync(SageMakerTaskMapping.ProcessingRequest(jobName, request, roleArn), cancellationToken).ConfigureAwait(false)).ProcessingJobArn;
+
+    protected override Task StopJobAsync(string jobName, CancellationToken cancellationToken) =>
+        SageMaker.StopProcessingJobAsync(jobName, cancellationToken);
+}
+
+/// <summary>The <c>sagemaker-training</c> backend: one SageMaker Training job per attempt.</summary>
+public sealed class SageMakerTrainingBackend(
+    SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerOptions options, TimeProvider time, ILogger<SageMakerTrainingBackend> logger)
+    : SageMakerJobBackend(sageMaker, logs, poller, options, time, logger)
+{
+    public const string BackendName = "sagemaker-training";
+
+    public override string Name => BackendName;
+
+    protected override SageMakerJobKind Kind => SageMakerJobKind.Training;
+
+    protected override async Task<string> CreateAsync(string jobName, JobRequest request, string roleArn, CancellationToken cancellationToken) =>
+        (await SageMaker.CreateTrainingJobAsync(SageMakerTaskMapping.TrainingRequest(jobName, request, roleArn), cancellationToken).ConfigureAwait(false)).TrainingJobArn;
+
+    protected override Task StopJobAsync(string jobName, CancellationToken cancellationToken) =>
+        SageMaker.StopTrainingJobAsync(jobName, cancellationToken);
+}

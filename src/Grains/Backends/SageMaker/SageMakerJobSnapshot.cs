@@ -1,0 +1,61 @@
+using Batchyard.Aws;
+
+namespace Batchyard.Backends.SageMaker;
+
+/// <summary>Which SageMaker job API a backend drives.</summary>
+public enum SageMakerJobKind
+{
+    Processing,
+    Training,
+}
+
+/// <summary>One Describe answer, the same shape for Processing and Training jobs.</summary>
+public sealed record SageMakerJobSnapshot
+{
+    public required SageMakerJobKind Kind { get; init; }
+    public required string Name { get; init; }
+    /// <summary>Describe said the job does not exist (SageMaker's ValidationException).</summary>
+    public bool Missing { get; init; }
+    public string? Arn { get; init; }
+    /// <summary><c>InProgress | Completed | Failed | Stopping | Stopped</c>.</summary>
+    public string Status { get; init; } = "";
+    public string? SecondaryStatus { get; init; }
+    public string? FailureReason { get; init; }
+    public string? ExitMessage { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? EndedAt { get; init; }
+    public IReadOnlyList<SecondaryStatusTransition> Transitions { get; init; } = [];
+    public int? BillableSeconds { get; init; }
+    public int? TrainingSeconds { get; init; }
+
+    public bool IsFinal => Missing || Status is "Completed" or "Failed" or "Stopped";
+
+    public static SageMakerJobSnapshot NotFound(SageMakerJobKind kind, string name) => new() { Kind = kind, Name = name, Missing = true };
+
+    public static SageMakerJobSnapshot From(DescribeProcessingJobResponse job) => new()
+    {
+        Kind = SageMakerJobKind.Processing,
+        Name = job.ProcessingJobName,
+        Arn = job.ProcessingJobArn,
+        Status = job.ProcessingJobStatus,
+        FailureReason = job.FailureReason,
+        ExitMessage = job.ExitMessage,
+        StartedAt = job.ProcessingStartTime,
+        EndedAt = job.ProcessingEndTime,
+    };
+
+    public static SageMakerJobSnapshot From(DescribeTrainingJobResponse job) => new()
+    {
+        Kind = SageMakerJobKind.Training,
+        Name = job.TrainingJobName,
+        Arn = job.TrainingJobArn,
+        Status = job.TrainingJobStatus,
+        SecondaryStatus = job.SecondaryStatus,
+        FailureReason = job.FailureReason,
+        StartedAt = job.TrainingStartTime,
+        EndedAt = job.TrainingEndTime,
+        Transitions = job.SecondaryStatusTransitions ?? [],
+        BillableSeconds = job.BillableTimeInSeconds,
+        TrainingSeconds = job.TrainingTimeInSeconds,
+    };
+}

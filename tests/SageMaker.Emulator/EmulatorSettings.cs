@@ -1,0 +1,138 @@
+using Batchyard.Scheduling;
+
+namespace Batchyard.SageMakerEmulator;
+
+/// <summary>How one emulator instance behaves.</summary>
+public sealed record EmulatorSettings
+{
+    /// <summary>Folder holding <c>sagemaker-model-subset.json</c> and <c>logs-model-subset.json</c>.</summary>
+    public string ReferenceFolder { get; init; } = FindReferenceFolder();
+    /// <summary>Access key id → secret key the emulator accepts signatures from.</summary>
+    public IReadOnlyDictionary<string, string> Credentials { get; init; } = new Dictionary<string, string> { [DefaultAccessKeyId] = DefaultSecretKey };
+    public string AccountId { get; init; } = "123456789012";
+    /// <summary>What a job does when nothing scripts it otherwise.</summary>
+    public JobScript DefaultScript { get; init; } = new();
+    /// <summary>Largest clock skew accepted in <c>X-Amz-Date</c>.</summary>
+    public TimeSpan MaxSkew { get; init; } = TimeSpan.FromMinutes(15);
+
+    public const string DefaultAccessKeyId = "AKIDBATCHYARDEMULATOR";
+    public const string DefaultSecretKey = "batchyard-emulator-secret-key";
+
+    /// <summary>
+    /// <c>EMULATOR_CREDENTIALS</c> (<c>AKID:SECRET,…</c>), <c>EMULATOR_REFERENCE</c> (folder),
+    /// <c>EMULATOR_SCRIPT</c> (default job script, same syntax as the job's environment entry).
+    /// </summary>
+    public static EmulatorSettings FromEnvironment()
+    {
+        var settings = new EmulatorSettings();
+        if (Environment.GetEnvironmentVariable("EMULATOR_REFERENCE") is { Length: > 0 } folder)
+        {
+            settings = settings with { ReferenceFolder = folder };
+        }
+        if (Environment.GetEnvironmentVariable("EMULATOR_CREDENTIALS") is { Length: > 0 } pairs)
+        {
+            settings = settings with
+            {
+                Credentials = pairs.Split(',', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(p => p.Split(':', 2))
+                    .ToDictionary(p => p[0], p => p[1]),
+            };
+        }
+        if (Environment.GetEnvironmentVariable("EMULATOR_SCRIPT") is { Length: > 0 } script)
+        {
+            settings = settings with { DefaultScript = JobScript.Parse(script, settings.DefaultScript) };
+        }
+        return settings;
+    }
+
+    /// <summary>
+    /// The reference data sits beside the repository: walk up to <c>Orleans.sln</c>, then take the nearest
+    /// <c>shared/reference</c> from its parent upwards (<c>../shared</c> for a clone, further up for a worktree).
+    /// </summary>
+    public static string FindReferenceFolder(string? repoRoot = null)
+    {
+        repoRoot ??= new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() }
+            .SelectMany(Ancestors)
+            .FirstOrDefault(d => File.Exists(Path.Combine(d, "Orleans.sln")));
+        if (repoRoot is not null)
+        {
+            foreach (var dir in Ancestors(Path.GetDirectoryName(Path.GetFullPath(repoRoot))!))
+            {
+                var candidate = Path.Combine(dir, "shared", "reference");
+                if (Directory.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+            return Path.GetFullPath(Path.Combine(repoRoot, "..", "shared", "reference"));
+        }
+        return Path.GetFullPath(Path.Combine("..", "shared", "reference"));
+    }
+
+    private static IEnumerable<string> Ancestors(string start)
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            yield return dir.FullName;
+        }
+    }
+}
+
+/// <summary>
+/// A job's scripted life: time queued, time running, how it ends, and how much it logs. Set per job by the
+/// environment entry <see cref="EnvironmentKey"/> (<c>queued=1s;run=5s;outcome=failed;reason=OOM;lines=20</c>),
+/// per name prefix through <c>POST /_emulator/scripts</c>, or for every job in <see cref="EmulatorSettings"/>.
+/// </summary>
+public sealed record JobScript
+{
+    public const string EnvironmentKey = "BATCHYARD_EMULATOR";
+
+    public TimeSpan Queued { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan Run { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary><c>Completed</c> or <c>Failed</c>; running past MaxRuntimeInSeconds ends it on its own.</summary>
+    public string Outcome { get; init; } = "Completed";
+    public string? FailureReason { get; init; }
+    public string? ExitMessage { get; init; }
+    /// <summary>Log lines each instance writes, spread over its run.</summary>
+    public int LogLines { get; init; } = 5;
+    /// <summary>Time between StopXJob and Stopped.</summary>
+    public TimeSpan StopDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public static JobScript Parse(string text, JobScript defaults)
+    {
+        var script = defaults;
+        foreach (var part in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var pieces = part.Split('=', 2, StringSplitOptions.TrimEntries);
+            var value = pieces.Length > 1 ? pieces[1] : "";
+            script = pieces[0].ToLowerInvariant() switch
+            {
+                "queued" => script with { Queued = Duration(value) },
+                "run" => script with { Run = Duration(value) },
+                "outcome" => script with { Outcome = value.Equals("failed", StringComparison.OrdinalIgnoreCase) ? "Failed" : "Completed" },
+                "reason" => script with { FailureReason = value },
+                "exit" => script with { ExitMessage = value },
+                "lines" => script with { LogLines = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+                "stop" => script with { StopDelay = Duration(value) },
+                _ => throw new FormatException($"unknown script key '{pieces[0]}'"),
+            };
+        }
+        return script;
+    }
+
+    private static TimeSpan Duration(string text) =>
+        Durations.TryParse(text, out var value) ? value : throw new FormatException($"'{text}' is not a duration");
+}
+
+/// <summary>Faults to inject, as shares of calls (0..1). Set through <c>POST /_emulator/faults</c> or in-process.</summary>
+public sealed record FaultSettings
+{
+    public double ThrottleRate { get; init; }
+    public double InternalErrorRate { get; init; }
+    public double UnavailableRate { get; init; }
+    public double SlowRate { get; init; }
+    public int SlowMilliseconds { get; init; } = 2000;
+    /// <summary>Operations the faults apply to; empty means all.</summary>
+    public IReadOnlyList<string> Operations { get; init; } = [];
+    public int? Seed { get; init; }
+}

@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Batchyard.SageMakerEmulator;
+
+/// <summary>Processing or Training, as the emulator keeps them apart (names are unique per kind).</summary>
+public enum JobKind
+{
+    Processing,
+    Training,
+}
+
+/// <summary>One emulated job: what was asked for, its script, and when things happen to it.</summary>
+public sealed class EmulatedJob
+{
+    public required JobKind Kind { get; init; }
+    public required string Name { get; init; }
+    public required string Arn { get; init; }
+    public required JsonElement Request { get; init; }
+    public required JobScript Script { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public required TimeSpan MaxRuntime { get; init; }
+    public required int InstanceCount { get; init; }
+    public DateTimeOffset? StopRequestedAt { get; set; }
+    public int DescribeCalls;
+
+    public DateTimeOffset StartsAt => CreatedAt + Script.Queued;
+    public bool ExceedsMaxRuntime => Script.Run > MaxRuntime;
+    public DateTimeOffset NaturalEnd => StartsAt + (ExceedsMaxRuntime ? MaxRuntime : Script.Run);
+
+    /// <summary>When it ends: its natural end, or the stop if that came first.</summary>
+    public DateTimeOffset EndsAt => StopRequestedAt is { } stop && stop < NaturalEnd ? stop + Script.StopDelay : NaturalEnd;
+
+    /// <summary>The job as Describe shows it at <paramref name="now"/>.</summary>
+    public JobView ViewAt(DateTimeOffset now)
+    {
+        var stopped = StopRequestedAt is { } stop && stop < NaturalEnd;
+        if (now < EndsAt)
+        {
+            if (stopped && now >= StopRequestedAt)
+            {
+                return new JobView("Stopping", "Stopping", now >= StartsAt ? StartsAt : null, null, null, null);
+            }
+            return now < StartsAt
+                ? new JobView("InProgress", now < CreatedAt + Script.Queued / 2 ? "Starting" : "Downloading", null, null, null, null)
+                : new JobView("InProgress", "Training", StartsAt, null, null, null);
+        }
+        var started = StopRequestedAt is { } s && s < StartsAt ? (DateTimeOffset?)null : StartsAt;
+        if (stopped)
+        {
+            return new JobView("Stopped", "Stopped", started, EndsAt, null, null);
+        }
+        if (ExceedsMaxRuntime)
+        {
+            // Training reports a runaway job as Stopped/MaxRuntimeExceeded; Processing as Failed with that reason.
+            return Kind == JobKind.Training
+                ? new JobView("Stopped", "MaxRuntimeExceeded", started, EndsAt, "MaxRuntimeExceeded: Training job exceeded MaxRuntimeInSeconds", null)
+                : new JobView("Failed", "Failed", started, EndsAt, $"MaxRuntimeExceeded: Processing job exceeded MaxRuntimeInSeconds of {(int)MaxRuntime.TotalSeconds}s", null);
+        }
+        return Script.Outcome == "Failed"
+            ? new JobView("Failed", "Failed", started, EndsAt, Script.FailureReason ?? "AlgorithmError: the container exited with code 1", Script.ExitMessage)
+            : new JobView("Completed", "Completed", started, EndsAt, null, Script.ExitMessage);
+    }
+
+    /// <summary>Secondary status changes up to <paramref name="now"/> (training jobs show them).</summary>
+    public List<(string Status, DateTimeOffset Start, DateTimeOffset? End)> Transitions(DateTimeOffset now)
+    {
+        var steps = new List<(string, DateTimeOffset)> { ("Starting", CreatedAt), ("Downloading", CreatedAt + Script.Queued / 2), ("Training", StartsAt) };
+        var view = ViewAt(now);
+        if (StopRequestedAt is { } stop && stop < NaturalEnd)
+        {
+            steps.RemoveAll(s => s.Item2 > stop);
+            steps.Add(("Stopping", stop));
+        }
+        if (view.EndedAt is { } end)
+        {
+            steps.Add((view.Secondary, end));
+        }
+        var visible = steps.Where(s => s.Item2 <= now).ToList();
+        var result = new List<(string, DateTimeOffset, DateTimeOffset?)>();
+        for (var i = 0; i < visible.Count; i++)
+        {
+            result.Add((visible[i].Item1, visible[i].Item2, i + 1 < visible.Count ? visible[i + 1].Item2 : null));
+        }
+        return result;
+    }
+
+    /// <summary>Log events of instance <paramref name="instance"/> (1-based), all of them, visible or not yet.</summary>
+    public List<(DateTimeOffset At, string Message)> LogEvents(int instance)
+    {
+        var events = new List<(DateTimeOffset, string)>();
+        var runFor = NaturalEnd - StartsAt;
+        var lines = Script.LogLines;
+        for (var k = 0; k < lines; k++)
+        {
+            var at = StartsAt + runFor * ((k + 0.5) / lines);
+            if (StopRequestedAt is { } stop && at > stop)
+            {
+                break;
+            }
+            events.Add((at, $"[algo-{instance}] {Name} line {k + 1} of {lines}"));
+        }
+        var view = ViewAt(DateTimeOffset.MaxValue);
+        if (view.FailureReason is { } reason && !(StopRequestedAt < NaturalEnd))
+        {
+            events.Add((NaturalEnd, $"[algo-{instance}] {reason}"));
+        }
+        return events;
+    }
+
+    public string StreamName(int instance) =>
+        $"{Name}/algo-{instance}-{StartsAt.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}";
+}
+
+public sealed record JobView(string Status, string Secondary, DateTimeOffset? StartedAt, DateTimeOffset? EndedAt, string? FailureReason, string? ExitMessage);
+
+/// <summary>Every emulated job, plus the scripts that decide how new jobs behave.</summary>
+public sealed class JobStore(EmulatorSettings settings)
+{
+    private readonly ConcurrentDictionary<(JobKind, string), EmulatedJob> _jobs = new();
+    private readonly ConcurrentDictionary<string, JobScript> _scriptsByPrefix = new(StringComparer.Ordinal);
+
+    public IEnumerable<EmulatedJob> All => _jobs.Values;
+
+    /// <summary>Scripts every job whose name starts with <paramref name="prefix"/>.</summary>
+    public void Script(string prefix, JobScript script) => _scriptsByPrefix[prefix] = script;
+
+    public JobScript ScriptFor(string name, IReadOnlyDictionary<string, string>? environment)
+    {
+        var script = _scriptsByPrefix.Where(p => name.StartsWith(p.Key, StringComparison.Ordinal))
+            .OrderByDescending(p => p.Key.Length).Select(p => p.Value).FirstOrDefault() ?? settings.DefaultScript;
+        return environment is not null && environment.TryGetValue(JobScript.EnvironmentKey, out var text)
+            ? JobScript.Parse(text, script)
+            : script;
+    }
+
+    public bool TryAdd(EmulatedJob job) => _jobs.TryAdd((job.Kind, job.Name), job);
+
+    public EmulatedJob? Find(JobKind kind, string name) => _jobs.GetValueOrDefault((kind, name));
+
+    public string Arn(JobKind kind, string name) =>
+        $"arn:aws:sagemaker:us-east-1:{settings.AccountId}:{(kind == JobKind.Processing ? "processing-job" : "training-job")}/{name.ToLowerInvariant()}";
+}
