@@ -5,6 +5,7 @@ using Batchyard.History;
 using Batchyard.Logs;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.Storage;
 
 namespace Batchyard;
 
@@ -23,6 +24,9 @@ public static class BatchyardServices
         services.TryAddSingleton<RunEvents>();
         services.TryAddSingleton<IRunHistoryStore, MemoryRunHistoryStore>();
         services.TryAddSingleton<IAttemptLogStore>(_ => new FileAttemptLogStore(logsFolder));
+        // Grain state is stored in Orleans' own versioned binary format (its [Id] members), not the default
+        // Newtonsoft JSON, which cannot read back immutable records and collections.
+        services.AddSingleton<IGrainStorageSerializer>(sp => new OrleansGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()));
         return services;
     }
 }

@@ -97,6 +97,10 @@ public sealed record JobScript
     public int LogLines { get; init; } = 5;
     /// <summary>Time between StopXJob and Stopped.</summary>
     public TimeSpan StopDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+    /// <summary>The attempt the job stands for (a DAG passes <c>{{ attempt }}</c>), with <see cref="FailFirst"/>.</summary>
+    public int Attempt { get; init; }
+    /// <summary>Attempts up to this number fail: scripts a task that succeeds on a retry.</summary>
+    public int FailFirst { get; init; }
 
     public static JobScript Parse(string text, JobScript defaults)
     {
@@ -114,10 +118,12 @@ public sealed record JobScript
                 "exit" => script with { ExitMessage = value },
                 "lines" => script with { LogLines = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
                 "stop" => script with { StopDelay = Duration(value) },
+                "attempt" => script with { Attempt = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+                "failfirst" => script with { FailFirst = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => throw new FormatException($"unknown script key '{pieces[0]}'"),
             };
         }
-        return script;
+        return script.Attempt > 0 && script.Attempt <= script.FailFirst ? script with { Outcome = "Failed" } : script;
     }
 
     private static TimeSpan Duration(string text) =>

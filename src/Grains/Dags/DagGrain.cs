@@ -339,13 +339,20 @@ public sealed partial class DagGrain(
     private partial void LogScheduled(string dagId, int count, string runId);
 }
 
+/// <summary>What the registry grain persists.</summary>
+[GenerateSerializer]
+public sealed class DagRegistryState
+{
+    [Id(0)] public HashSet<string> DagIds { get; set; } = new(StringComparer.Ordinal);
+}
+
 /// <summary>The set of known DAG ids.</summary>
 public sealed class DagRegistryGrain(
-    [PersistentState("registry", StorageNames.Batchyard)] IPersistentState<SortedSet<string>> store) : Grain, IDagRegistryGrain
+    [PersistentState("registry", StorageNames.Batchyard)] IPersistentState<DagRegistryState> store) : Grain, IDagRegistryGrain
 {
     public async Task AddAsync(string dagId)
     {
-        if (store.State.Add(dagId))
+        if (store.State.DagIds.Add(dagId))
         {
             await store.WriteStateAsync();
         }
@@ -353,11 +360,11 @@ public sealed class DagRegistryGrain(
 
     public async Task RemoveAsync(string dagId)
     {
-        if (store.State.Remove(dagId))
+        if (store.State.DagIds.Remove(dagId))
         {
             await store.WriteStateAsync();
         }
     }
 
-    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.ToImmutableArray());
+    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.DagIds.Order(StringComparer.Ordinal).ToImmutableArray());
 }

@@ -1,4 +1,5 @@
 using Batchyard.Backends.Local;
+using Batchyard.Backends.SageMaker;
 using Batchyard.Silo.Api;
 using Batchyard.Silo.Loading;
 
@@ -24,6 +25,7 @@ public static class BatchyardHost
         builder.UseOrleans(silo => SiloStorage.Configure(silo, builder, options));
         builder.Services.AddBatchyardGrains(Path.Combine(dataFolder, "logs"));
         builder.Services.AddLocalBackend(builder.Configuration);
+        builder.Services.AddSageMakerBackends(builder.Configuration);
         builder.Services.AddSingleton<DagFolderLoader>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DagFolderLoader>());
 

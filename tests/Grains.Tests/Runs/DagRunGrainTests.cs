@@ -211,3 +211,30 @@ public sealed class DagRunGrainTests(ClusterFixture fx) : IClassFixture<ClusterF
         }
     }
 }
+
+/// <summary>Grain state survives deactivation: it is written and read back through the storage serializer.</summary>
+public sealed class GrainStateRoundTripTests(ClusterFixture fx) : IClassFixture<ClusterFixture>
+{
+    [Fact]
+    public async Task DagRunAndTaskState_ReadBackAfterEveryActivationIsCollected()
+    {
+        var dag = fx.Dag("round-trip");
+        await dag.ApplyAsync(TestDags.Dag("round-trip", TestDags.Task("a"), TestDags.Task("b", "fail", "a") with { Retries = 0 }) with { Schedule = "@daily", Tags = ["x"] });
+        var run = await dag.TriggerAsync(new());
+        var before = await fx.WaitForRunEndAsync("round-trip", run.RunId);
+
+        var management = fx.Grains.GetGrain<IManagementGrain>(0);
+        await management.ForceActivationCollection(TimeSpan.FromMilliseconds(1));
+        Assert.DoesNotContain(await management.GetDetailedGrainStatistics(), s => s.GrainId.ToString().Contains("round-trip", StringComparison.Ordinal));
+
+        var after = await fx.Run("round-trip", run.RunId).GetAsync();
+        Assert.Equal(Batchyard.Tests.ClusterFixture.Describe(before), Batchyard.Tests.ClusterFixture.Describe(after));
+        Assert.Equal(before.Tasks[1].Attempts[0].Reason, after!.Tasks[1].Attempts[0].Reason);
+        var info = (await dag.GetAsync())!;
+        Assert.Equal(new[] { "x" }, info.Definition!.Tags.ToArray());
+        Assert.Equal("@daily", info.Definition.Schedule);
+        Assert.Contains("round-trip", await fx.Grains.GetGrain<Batchyard.Grains.IDagRegistryGrain>(0).ListAsync());
+        var task = await fx.Grains.GetGrain<Batchyard.Grains.ITaskRunGrain>(Batchyard.Grains.RunKeys.Task("round-trip", run.RunId, "b")).GetAsync();
+        Assert.Equal(Batchyard.Runs.TaskState.Failed, task!.State);
+    }
+}
