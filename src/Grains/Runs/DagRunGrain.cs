@@ -37,19 +37,34 @@ public sealed partial class DagRunGrain(
 {
     internal const string WakeReminder = "wake";
     private static readonly TimeSpan WakePeriod = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan FlushDelay = TimeSpan.FromMilliseconds(200);
 
     private string _dagId = "";
     private string _runId = "";
     private Dictionary<string, List<string>> _downstream = new(StringComparer.Ordinal);
     private RunSummary? _lastSummary;
+    private bool _dirty;
+    private IGrainTimer? _flushTimer;
 
     private DagRunState S => store.State;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_dagId, _runId) = RunKeys.ParseRun(this.GetPrimaryKeyString());
         IndexDownstream();
-        return Task.CompletedTask;
+        if (S.Dag is not null && S.State == RunState.Running)
+        {
+            // Task changes are persisted lazily (see SaveAsync): the task grains have the latest word.
+            await RefreshTasksAsync();
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_dirty)
+        {
+            await SaveAsync();
+        }
     }
 
     public async Task<RunDetails?> CreateAsync(RunStart start)
@@ -168,24 +183,24 @@ public sealed partial class DagRunGrain(
         {
             // A late report from before the cancel: keep the task cancelled, keep its attempts.
             S.Tasks[task.TaskId] = task with { State = TaskState.Cancelled };
-            await SaveAsync();
+            await SaveAsync(now: false);
             return;
         }
         if (S.State != RunState.Running && task.State == TaskState.Pending)
         {
             S.Tasks[task.TaskId] = task;
-            await SaveAsync();
+            await SaveAsync(now: false);
             return;
         }
 
         S.Tasks[task.TaskId] = task;
         if (S.State == RunState.Running && task.State.IsFinal())
         {
-            await ScheduleReadyTasksAsync();
+            await ScheduleReadyTasksAsync(persistNow: false);
         }
         else
         {
-            await SaveAsync();
+            await SaveAsync(now: false);
         }
     }
 
@@ -201,10 +216,20 @@ public sealed partial class DagRunGrain(
             return;
         }
 
-        // A durable wake-up: refresh every started task from its grain (a push may have been lost with a silo),
-        // nudge it to re-check its job, and start whatever became ready.
-        var active = S.Tasks.Values.Where(t => t.State != TaskState.Pending && !t.State.IsFinal()).Select(t => t.TaskId).ToList();
-        var fresh = await Task.WhenAll(active.Select(id => TaskGrain(id).GetAsync()));
+        // A durable wake-up: refresh every unfinished task from its grain (a push may have been lost with a
+        // silo), nudge the started ones to re-check their jobs, and start whatever became ready.
+        await RefreshTasksAsync();
+        foreach (var task in S.Tasks.Values.Where(t => t.State != TaskState.Pending && !t.State.IsFinal()))
+        {
+            TaskGrain(task.TaskId).AdvanceAsync().Ignore();
+        }
+        await ScheduleReadyTasksAsync(persistNow: true);
+    }
+
+    private async Task RefreshTasksAsync()
+    {
+        var unfinished = S.Tasks.Values.Where(t => !t.State.IsFinal()).Select(t => t.TaskId).ToList();
+        var fresh = await Task.WhenAll(unfinished.Select(id => TaskGrain(id).GetAsync()));
         foreach (var task in fresh)
         {
             if (task is not null && task.Sequence > S.Tasks[task.TaskId].Sequence)
@@ -212,15 +237,10 @@ public sealed partial class DagRunGrain(
                 S.Tasks[task.TaskId] = task;
             }
         }
-        foreach (var id in active)
-        {
-            TaskGrain(id).AdvanceAsync().Ignore();
-        }
-        await ScheduleReadyTasksAsync();
     }
 
     /// <summary>Applies trigger rules until nothing changes, starts the tasks that became ready, and ends the run when all are final.</summary>
-    private async Task ScheduleReadyTasksAsync()
+    private async Task ScheduleReadyTasksAsync(bool persistNow = true)
     {
         var toStart = new List<TaskDefinition>();
         bool changed;
@@ -265,7 +285,7 @@ public sealed partial class DagRunGrain(
             return;
         }
 
-        await SaveAsync();
+        await SaveAsync(persistNow);
         if (toStart.Count > 0)
         {
             await Task.WhenAll(toStart.Select(task => TaskGrain(task.TaskId).StartAsync(new TaskStart
@@ -303,8 +323,21 @@ public sealed partial class DagRunGrain(
         }
     }
 
-    private async Task SaveAsync()
+    /// <summary>
+    /// Persists the run, writes its history and tells listeners. Run-level changes do it at once; a task's
+    /// change only marks the run dirty and is written within <see cref="FlushDelay"/>, together with every
+    /// other change of that moment, so that a wide DAG costs one write per batch instead of one per task.
+    /// Nothing is lost by the wait: each task grain holds its own state, and activation re-reads them.
+    /// </summary>
+    private async Task SaveAsync(bool now = true)
     {
+        if (!now)
+        {
+            _dirty = true;
+            _flushTimer ??= this.RegisterGrainTimer(FlushAsync, FlushDelay, Timeout.InfiniteTimeSpan);
+            return;
+        }
+        _dirty = false;
         await store.WriteStateAsync();
         var details = Details();
         await history.SaveRunAsync(details);
@@ -315,6 +348,16 @@ public sealed partial class DagRunGrain(
             // The DAG grain cares about the run's own state, not each task's.
             _lastSummary = summary;
             GrainFactory.GetGrain<IDagGrain>(_dagId).OnRunChangedAsync(summary).Ignore();
+        }
+    }
+
+    private async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        _flushTimer?.Dispose();
+        _flushTimer = null;
+        if (_dirty)
+        {
+            await SaveAsync();
         }
     }
 
