@@ -22,6 +22,7 @@ public static class BatchyardServices
         services.TryAddSingleton<BackendCatalog>();
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();
+        services.TryAddSingleton<Notifications.RunNotifier>();
         services.TryAddSingleton<IRunHistoryStore, MemoryRunHistoryStore>();
         services.TryAddSingleton<IAttemptLogStore>(_ => new FileAttemptLogStore(logsFolder));
         // Grain state is stored in Orleans' own versioned binary format (its [Id] members), not the default

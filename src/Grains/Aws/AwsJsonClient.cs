@@ -13,19 +13,27 @@ namespace Batchyard.Aws;
 public sealed partial class AwsJsonClient(
     HttpClient http,
     AwsServiceInfo service,
-    AwsEndpoint endpoint,
+    Func<AwsEndpoint> resolveEndpoint,
     IAwsCredentialSource credentials,
     AwsRetryPolicy retry,
     JsonSerializerOptions json,
     TimeProvider time,
     ILogger logger)
 {
+    public AwsJsonClient(HttpClient http, AwsServiceInfo service, AwsEndpoint endpoint, IAwsCredentialSource credentials, AwsRetryPolicy retry, JsonSerializerOptions json, TimeProvider time, ILogger logger)
+        : this(http, service, () => endpoint, credentials, retry, json, time, logger)
+    {
+    }
+
+    // Resolved on first use, so that a silo without AWS settings starts and only SageMaker tasks fail.
+    private readonly Lazy<AwsEndpoint> _endpoint = new(resolveEndpoint);
+
     public const string ContentType = "application/x-amz-json-1.1";
 
     /// <summary>Longest wait for one attempt's answer; a slower one counts as a timeout and is retried.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    public AwsEndpoint Endpoint => endpoint;
+    public AwsEndpoint Endpoint => _endpoint.Value;
     public AwsRetryPolicy Retry => retry;
 
     public async Task<TResponse> SendAsync<TRequest, TResponse>(string operation, TRequest request, CancellationToken cancellationToken)
@@ -63,6 +71,7 @@ public sealed partial class AwsJsonClient(
     {
         var creds = await credentials.GetAsync(cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow();
+        var endpoint = _endpoint.Value;
         var uri = new Uri(endpoint.Url, "/");
         var target = $"{service.TargetPrefix}.{operation}";
         var amzDate = SigV4Signer.FormatDate(now);

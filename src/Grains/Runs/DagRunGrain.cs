@@ -32,6 +32,7 @@ public sealed partial class DagRunGrain(
     [PersistentState("run", StorageNames.Batchyard)] IPersistentState<DagRunState> store,
     IRunHistoryStore history,
     RunEvents events,
+    Batchyard.Notifications.RunNotifier notifier,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger) : Grain, IDagRunGrain, IRemindable
 {
@@ -313,6 +314,11 @@ public sealed partial class DagRunGrain(
         LogFinished(_dagId, _runId, state);
         await SaveAsync();
         await UnregisterWakeAsync();
+        var notify = state == RunState.Succeeded ? S.Dag!.Notify.OnSuccess : state == RunState.Failed ? S.Dag!.Notify.OnFailure : [];
+        if (!notify.IsEmpty)
+        {
+            notifier.NotifyAsync(notify, Details()).Ignore();
+        }
     }
 
     private async Task UnregisterWakeAsync()

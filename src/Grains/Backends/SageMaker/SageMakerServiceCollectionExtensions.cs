@@ -34,11 +34,10 @@ public static class SageMakerServiceCollectionExtensions
     private static AwsJsonClient Wire(IServiceProvider services, AwsServiceInfo service, System.Text.Json.JsonSerializerOptions json, Func<SageMakerOptions, string?> endpoint)
     {
         var options = services.GetRequiredService<SageMakerOptions>();
-        var region = AwsEnvironment.ResolveRegion(Environment.GetEnvironmentVariable, options.Region);
         return new AwsJsonClient(
             services.GetRequiredService<SageMakerHttp>().Client,
             service,
-            AwsEnvironment.ResolveEndpoint(service, region, Environment.GetEnvironmentVariable, endpoint(options)),
+            () => AwsEnvironment.ResolveEndpoint(service, AwsEnvironment.ResolveRegion(Environment.GetEnvironmentVariable, options.Region), Environment.GetEnvironmentVariable, endpoint(options)),
             services.GetRequiredService<IAwsCredentialSource>(),
             new AwsRetryPolicy(options.Retry),
             json,
