@@ -11,17 +11,20 @@ scripts/pg-test.sh start "$env_file"
 set -a; . "$env_file"; set +a
 
 dotnet build Orleans.sln -c Release -warnaserror
-dotnet test Orleans.sln -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee /tmp/batchyard-test.log | grep -Ev '^\s+Passed ' || true
-status=${PIPESTATUS[0]}
+set +e
+dotnet test Orleans.sln -c Release --no-build --logger "console;verbosity=normal" "$@" > /tmp/batchyard-test.log 2>&1
+status=$?
+set -e
+grep -Ev '^\s+Passed ' /tmp/batchyard-test.log
 
 # One closing line that CI reads: totals over every test project.
 python3 - <<'PY'
 import re
-passed = failed = skipped = 0
+totals = {"passed": 0, "failed": 0, "skipped": 0}
 for line in open("/tmp/batchyard-test.log", encoding="utf-8", errors="replace"):
-    m = re.search(r"Failed:\s+(\d+), Passed:\s+(\d+), Skipped:\s+(\d+)", line)
+    m = re.match(r"^\s+(Passed|Failed|Skipped): (\d+)\s*$", line)
     if m:
-        failed += int(m.group(1)); passed += int(m.group(2)); skipped += int(m.group(3))
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
+        totals[m.group(1).lower()] += int(m.group(2))
+print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
 PY
 exit "$status"
