@@ -3,6 +3,8 @@ using Batchyard.Backends.Noop;
 using Batchyard.Events;
 using Batchyard.History;
 using Batchyard.Logs;
+using Batchyard.Secrets;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -21,6 +23,7 @@ public static class BatchyardServices
         services.TryAddSingleton<BackendCatalog>();
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();
+        services.TryAddSingleton<ISecretResolver>(sp => new ConfigurationSecretResolver(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<IRunHistoryStore, MemoryRunHistoryStore>();
         services.TryAddSingleton<IAttemptLogStore>(_ => new FileAttemptLogStore(logsFolder));
         return services;
