@@ -120,40 +120,58 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
         var token = context.CancellationToken;
 
         // Subscribe before the first read so that no change between the two is missed.
-        await using var changes = events.SubscribeAsync(token).GetAsyncEnumerator(token);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
+        var changes = events.SubscribeAsync(stop.Token).GetAsyncEnumerator(stop.Token);
         var next = changes.MoveNextAsync().AsTask();
-        var run = (await api.GetRunAsync(dagId, runId)).Unwrap();
-        await responseStream.WriteAsync(run.ToProto(), token);
-        var sent = Fingerprint(run);
-
-        while (!run.State.IsFinal())
+        try
         {
-            var poll = Task.Delay(RunPollInterval, time, token);
-            if (await Task.WhenAny(next, poll) == next)
+            var run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+            await responseStream.WriteAsync(run.ToProto(), token);
+            var sent = Fingerprint(run);
+
+            while (!run.State.IsFinal())
             {
-                if (!await next)
+                var poll = Task.Delay(RunPollInterval, time, token);
+                if (await Task.WhenAny(next, poll) == next)
                 {
-                    return;
+                    if (!await next)
+                    {
+                        return;
+                    }
+                    var changed = changes.Current;
+                    next = changes.MoveNextAsync().AsTask();
+                    if (changed.DagId != dagId || changed.RunId != runId)
+                    {
+                        continue;
+                    }
+                    run = changed;
                 }
-                var changed = changes.Current;
-                next = changes.MoveNextAsync().AsTask();
-                if (changed.DagId != dagId || changed.RunId != runId)
+                else
                 {
-                    continue;
+                    // Run grains publish on their own silo only: a run living elsewhere is followed by reading it.
+                    run = (await api.GetRunAsync(dagId, runId)).Unwrap();
                 }
-                run = changed;
+                var fingerprint = Fingerprint(run);
+                if (fingerprint != sent)
+                {
+                    await responseStream.WriteAsync(run.ToProto(), token);
+                    sent = fingerprint;
+                }
             }
-            else
+        }
+        finally
+        {
+            // An async iterator cannot be disposed while a MoveNext is pending: end that one first.
+            await stop.CancelAsync();
+            try
             {
-                // Run grains publish on their own silo only: a run living elsewhere is followed by reading it.
-                run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+                await next;
             }
-            var fingerprint = Fingerprint(run);
-            if (fingerprint != sent)
+            catch (OperationCanceledException)
             {
-                await responseStream.WriteAsync(run.ToProto(), token);
-                sent = fingerprint;
+                // The subscription ended with the call.
             }
+            await changes.DisposeAsync();
         }
     }
 
