@@ -15,6 +15,9 @@ internal sealed record CliContext(ApiClient Api, TextWriter Out, TextWriter Erro
     public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Indented));
 }
 
+/// <summary>Wraps a command's body into a System.CommandLine action that sets up the API client and reports errors.</summary>
+internal delegate Func<ParseResult, CancellationToken, Task<int>> ActionFactory(Func<CliContext, ParseResult, CancellationToken, Task<int>> action);
+
 /// <summary>Exit codes: 0 success (a run that succeeded), 1 failure (a refused call, a failed run), 2 a cancelled run.</summary>
 internal static class ExitCodes
 {
@@ -55,7 +58,7 @@ public static class CliApp
         var root = new RootCommand("Batchyard: DAGs, runs and task logs from the command line") { server, token, json };
         var poll = pollInterval ?? TimeSpan.FromSeconds(1);
 
-        Func<ParseResult, CancellationToken, Task<int>> Act(Func<CliContext, ParseResult, CancellationToken, Task<int>> action) =>
+        ActionFactory act = action =>
             async (parse, ct) =>
             {
                 var serverUrl = parse.GetValue(server)!;
@@ -84,6 +87,11 @@ public static class CliApp
                     await error.WriteLineAsync($"error: cannot reach {serverUrl}: {ex.Message}");
                     return ExitCodes.Failed;
                 }
+                catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    await error.WriteLineAsync($"error: {serverUrl} did not answer in time");
+                    return ExitCodes.Failed;
+                }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
                     // Interrupted while following: the server carries on; 130 is the shell's code for Ctrl+C.
@@ -96,9 +104,9 @@ public static class CliApp
                 }
             };
 
-        root.Add(DagCommands.Build(Act));
-        root.Add(RunCommands.Build(Act));
-        root.Add(TaskCommands.Build(Act));
+        root.Add(DagCommands.Build(act));
+        root.Add(RunCommands.Build(act));
+        root.Add(TaskCommands.Build(act));
 
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);

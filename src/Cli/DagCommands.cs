@@ -4,8 +4,6 @@ using System.Text.RegularExpressions;
 
 namespace Batchyard.Cli;
 
-using ActionFactory = Func<Func<CliContext, ParseResult, CancellationToken, Task<int>>, Func<ParseResult, CancellationToken, Task<int>>>;
-
 /// <summary><c>batchyard dags list|show|apply|delete|pause|unpause|trigger</c>.</summary>
 internal static partial class DagCommands
 {

@@ -4,8 +4,6 @@ using System.Text.Json;
 
 namespace Batchyard.Cli;
 
-using ActionFactory = Func<Func<CliContext, ParseResult, CancellationToken, Task<int>>, Func<ParseResult, CancellationToken, Task<int>>>;
-
 /// <summary><c>batchyard runs list|show|cancel</c>.</summary>
 internal static class RunCommands
 {

@@ -4,8 +4,6 @@ using System.Net;
 
 namespace Batchyard.Cli;
 
-using ActionFactory = Func<Func<CliContext, ParseResult, CancellationToken, Task<int>>, Func<ParseResult, CancellationToken, Task<int>>>;
-
 /// <summary><c>batchyard tasks logs|clear</c>.</summary>
 internal static class TaskCommands
 {

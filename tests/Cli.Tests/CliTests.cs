@@ -19,22 +19,6 @@ public sealed class CliTests(CliFixture fixture)
             depends_on: extract
         """;
 
-    private static string Failing(string dagId) => $$"""
-        id: {{dagId}}
-        tasks:
-          broken:
-            backend: local
-            command: [sh, -c, 'echo "about to fail"; exit 3']
-        """;
-
-    private static string Waiting(string dagId, string releaseFile) => $$"""
-        id: {{dagId}}
-        tasks:
-          slow:
-            backend: local
-            command: [sh, -c, 'echo "line one"; for i in $(seq 1 600); do [ -f "{{releaseFile}}" ] && break; sleep 0.1; done; echo "line two"']
-        """;
-
     private async Task<string> ApplyAsync(string dagId, string yaml)
     {
         var result = await fixture.RunAsync("dags", "apply", fixture.WriteFile(dagId + ".yaml", yaml));
@@ -118,7 +102,7 @@ public sealed class CliTests(CliFixture fixture)
     public async Task DagsTriggerWait_FailingRun_Exits1WithTheReason()
     {
         var dagId = CliFixture.NewDagId("cli-fail");
-        await ApplyAsync(dagId, Failing(dagId));
+        await ApplyAsync(dagId, TestDags.Failing(dagId));
 
         var result = await fixture.RunAsync("dags", "trigger", dagId, "--wait");
 
@@ -131,7 +115,7 @@ public sealed class CliTests(CliFixture fixture)
     public async Task DagsTriggerWait_CancelledRun_Exits2()
     {
         var dagId = CliFixture.NewDagId("cli-cancel");
-        await ApplyAsync(dagId, Waiting(dagId, Path.Combine(fixture.Host.Folder, "never")));
+        await ApplyAsync(dagId, TestDags.Slow(dagId, Path.Combine(fixture.Host.Folder, "never")));
 
         var waiting = fixture.RunAsync("dags", "trigger", dagId, "--wait");
         var runs = await WaitForAsync(async () =>
@@ -153,7 +137,7 @@ public sealed class CliTests(CliFixture fixture)
     public async Task RunsListAndShow_PrintTablesAndJson()
     {
         var dagId = CliFixture.NewDagId("cli-runs");
-        await ApplyAsync(dagId, Failing(dagId));
+        await ApplyAsync(dagId, TestDags.Failing(dagId));
         var trigger = await fixture.RunAsync("dags", "trigger", dagId, "--wait");
         var runId = RunIdFrom(trigger);
 
@@ -175,7 +159,7 @@ public sealed class CliTests(CliFixture fixture)
     public async Task TasksLogs_PrintsTheAttemptsOutput()
     {
         var dagId = CliFixture.NewDagId("cli-logs");
-        await ApplyAsync(dagId, Failing(dagId));
+        await ApplyAsync(dagId, TestDags.Failing(dagId));
         var runId = RunIdFrom(await fixture.RunAsync("dags", "trigger", dagId, "--wait"));
 
         var logs = await fixture.RunAsync("tasks", "logs", dagId, runId, "broken");
@@ -189,7 +173,7 @@ public sealed class CliTests(CliFixture fixture)
     {
         var dagId = CliFixture.NewDagId("cli-follow");
         var release = Path.Combine(fixture.Host.Folder, dagId + ".release");
-        await ApplyAsync(dagId, Waiting(dagId, release));
+        await ApplyAsync(dagId, TestDags.Slow(dagId, release));
         var runId = RunIdFrom(await fixture.RunAsync("dags", "trigger", dagId));
 
         var following = fixture.RunAsync("tasks", "logs", dagId, runId, "slow", "--follow");
@@ -199,14 +183,14 @@ public sealed class CliTests(CliFixture fixture)
         var logs = await following;
 
         Assert.Equal(0, logs.ExitCode);
-        Assert.Equal("line one\nline two\n", logs.Output);
+        Assert.Equal("started\nreleased\n", logs.Output);
     }
 
     [Fact]
     public async Task TasksClear_RerunsTheTask()
     {
         var dagId = CliFixture.NewDagId("cli-clear");
-        await ApplyAsync(dagId, Failing(dagId));
+        await ApplyAsync(dagId, TestDags.Failing(dagId));
         var runId = RunIdFrom(await fixture.RunAsync("dags", "trigger", dagId, "--wait"));
 
         var clear = await fixture.RunAsync("tasks", "clear", dagId, runId, "broken");
