@@ -13,6 +13,20 @@ internal sealed record CliContext(ApiClient Api, TextWriter Out, TextWriter Erro
     public void WriteJson(JsonElement element) => Out.WriteLine(JsonSerializer.Serialize(element, Indented));
 
     public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Indented));
+
+    /// <summary>Reports a command's result: <paramref name="json"/> in JSON mode, else one line for people; exit code 0.</summary>
+    public async Task<int> DoneAsync<T>(T json, string line)
+    {
+        if (Json)
+        {
+            WriteJson(json);
+        }
+        else
+        {
+            await Out.WriteLineAsync(line);
+        }
+        return ExitCodes.Ok;
+    }
 }
 
 /// <summary>Wraps a command's body into a System.CommandLine action that sets up the API client and reports errors.</summary>

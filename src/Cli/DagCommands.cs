@@ -36,15 +36,7 @@ internal static partial class DagCommands
             {
                 var dagId = p.GetValue(id)!;
                 var dag = await c.Api.PostAsync($"api/v1/dags/{ApiClient.Segment(dagId)}/{path}", null, ct);
-                if (c.Json)
-                {
-                    c.WriteJson(dag);
-                }
-                else
-                {
-                    await c.Out.WriteLineAsync($"{dagId} {verb}");
-                }
-                return ExitCodes.Ok;
+                return await c.DoneAsync(dag, $"{dagId} {verb}");
             }));
             dags.Add(command);
         }
@@ -54,15 +46,7 @@ internal static partial class DagCommands
         {
             var dagId = p.GetValue(id)!;
             await c.Api.DeleteAsync($"api/v1/dags/{ApiClient.Segment(dagId)}", ct);
-            if (c.Json)
-            {
-                c.WriteJson(new { dagId, deleted = true });
-            }
-            else
-            {
-                await c.Out.WriteLineAsync($"{dagId} deleted");
-            }
-            return ExitCodes.Ok;
+            return await c.DoneAsync(new { dagId, deleted = true }, $"{dagId} deleted");
         }));
         dags.Add(delete);
 
@@ -230,15 +214,7 @@ internal static partial class DagCommands
         var runId = run.Str("runId")!;
         if (!wait)
         {
-            if (c.Json)
-            {
-                c.WriteJson(run);
-            }
-            else
-            {
-                await c.Out.WriteLineAsync($"triggered {dagId} run {runId} ({run.Str("state")})");
-            }
-            return ExitCodes.Ok;
+            return await c.DoneAsync(run, $"triggered {dagId} run {runId} ({run.Str("state")})");
         }
 
         if (!c.Json)

@@ -61,15 +61,7 @@ internal static class RunCommands
         cancel.SetAction(act(async (c, p, ct) =>
         {
             var run = await c.Api.PostAsync(RunPath(p.GetValue(id)!, p.GetValue(runId)!) + "/cancel", null, ct);
-            if (c.Json)
-            {
-                c.WriteJson(run);
-            }
-            else
-            {
-                await c.Out.WriteLineAsync($"run {run.Str("runId")} {run.Str("state")}");
-            }
-            return ExitCodes.Ok;
+            return await c.DoneAsync(run, $"run {run.Str("runId")} {run.Str("state")}");
         }));
         runs.Add(cancel);
         return runs;

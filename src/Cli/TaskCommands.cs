@@ -25,15 +25,7 @@ internal static class TaskCommands
         {
             var task = p.GetValue(taskId)!;
             var run = await c.Api.PostAsync($"{RunCommands.RunPath(p.GetValue(id)!, p.GetValue(runId)!)}/tasks/{ApiClient.Segment(task)}/clear", null, ct);
-            if (c.Json)
-            {
-                c.WriteJson(run);
-            }
-            else
-            {
-                await c.Out.WriteLineAsync($"cleared {task} in run {run.Str("runId")} ({run.Str("state")})");
-            }
-            return ExitCodes.Ok;
+            return await c.DoneAsync(run, $"cleared {task} in run {run.Str("runId")} ({run.Str("state")})");
         }));
         tasks.Add(clear);
         return tasks;
