@@ -3,6 +3,8 @@ using Batchyard.Backends.Noop;
 using Batchyard.Events;
 using Batchyard.History;
 using Batchyard.Logs;
+using Batchyard.Secrets;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Storage;
@@ -23,6 +25,7 @@ public static class BatchyardServices
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();
         services.TryAddSingleton<Notifications.RunNotifier>();
+        services.TryAddSingleton<ISecretResolver>(sp => new ConfigurationSecretResolver(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<IRunHistoryStore, MemoryRunHistoryStore>();
         services.TryAddSingleton<IAttemptLogStore>(_ => new FileAttemptLogStore(logsFolder));
         // Grain state is stored in Orleans' own versioned binary format (its [Id] members), not the default

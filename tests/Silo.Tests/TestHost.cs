@@ -43,11 +43,13 @@ public sealed class TestHost : IAsyncDisposable
             await File.WriteAllTextAsync(Path.Combine(root, "dags", name), text);
         }
 
+        var grpcUrl = $"http://127.0.0.1:{FreePort()}";
         var app = BatchyardHost.Build([], builder =>
         {
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
                 ["Urls"] = "http://127.0.0.1:0",
+                ["Batchyard:GrpcUrl"] = grpcUrl,
                 ["Batchyard:SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["Batchyard:GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["Batchyard:DagsFolder"] = Path.Combine(root, "dags"),
@@ -60,7 +62,7 @@ public sealed class TestHost : IAsyncDisposable
             }
         });
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.StartsWith(grpcUrl, StringComparison.Ordinal));
         var host = new TestHost(app, root, new Uri(address));
         await host.WaitReadyAsync();
         return host;

@@ -4,6 +4,7 @@ using Batchyard.Dags;
 using Batchyard.Grains;
 using Batchyard.Logs;
 using Batchyard.Scheduling;
+using Batchyard.Secrets;
 using Microsoft.Extensions.Logging;
 
 namespace Batchyard.Runs;
@@ -17,6 +18,7 @@ public sealed partial class TaskRunGrain(
     [PersistentState("task", StorageNames.Batchyard)] IPersistentState<TaskRunState> store,
     BackendCatalog backends,
     IAttemptLogStore logs,
+    ISecretResolver secrets,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<TaskRunGrain> logger) : Grain, ITaskRunGrain, ITaskRunCallbacks
 {
@@ -216,6 +218,14 @@ public sealed partial class TaskRunGrain(
             return;
         }
 
+        // Secrets resolve here, at submit time, into the backend's request only: state and snapshots keep `secret:NAME`.
+        (rendered, var missingSecret) = TaskSecrets.Resolve(rendered, secrets);
+        if (missingSecret is not null)
+        {
+            await EndAttemptAsync(current, AttemptState.Failed, $"secret '{missingSecret}' is not configured on the server ({ConfigurationSecretResolver.Section}:{missingSecret})", exitCode: null, jobEnded: true, allowRetry: false);
+            return;
+        }
+
         if (backends.Find(job.Backend) is not { } backend)
         {
             await EndAttemptAsync(current, AttemptState.Failed, $"backend '{job.Backend}' is not available on this silo", exitCode: null, jobEnded: true, allowRetry: true);
@@ -231,7 +241,7 @@ public sealed partial class TaskRunGrain(
                 Job = job,
                 Task = rendered,
                 LogicalDate = S.LogicalDate,
-                Log = logs.Open(_dagId, _runId, _taskId, job.Attempt),
+                Log = OpenLog(job.Attempt),
             };
             status = await backend.SubmitAsync(request, _life.Token);
         }
@@ -409,7 +419,7 @@ public sealed partial class TaskRunGrain(
         var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
         _watchCts = cts;
         var self = this.AsReference<ITaskRunCallbacks>();
-        var log = logs.Open(_dagId, _runId, _taskId, job.Attempt);
+        var log = OpenLog(job.Attempt);
         _ = Task.Run(async () =>
         {
             try
@@ -435,6 +445,10 @@ public sealed partial class TaskRunGrain(
             }
         }, CancellationToken.None);
     }
+
+    /// <summary>The attempt's log, writing <c>***</c> for the values of the secrets the task uses.</summary>
+    private IAttemptLog OpenLog(int attempt) =>
+        TaskSecrets.Masking(logs.Open(_dagId, _runId, _taskId, attempt), TaskSecrets.Values(S.Task!, secrets));
 
     private void StopWatching()
     {

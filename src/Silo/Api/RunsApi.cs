@@ -1,9 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.Json;
-using Batchyard.Grains;
-using Batchyard.History;
-using Batchyard.Logs;
 using Batchyard.Runs;
 
 namespace Batchyard.Silo.Api;
@@ -11,8 +8,6 @@ namespace Batchyard.Silo.Api;
 /// <summary><c>/api/v1/dags/{dagId}/runs</c>: trigger, list, read and cancel runs; clear tasks; read logs.</summary>
 public static class RunsApi
 {
-    private const int MaxLogChars = 256 * 1024;
-
     public static RouteGroupBuilder MapRunsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/dags/{dagId}/runs").WithTags("Runs");
@@ -25,14 +20,8 @@ public static class RunsApi
         return group;
     }
 
-    private static async Task<IResult> TriggerAsync(string dagId, HttpRequest request, IGrainFactory grains)
+    private static async Task<IResult> TriggerAsync(string dagId, HttpRequest request, ApiOperations api)
     {
-        var dag = grains.GetGrain<IDagGrain>(dagId);
-        if (await dag.GetAsync() is not { Definition: not null })
-        {
-            return Problems.NotFound($"DAG '{dagId}' does not exist");
-        }
-
         var parameters = ImmutableDictionary<string, string>.Empty;
         DateTimeOffset? logicalDate = null;
         if (request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0)
@@ -48,99 +37,26 @@ public static class RunsApi
             }
         }
 
-        var run = await dag.TriggerAsync(new TriggerRequest { Params = parameters, LogicalDate = logicalDate });
-        return TypedResults.Accepted($"/api/v1/dags/{dagId}/runs/{run.RunId}", run);
+        var outcome = await api.TriggerAsync(dagId, new TriggerRequest { Params = parameters, LogicalDate = logicalDate });
+        return outcome is { Value: { } run }
+            ? TypedResults.Accepted($"/api/v1/dags/{dagId}/runs/{run.RunId}", run)
+            : Problems.From(outcome.Failure!);
     }
 
-    private static async Task<IResult> ListAsync(string dagId, string? state, int? limit, DateTimeOffset? before, IRunHistoryStore history)
-    {
-        RunState? wanted = null;
-        if (!string.IsNullOrEmpty(state))
-        {
-            if (!Json.TryParseEnum<RunState>(state, out var parsed))
-            {
-                return Problems.BadRequest("Invalid state", $"state must be one of: {string.Join(", ", Enum.GetValues<RunState>().Select(Json.EnumName))}");
-            }
-            wanted = parsed;
-        }
-        if (limit is < 1 or > 1000)
-        {
-            return Problems.BadRequest("Invalid limit", "limit must be between 1 and 1000");
-        }
-        return TypedResults.Ok(await history.ListRunsAsync(dagId, wanted, before, limit ?? 25));
-    }
+    private static async Task<IResult> ListAsync(string dagId, string? state, int? limit, DateTimeOffset? before, ApiOperations api, CancellationToken cancellationToken) =>
+        Problems.OkOr(await api.ListRunsAsync(dagId, state, limit, before, cancellationToken));
 
-    private static async Task<IResult> GetAsync(string dagId, string runId, IGrainFactory grains) =>
-        await Run(grains, dagId, runId).GetAsync() is { } run
-            ? TypedResults.Ok(run)
-            : Problems.NotFound($"run '{runId}' of DAG '{dagId}' does not exist");
+    private static async Task<IResult> GetAsync(string dagId, string runId, ApiOperations api) =>
+        Problems.OkOr(await api.GetRunAsync(dagId, runId));
 
-    private static async Task<IResult> CancelAsync(string dagId, string runId, IGrainFactory grains)
-    {
-        var grain = Run(grains, dagId, runId);
-        if (await grain.GetAsync() is not { } run)
-        {
-            return Problems.NotFound($"run '{runId}' of DAG '{dagId}' does not exist");
-        }
-        if (run.State.IsFinal())
-        {
-            return Problems.Conflict($"run '{runId}' has already ended ({Json.EnumName(run.State)})");
-        }
-        return TypedResults.Ok(await grain.CancelAsync());
-    }
+    private static async Task<IResult> CancelAsync(string dagId, string runId, ApiOperations api) =>
+        Problems.OkOr(await api.CancelRunAsync(dagId, runId));
 
-    private static async Task<IResult> ClearAsync(string dagId, string runId, string taskId, IGrainFactory grains)
-    {
-        var grain = Run(grains, dagId, runId);
-        if (await grain.GetAsync() is not { } run)
-        {
-            return Problems.NotFound($"run '{runId}' of DAG '{dagId}' does not exist");
-        }
-        if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
-        {
-            return Problems.NotFound($"task '{taskId}' is not in run '{runId}'");
-        }
-        if (run.State == RunState.Cancelled || run.State == RunState.Queued)
-        {
-            return Problems.Conflict($"run '{runId}' is {Json.EnumName(run.State)}; only a running or finished run can be cleared");
-        }
-        if (task.State == TaskState.Pending)
-        {
-            return Problems.Conflict($"task '{taskId}' has not started; there is nothing to clear");
-        }
-        return TypedResults.Ok(await grain.ClearTaskAsync(taskId));
-    }
+    private static async Task<IResult> ClearAsync(string dagId, string runId, string taskId, ApiOperations api) =>
+        Problems.OkOr(await api.ClearTaskAsync(dagId, runId, taskId));
 
-    private static async Task<IResult> LogsAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, IGrainFactory grains, IAttemptLogStore logs, CancellationToken cancellationToken)
-    {
-        if (await Run(grains, dagId, runId).GetAsync() is not { } run)
-        {
-            return Problems.NotFound($"run '{runId}' of DAG '{dagId}' does not exist");
-        }
-        if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
-        {
-            return Problems.NotFound($"task '{taskId}' is not in run '{runId}'");
-        }
-        if (task.Attempts.IsEmpty)
-        {
-            return Problems.NotFound($"task '{taskId}' has made no attempt yet");
-        }
-        var number = attempt ?? task.Attempts[^1].Attempt;
-        if (task.Attempts.FirstOrDefault(a => a.Attempt == number) is not { } details)
-        {
-            return Problems.NotFound($"task '{taskId}' has no attempt {number}");
-        }
-        long position = 0;
-        if (!string.IsNullOrEmpty(cursor) && (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out position) || position < 0))
-        {
-            return Problems.BadRequest("Invalid cursor", "cursor must be a value returned by an earlier call");
-        }
-
-        var page = await logs.ReadAsync(dagId, runId, taskId, number, position, MaxLogChars, cancellationToken);
-        // Complete once the attempt has ended and this page reached the end of what it wrote.
-        var complete = details.State.IsFinal() && (await logs.ReadAsync(dagId, runId, taskId, number, page.NextCursor, 1, cancellationToken)).Text.Length == 0;
-        return TypedResults.Ok(new LogView(page.Text, page.NextCursor.ToString(CultureInfo.InvariantCulture), complete, number));
-    }
+    private static async Task<IResult> LogsAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, ApiOperations api, CancellationToken cancellationToken) =>
+        Problems.OkOr(await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, cancellationToken));
 
     private static (ImmutableDictionary<string, string> Params, DateTimeOffset? LogicalDate) ReadTriggerBody(JsonElement root)
     {
@@ -175,7 +91,4 @@ public static class RunsApi
         }
         return (parameters, logicalDate);
     }
-
-    private static IDagRunGrain Run(IGrainFactory grains, string dagId, string runId) =>
-        grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
 }

@@ -1,6 +1,7 @@
 using Batchyard.Backends.Local;
 using Batchyard.Backends.SageMaker;
 using Batchyard.Silo.Api;
+using Batchyard.Silo.Grpc;
 using Batchyard.Silo.Loading;
 
 namespace Batchyard.Silo.Hosting;
@@ -29,6 +30,10 @@ public static class BatchyardHost
         builder.Services.AddSingleton<DagFolderLoader>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DagFolderLoader>());
 
+        builder.Services.AddSingleton<ApiOperations>();
+        builder.Services.AddApiKeyAuthentication();
+        builder.AddBatchyardGrpc();
+
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
         builder.Services.AddOpenApi();
@@ -36,10 +41,12 @@ public static class BatchyardHost
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseApiKeyAuthentication();
         app.MapOpenApi();
         app.MapHealthApi();
         app.MapDagsApi();
         app.MapRunsApi();
+        app.MapBatchyardGrpc();
         app.MapGet("/", () => Results.Content(PlaceholderPage, "text/html")).ExcludeFromDescription();
         return app;
     }

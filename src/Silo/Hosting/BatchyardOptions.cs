@@ -19,6 +19,8 @@ public sealed record BatchyardOptions
     public string DataFolder { get; init; } = "data";
     /// <summary>When set, the API requires <c>Authorization: Bearer</c> with it.</summary>
     public string? ApiKey { get; init; }
+    /// <summary>Where the gRPC API listens (cleartext HTTP/2); empty turns the separate gRPC port off.</summary>
+    public string GrpcUrl { get; init; } = "http://localhost:5081";
     public int SiloPort { get; init; } = 11111;
     public int GatewayPort { get; init; } = 30000;
     /// <summary>The address other silos reach this one at (clustered mode); defaults to this host's.</summary>

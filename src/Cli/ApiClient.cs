@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace Batchyard.Cli;
+
+/// <summary>The server refused a call: its problem+json title, detail and (for a refused DAG) every problem.</summary>
+internal sealed class ApiException(HttpStatusCode status, string title, string? detail, IReadOnlyList<string> errors)
+    : Exception(detail is null ? title : $"{title}: {detail}")
+{
+    public HttpStatusCode Status { get; } = status;
+    public string Title { get; } = title;
+    public string? Detail { get; } = detail;
+    public IReadOnlyList<string> Errors { get; } = errors;
+}
+
+/// <summary>The Batchyard HTTP API (<c>/api/v1</c>) as JSON documents; errors become <see cref="ApiException"/>.</summary>
+internal sealed class ApiClient(HttpClient http) : IDisposable
+{
+    public static ApiClient Create(string server, string? token, HttpMessageHandler? handler = null)
+    {
+        var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        http.BaseAddress = new Uri(server.TrimEnd('/') + "/");
+        http.Timeout = TimeSpan.FromSeconds(100);
+        if (!string.IsNullOrEmpty(token))
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return new ApiClient(http);
+    }
+
+    public Uri Server => http.BaseAddress!;
+
+    public Task<JsonElement> GetAsync(string path, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, path, null, cancellationToken);
+
+    public Task<JsonElement> PostAsync(string path, object? body, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, path, body is null ? null : JsonContent(body), cancellationToken);
+
+    public Task<JsonElement> PutYamlAsync(string path, string yaml, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Put, path, new StringContent(yaml, Encoding.UTF8, "application/yaml"), cancellationToken);
+
+    public Task<JsonElement> DeleteAsync(string path, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Delete, path, null, cancellationToken);
+
+    public static string Segment(string value) => Uri.EscapeDataString(value);
+
+    private static StringContent JsonContent(object body) =>
+        new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+
+    private async Task<JsonElement> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path.TrimStart('/')) { Content = content };
+        using var response = await http.SendAsync(request, cancellationToken);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw Problem(response.StatusCode, text);
+        }
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return default;
+        }
+        using var document = JsonDocument.Parse(text);
+        return document.RootElement.Clone();
+    }
+
+    private static ApiException Problem(HttpStatusCode status, string text)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            var title = root.Str("title") ?? $"HTTP {(int)status}";
+            var errors = root.TryGetProperty("errors", out var list) && list.ValueKind == JsonValueKind.Array
+                ? list.EnumerateArray().Select(e => e.ToString()).ToArray()
+                : [];
+            return new ApiException(status, title, root.Str("detail"), errors);
+        }
+        catch (JsonException)
+        {
+            return new ApiException(status, $"HTTP {(int)status} {status}", string.IsNullOrWhiteSpace(text) ? null : text.Trim(), []);
+        }
+    }
+
+    public void Dispose() => http.Dispose();
+}
+
+internal static class JsonElementExtensions
+{
+    /// <summary>A member as text ("" for null/missing unless asked for null).</summary>
+    public static string? Str(this JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null
+            ? value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText()
+            : null;
+
+    public static IEnumerable<JsonElement> Items(this JsonElement element, string? name = null)
+    {
+        var list = name is null ? element : element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var v) ? v : default;
+        return list.ValueKind == JsonValueKind.Array ? list.EnumerateArray() : [];
+    }
+}

@@ -1,0 +1,152 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Batchyard.Cli;
+
+/// <summary><c>batchyard runs list|show|cancel</c>.</summary>
+internal static class RunCommands
+{
+    public static Command Build(ActionFactory act)
+    {
+        var runs = new Command("runs", "List, show and cancel runs");
+        var id = new Argument<string>("ID") { Description = "The DAG's id" };
+        var runId = new Argument<string>("RUN") { Description = "The run's id" };
+
+        var state = new Option<string?>("--state") { Description = "Only runs in this state (queued, running, succeeded, failed, cancelled)" };
+        var limit = new Option<int?>("--limit") { Description = "At most this many runs (1-1000, default 25)" };
+        var list = new Command("list", "A DAG's runs, newest first") { id, state, limit };
+        list.SetAction(act(async (c, p, ct) =>
+        {
+            var query = new List<string>();
+            if (p.GetValue(state) is { } s)
+            {
+                query.Add($"state={Uri.EscapeDataString(s)}");
+            }
+            if (p.GetValue(limit) is { } l)
+            {
+                query.Add($"limit={l.ToString(CultureInfo.InvariantCulture)}");
+            }
+            var path = $"api/v1/dags/{ApiClient.Segment(p.GetValue(id)!)}/runs" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
+            var result = await c.Api.GetAsync(path, ct);
+            if (c.Json)
+            {
+                c.WriteJson(result);
+            }
+            else
+            {
+                RunTable(result.Items()).WriteTo(c.Out);
+            }
+            return ExitCodes.Ok;
+        }));
+        runs.Add(list);
+
+        var show = new Command("show", "The run with every task and attempt") { id, runId };
+        show.SetAction(act(async (c, p, ct) =>
+        {
+            var run = await c.Api.GetAsync(RunPath(p.GetValue(id)!, p.GetValue(runId)!), ct);
+            if (c.Json)
+            {
+                c.WriteJson(run);
+            }
+            else
+            {
+                WriteRun(c.Out, run);
+            }
+            return ExitCodes.Ok;
+        }));
+        runs.Add(show);
+
+        var cancel = new Command("cancel", "Cancel the run: stops every running job") { id, runId };
+        cancel.SetAction(act(async (c, p, ct) =>
+        {
+            var run = await c.Api.PostAsync(RunPath(p.GetValue(id)!, p.GetValue(runId)!) + "/cancel", null, ct);
+            return await c.DoneAsync(run, $"run {run.Str("runId")} {run.Str("state")}");
+        }));
+        runs.Add(cancel);
+        return runs;
+    }
+
+    internal static string RunPath(string dagId, string runId) =>
+        $"api/v1/dags/{ApiClient.Segment(dagId)}/runs/{ApiClient.Segment(runId)}";
+
+    internal static TextTable RunTable(IEnumerable<JsonElement> runs)
+    {
+        var table = new TextTable("RUN", "STATE", "TYPE", "LOGICAL DATE", "STARTED", "ENDED");
+        foreach (var run in runs)
+        {
+            table.Add(run.Str("runId"), run.Str("state"), run.Str("runType"), CliApp.Time(run.Str("logicalDate")),
+                CliApp.Time(run.Str("startedAt")), CliApp.Time(run.Str("endedAt")));
+        }
+        return table;
+    }
+
+    internal static void WriteRun(TextWriter output, JsonElement run)
+    {
+        var facts = new TextTable("RUN", run.Str("runId") ?? "");
+        facts.Add("dag", run.Str("dagId"));
+        facts.Add("state", run.Str("state"));
+        facts.Add("type", run.Str("runType"));
+        facts.Add("logical date", CliApp.Time(run.Str("logicalDate")));
+        facts.Add("started", CliApp.Time(run.Str("startedAt")));
+        facts.Add("ended", CliApp.Time(run.Str("endedAt")));
+        if (run.TryGetProperty("params", out var parameters) && parameters.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var p in parameters.EnumerateObject())
+            {
+                facts.Add($"param {p.Name}", p.Value.ToString());
+            }
+        }
+        facts.WriteTo(output);
+        output.WriteLine();
+
+        var tasks = new TextTable("TASK", "STATE", "ATTEMPTS", "EXIT", "REASON");
+        foreach (var task in run.Items("tasks"))
+        {
+            var last = task.Items("attempts").LastOrDefault();
+            tasks.Add(task.Str("taskId"), task.Str("state"), task.Items("attempts").Count().ToString(CultureInfo.InvariantCulture),
+                last.Str("exitCode") ?? "-", last.Str("reason") ?? "");
+        }
+        tasks.WriteTo(output);
+    }
+
+    /// <summary>Follows a run until it ends, printing one line per task change (nothing in JSON mode); returns the final run.</summary>
+    internal static async Task<JsonElement> WaitAsync(CliContext c, string dagId, string runId, JsonElement run, CancellationToken ct)
+    {
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (true)
+        {
+            if (!c.Json)
+            {
+                foreach (var task in run.Items("tasks"))
+                {
+                    var taskId = task.Str("taskId")!;
+                    var state = task.Str("state")!;
+                    var attempts = task.Items("attempts").Count();
+                    var key = $"{state}#{attempts}";
+                    if (seen.GetValueOrDefault(taskId) == key || (state == "pending" && !seen.ContainsKey(taskId)))
+                    {
+                        continue;
+                    }
+                    seen[taskId] = key;
+                    var reason = task.Items("attempts").LastOrDefault().Str("reason");
+                    var suffix = state is "failed" or "up_for_retry" or "timed_out" && reason is not null ? $" ({reason})" : "";
+                    await c.Out.WriteLineAsync($"  {taskId,-24} {state}{(attempts > 1 ? $" [attempt {attempts}]" : "")}{suffix}");
+                }
+            }
+            if (run.Str("state") is "succeeded" or "failed" or "cancelled")
+            {
+                return run;
+            }
+            await Task.Delay(c.PollInterval, ct);
+            run = await c.Api.GetAsync(RunPath(dagId, runId), ct);
+        }
+    }
+
+    internal static int ExitCodeOf(string? state) => state switch
+    {
+        "succeeded" => ExitCodes.Ok,
+        "cancelled" => ExitCodes.Cancelled,
+        _ => ExitCodes.Failed,
+    };
+}

@@ -1,0 +1,217 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Batchyard.Backends;
+using Batchyard.Dags;
+using Batchyard.Grains;
+using Batchyard.History;
+using Batchyard.Logs;
+using Batchyard.Runs;
+
+namespace Batchyard.Silo.Api;
+
+/// <summary>Why an API operation was refused; each transport renders it (problem+json, gRPC status).</summary>
+public enum FailureKind
+{
+    NotFound,
+    Conflict,
+    BadRequest,
+    InvalidDag,
+}
+
+/// <summary>A refused operation: what kind, a title, a sentence, and for a refused DAG every problem.</summary>
+public sealed record Failure(FailureKind Kind, string Title, string Detail, ImmutableArray<string> Errors)
+{
+    public static Failure NotFound(string detail) => new(FailureKind.NotFound, "Not found", detail, []);
+
+    public static Failure Conflict(string detail) => new(FailureKind.Conflict, "Conflict", detail, []);
+
+    public static Failure BadRequest(string title, string detail) => new(FailureKind.BadRequest, title, detail, []);
+
+    public static Failure InvalidDag(IEnumerable<string> errors) => new(FailureKind.InvalidDag, "Invalid DAG", "the DAG file was refused", [.. errors]);
+}
+
+/// <summary>An operation's value, or why there is none.</summary>
+public readonly record struct Outcome<T>(T? Value, Failure? Failure)
+{
+    public static implicit operator Outcome<T>(T value) => new(value, null);
+
+    public static implicit operator Outcome<T>(Failure failure) => new(default, failure);
+}
+
+/// <summary>
+/// The operations of the API, shared by the HTTP routes and the gRPC service so that both check, parse and
+/// refuse the same way; the transports only translate requests and results.
+/// </summary>
+public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs)
+{
+    public const int MaxLogChars = 256 * 1024;
+
+    public async Task<DagListItem[]> ListDagsAsync()
+    {
+        var ids = await grains.GetGrain<IDagRegistryGrain>(0).ListAsync();
+        var infos = await Task.WhenAll(ids.Select(id => grains.GetGrain<IDagGrain>(id).GetAsync()));
+        return [.. infos.OfType<DagInfo>().Select(DagListItem.From)];
+    }
+
+    public async Task<Outcome<DagView>> GetDagAsync(string dagId)
+    {
+        var dag = grains.GetGrain<IDagGrain>(dagId);
+        if (await dag.GetAsync() is not { } info)
+        {
+            return Failure.NotFound($"DAG '{dagId}' does not exist");
+        }
+        if (info.Definition is not { } definition)
+        {
+            return new Failure(FailureKind.NotFound, "DAG not loaded", $"DAG '{dagId}' has no valid version: its file was refused", info.LoadErrors);
+        }
+        return DagView.From(info, definition, await dag.GetNextSlotsAsync(5));
+    }
+
+    /// <summary>Parses and applies a DAG file's text; <c>Created</c> tells whether the DAG is new.</summary>
+    public async Task<Outcome<(DagView View, bool Created)>> ApplyDagAsync(string dagId, string text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return Failure.InvalidDag([$"{dagId}.yaml:1: the body is empty; send the DAG file as YAML or JSON"]);
+        }
+
+        var result = DagParser.Parse($"{dagId}.yaml", text, backends, dagId);
+        if (result.Dag is not { } definition)
+        {
+            return Failure.InvalidDag(result.Problems.Select(p => p.ToString()));
+        }
+        if (definition.DagId != dagId)
+        {
+            return Failure.InvalidDag([$"{dagId}.yaml:1: the file's id '{definition.DagId}' does not match the URL's '{dagId}'"]);
+        }
+
+        var dag = grains.GetGrain<IDagGrain>(dagId);
+        var existed = await dag.GetAsync() is { Definition: not null };
+        var info = await dag.ApplyAsync(definition);
+        return (DagView.From(info, definition, await dag.GetNextSlotsAsync(5)), !existed);
+    }
+
+    public async Task<Outcome<bool>> DeleteDagAsync(string dagId)
+    {
+        var dag = grains.GetGrain<IDagGrain>(dagId);
+        if (await dag.GetAsync() is null)
+        {
+            return Failure.NotFound($"DAG '{dagId}' does not exist");
+        }
+        await dag.DeleteAsync();
+        return true;
+    }
+
+    public async Task<Outcome<DagListItem>> SetPausedAsync(string dagId, bool paused)
+    {
+        var dag = grains.GetGrain<IDagGrain>(dagId);
+        if (await dag.GetAsync() is not { Definition: not null })
+        {
+            return Failure.NotFound($"DAG '{dagId}' does not exist");
+        }
+        return DagListItem.From(await dag.SetPausedAsync(paused));
+    }
+
+    public async Task<Outcome<RunDetails>> TriggerAsync(string dagId, TriggerRequest request)
+    {
+        var dag = grains.GetGrain<IDagGrain>(dagId);
+        if (await dag.GetAsync() is not { Definition: not null })
+        {
+            return Failure.NotFound($"DAG '{dagId}' does not exist");
+        }
+        return await dag.TriggerAsync(request);
+    }
+
+    public async Task<Outcome<ImmutableArray<RunSummary>>> ListRunsAsync(string dagId, string? state, int? limit, DateTimeOffset? before, CancellationToken cancellationToken)
+    {
+        RunState? wanted = null;
+        if (!string.IsNullOrEmpty(state))
+        {
+            if (!Json.TryParseEnum<RunState>(state, out var parsed))
+            {
+                return Failure.BadRequest("Invalid state", $"state must be one of: {string.Join(", ", Enum.GetValues<RunState>().Select(Json.EnumName))}");
+            }
+            wanted = parsed;
+        }
+        if (limit is < 1 or > 1000)
+        {
+            return Failure.BadRequest("Invalid limit", "limit must be between 1 and 1000");
+        }
+        return await history.ListRunsAsync(dagId, wanted, before, limit ?? 25, cancellationToken);
+    }
+
+    public async Task<Outcome<RunDetails>> GetRunAsync(string dagId, string runId) =>
+        await Run(dagId, runId).GetAsync() is { } run ? run : RunNotFound(dagId, runId);
+
+    public async Task<Outcome<RunDetails>> CancelRunAsync(string dagId, string runId)
+    {
+        var grain = Run(dagId, runId);
+        if (await grain.GetAsync() is not { } run)
+        {
+            return RunNotFound(dagId, runId);
+        }
+        if (run.State.IsFinal())
+        {
+            return Failure.Conflict($"run '{runId}' has already ended ({Json.EnumName(run.State)})");
+        }
+        return await grain.CancelAsync();
+    }
+
+    public async Task<Outcome<RunDetails>> ClearTaskAsync(string dagId, string runId, string taskId)
+    {
+        var grain = Run(dagId, runId);
+        if (await grain.GetAsync() is not { } run)
+        {
+            return RunNotFound(dagId, runId);
+        }
+        if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
+        {
+            return Failure.NotFound($"task '{taskId}' is not in run '{runId}'");
+        }
+        if (run.State == RunState.Cancelled || run.State == RunState.Queued)
+        {
+            return Failure.Conflict($"run '{runId}' is {Json.EnumName(run.State)}; only a running or finished run can be cleared");
+        }
+        if (task.State == TaskState.Pending)
+        {
+            return Failure.Conflict($"task '{taskId}' has not started; there is nothing to clear");
+        }
+        return await grain.ClearTaskAsync(taskId);
+    }
+
+    /// <summary>A page of an attempt's log (the newest attempt when <paramref name="attempt"/> is null) from <paramref name="cursor"/>.</summary>
+    public async Task<Outcome<LogView>> ReadLogAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken)
+    {
+        if (await Run(dagId, runId).GetAsync() is not { } run)
+        {
+            return RunNotFound(dagId, runId);
+        }
+        if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
+        {
+            return Failure.NotFound($"task '{taskId}' is not in run '{runId}'");
+        }
+        if (task.Attempts.IsEmpty)
+        {
+            return Failure.NotFound($"task '{taskId}' has made no attempt yet");
+        }
+        var number = attempt ?? task.Attempts[^1].Attempt;
+        if (task.Attempts.FirstOrDefault(a => a.Attempt == number) is not { } details)
+        {
+            return Failure.NotFound($"task '{taskId}' has no attempt {number}");
+        }
+        long position = 0;
+        if (!string.IsNullOrEmpty(cursor) && (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out position) || position < 0))
+        {
+            return Failure.BadRequest("Invalid cursor", "cursor must be a value returned by an earlier call");
+        }
+
+        var page = await logs.ReadAsync(dagId, runId, taskId, number, position, MaxLogChars, cancellationToken);
+        // Complete once the attempt has ended and this page reached the end of what it wrote.
+        var complete = details.State.IsFinal() && (await logs.ReadAsync(dagId, runId, taskId, number, page.NextCursor, 1, cancellationToken)).Text.Length == 0;
+        return new LogView(page.Text, page.NextCursor.ToString(CultureInfo.InvariantCulture), complete, number);
+    }
+
+    private IDagRunGrain Run(string dagId, string runId) => grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
+
+    private static Failure RunNotFound(string dagId, string runId) => Failure.NotFound($"run '{runId}' of DAG '{dagId}' does not exist");
+}

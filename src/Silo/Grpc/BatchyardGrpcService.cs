@@ -1,0 +1,183 @@
+using System.Collections.Immutable;
+using Batchyard.Events;
+using Batchyard.Runs;
+using Batchyard.Silo.Api;
+using Grpc.Core;
+using Proto = Batchyard.V1;
+
+namespace Batchyard.Silo.Grpc;
+
+/// <summary>
+/// The <c>batchyard.v1</c> gRPC service: the HTTP API's operations through the same <see cref="ApiOperations"/>,
+/// plus streams of a task's log and of a run's changes.
+/// </summary>
+public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, TimeProvider time) : Proto.BatchyardService.BatchyardServiceBase
+{
+    /// <summary>How often a followed log is read again, and a watched run re-read (its grain may live on another silo).</summary>
+    internal static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan RunPollInterval = TimeSpan.FromSeconds(2);
+
+    public override async Task<Proto.ListDagsResponse> ListDags(Proto.ListDagsRequest request, ServerCallContext context)
+    {
+        var response = new Proto.ListDagsResponse();
+        response.Dags.AddRange((await api.ListDagsAsync()).Select(d => d.ToProto()));
+        return response;
+    }
+
+    public override async Task<Proto.Dag> GetDag(Proto.GetDagRequest request, ServerCallContext context) =>
+        (await api.GetDagAsync(Required(request.DagId, "dag_id"))).Unwrap().ToProto();
+
+    public override async Task<Proto.ApplyDagResponse> ApplyDag(Proto.ApplyDagRequest request, ServerCallContext context)
+    {
+        var (view, created) = (await api.ApplyDagAsync(Required(request.DagId, "dag_id"), request.Source)).Unwrap();
+        return new Proto.ApplyDagResponse { Dag = view.ToProto(), Created = created };
+    }
+
+    public override async Task<Proto.DeleteDagResponse> DeleteDag(Proto.DeleteDagRequest request, ServerCallContext context)
+    {
+        (await api.DeleteDagAsync(Required(request.DagId, "dag_id"))).Unwrap();
+        return new Proto.DeleteDagResponse();
+    }
+
+    public override async Task<Proto.DagSummary> PauseDag(Proto.PauseDagRequest request, ServerCallContext context) =>
+        (await api.SetPausedAsync(Required(request.DagId, "dag_id"), true)).Unwrap().ToProto();
+
+    public override async Task<Proto.DagSummary> UnpauseDag(Proto.UnpauseDagRequest request, ServerCallContext context) =>
+        (await api.SetPausedAsync(Required(request.DagId, "dag_id"), false)).Unwrap().ToProto();
+
+    public override async Task<Proto.Run> TriggerRun(Proto.TriggerRunRequest request, ServerCallContext context)
+    {
+        var trigger = new TriggerRequest
+        {
+            Params = request.Params.ToImmutableDictionary(),
+            LogicalDate = request.LogicalDate?.ToDateTimeOffset(),
+        };
+        return (await api.TriggerAsync(Required(request.DagId, "dag_id"), trigger)).Unwrap().ToProto();
+    }
+
+    public override async Task<Proto.ListRunsResponse> ListRuns(Proto.ListRunsRequest request, ServerCallContext context)
+    {
+        var runs = (await api.ListRunsAsync(
+            Required(request.DagId, "dag_id"),
+            request.State,
+            request.Limit == 0 ? null : request.Limit,
+            request.Before?.ToDateTimeOffset(),
+            context.CancellationToken)).Unwrap();
+        var response = new Proto.ListRunsResponse();
+        response.Runs.AddRange(runs.Select(r => r.ToProto()));
+        return response;
+    }
+
+    public override async Task<Proto.Run> GetRun(Proto.GetRunRequest request, ServerCallContext context) =>
+        (await api.GetRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"))).Unwrap().ToProto();
+
+    public override async Task<Proto.Run> CancelRun(Proto.CancelRunRequest request, ServerCallContext context) =>
+        (await api.CancelRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"))).Unwrap().ToProto();
+
+    public override async Task<Proto.Run> ClearTask(Proto.ClearTaskRequest request, ServerCallContext context) =>
+        (await api.ClearTaskAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"))).Unwrap().ToProto();
+
+    public override async Task StreamTaskLog(Proto.StreamTaskLogRequest request, IServerStreamWriter<Proto.LogChunk> responseStream, ServerCallContext context)
+    {
+        var dagId = Required(request.DagId, "dag_id");
+        var runId = Required(request.RunId, "run_id");
+        var taskId = Required(request.TaskId, "task_id");
+        int? attempt = request.Attempt == 0 ? null : request.Attempt;
+        var cursor = request.Cursor;
+        var first = true;
+        var token = context.CancellationToken;
+        while (true)
+        {
+            var page = (await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, token)).Unwrap();
+            // Follow the attempt that was newest at the start, even if a retry begins meanwhile.
+            attempt = page.Attempt;
+            cursor = page.Cursor;
+            if (first || page.Text.Length > 0 || page.Complete)
+            {
+                await responseStream.WriteAsync(page.ToProto(), token);
+            }
+            first = false;
+            if (page.Complete)
+            {
+                return;
+            }
+            if (page.Text.Length > 0)
+            {
+                continue;
+            }
+            if (!request.Follow)
+            {
+                return;
+            }
+            await Task.Delay(PollInterval, time, token);
+        }
+    }
+
+    public override async Task WatchRun(Proto.WatchRunRequest request, IServerStreamWriter<Proto.Run> responseStream, ServerCallContext context)
+    {
+        var dagId = Required(request.DagId, "dag_id");
+        var runId = Required(request.RunId, "run_id");
+        var token = context.CancellationToken;
+
+        // Subscribe before the first read so that no change between the two is missed.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
+        var changes = events.SubscribeAsync(stop.Token).GetAsyncEnumerator(stop.Token);
+        var next = changes.MoveNextAsync().AsTask();
+        try
+        {
+            var run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+            await responseStream.WriteAsync(run.ToProto(), token);
+            var sent = Fingerprint(run);
+
+            while (!run.State.IsFinal())
+            {
+                var poll = Task.Delay(RunPollInterval, time, token);
+                if (await Task.WhenAny(next, poll) == next)
+                {
+                    if (!await next)
+                    {
+                        return;
+                    }
+                    var changed = changes.Current;
+                    next = changes.MoveNextAsync().AsTask();
+                    if (changed.DagId != dagId || changed.RunId != runId)
+                    {
+                        continue;
+                    }
+                    run = changed;
+                }
+                else
+                {
+                    // Run grains publish on their own silo only: a run living elsewhere is followed by reading it.
+                    run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+                }
+                var fingerprint = Fingerprint(run);
+                if (fingerprint != sent)
+                {
+                    await responseStream.WriteAsync(run.ToProto(), token);
+                    sent = fingerprint;
+                }
+            }
+        }
+        finally
+        {
+            // An async iterator cannot be disposed while a MoveNext is pending: end that one first.
+            await stop.CancelAsync();
+            try
+            {
+                await next;
+            }
+            catch (OperationCanceledException)
+            {
+                // The subscription ended with the call.
+            }
+            await changes.DisposeAsync();
+        }
+    }
+
+    private static string Fingerprint(RunDetails run) =>
+        $"{run.State}|{string.Join(',', run.Tasks.Select(t => $"{t.TaskId}:{t.State}:{t.Sequence}:{t.Attempts.Length}"))}";
+
+    private static string Required(string value, string name) =>
+        string.IsNullOrEmpty(value) ? throw new RpcException(new Status(StatusCode.InvalidArgument, $"{name} is required")) : value;
+}

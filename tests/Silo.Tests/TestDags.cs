@@ -1,0 +1,33 @@
+namespace Batchyard.Tests;
+
+/// <summary>DAG files the tests apply: local tasks as <c>sh -c</c> commands, and noop tasks.</summary>
+public static class TestDags
+{
+    public static string Quick(string dagId) => $$"""
+        id: {{dagId}}
+        tasks:
+          hello:
+            backend: local
+            command: [sh, -c, 'echo "hello from the task"']
+          after:
+            backend: noop
+            depends_on: hello
+        """;
+
+    public static string Failing(string dagId) => $$"""
+        id: {{dagId}}
+        tasks:
+          broken:
+            backend: local
+            command: [sh, -c, 'echo "about to fail"; exit 3']
+        """;
+
+    /// <summary>A task that prints a line, then waits for a file in the DAGs folder to appear before it ends.</summary>
+    public static string Slow(string dagId, string releaseFile) => $$"""
+        id: {{dagId}}
+        tasks:
+          slow:
+            backend: local
+            command: [sh, -c, 'echo "started"; for i in $(seq 1 600); do [ -f "{{releaseFile}}" ] && break; sleep 0.1; done; echo "released"']
+        """;
+}
