@@ -4,6 +4,7 @@ using Batchyard.Events;
 using Batchyard.Grains;
 using Batchyard.History;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Batchyard.Runs;
 
@@ -33,10 +34,13 @@ public sealed partial class DagRunGrain(
     IRunHistoryStore history,
     RunEvents events,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
-    ILogger<DagRunGrain> logger) : Grain, IDagRunGrain, IRemindable
+    ILogger<DagRunGrain> logger,
+    IOptions<WakeOptions> wake) : Grain, IDagRunGrain, IRemindable
 {
-    internal const string WakeReminder = "wake";
-    private static readonly TimeSpan WakePeriod = TimeSpan.FromMinutes(1);
+    /// <summary>The run's reminder; the failover resumer ticks it by hand to resume runs at once.</summary>
+    public const string WakeReminder = "wake";
+
+    private TimeSpan WakePeriod => wake.Value.WakePeriod;
 
     private string _dagId = "";
     private string _runId = "";
@@ -205,17 +209,24 @@ public sealed partial class DagRunGrain(
         // nudge it to re-check its job, and start whatever became ready.
         var active = S.Tasks.Values.Where(t => t.State != TaskState.Pending && !t.State.IsFinal()).Select(t => t.TaskId).ToList();
         var fresh = await Task.WhenAll(active.Select(id => TaskGrain(id).GetAsync()));
-        foreach (var task in fresh)
+        var neverStarted = new List<string>();
+        for (var i = 0; i < active.Count; i++)
         {
-            if (task is not null && task.Sequence > S.Tasks[task.TaskId].Sequence)
+            if (fresh[i] is not { } task)
+            {
+                // Marked queued and saved here, but the silo died before the task grain got its start.
+                neverStarted.Add(active[i]);
+            }
+            else if (task.Sequence > S.Tasks[task.TaskId].Sequence)
             {
                 S.Tasks[task.TaskId] = task;
             }
         }
-        foreach (var id in active)
+        foreach (var id in active.Except(neverStarted))
         {
             TaskGrain(id).AdvanceAsync().Ignore();
         }
+        await Task.WhenAll(neverStarted.Select(id => TaskGrain(id).StartAsync(StartOf(id))));
         await ScheduleReadyTasksAsync();
     }
 
@@ -268,14 +279,16 @@ public sealed partial class DagRunGrain(
         await SaveAsync();
         if (toStart.Count > 0)
         {
-            await Task.WhenAll(toStart.Select(task => TaskGrain(task.TaskId).StartAsync(new TaskStart
-            {
-                Task = task,
-                LogicalDate = S.LogicalDate,
-                Params = S.Params,
-            })));
+            await Task.WhenAll(toStart.Select(task => TaskGrain(task.TaskId).StartAsync(StartOf(task.TaskId))));
         }
     }
+
+    private TaskStart StartOf(string taskId) => new()
+    {
+        Task = S.Dag!.Tasks.First(t => t.TaskId == taskId),
+        LogicalDate = S.LogicalDate,
+        Params = S.Params,
+    };
 
     /// <summary>Airflow's rule: the run failed when any leaf task failed or could not run; otherwise it succeeded.</summary>
     private RunState LeafOutcome()
