@@ -4,6 +4,7 @@ using Batchyard.Grains;
 using Batchyard.Runs;
 using Batchyard.Scheduling;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Batchyard.Dags;
 
@@ -30,12 +31,15 @@ public sealed class DagState
 public sealed partial class DagGrain(
     [PersistentState("dag", StorageNames.Batchyard)] IPersistentState<DagState> store,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
-    ILogger<DagGrain> logger) : Grain, IDagGrain, IRemindable
+    ILogger<DagGrain> logger,
+    IOptions<WakeOptions> wake) : Grain, IDagGrain, IRemindable
 {
     internal const string ScheduleReminder = "schedule";
     private const int RecentRunsKept = 25;
     private const int CatchupLimit = 1000;
-    private static readonly TimeSpan FallbackPeriod = TimeSpan.FromMinutes(1);
+
+    /// <summary>The reminder's period: it only matters when a tick is lost (a silo died at the slot).</summary>
+    private TimeSpan FallbackPeriod => wake.Value.WakePeriod;
 
     private DagState S => store.State;
 

@@ -4,6 +4,7 @@ using Batchyard.Events;
 using Batchyard.Grains;
 using Batchyard.History;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Batchyard.Runs;
 
@@ -34,11 +35,14 @@ public sealed partial class DagRunGrain(
     RunEvents events,
     Batchyard.Notifications.RunNotifier notifier,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
-    ILogger<DagRunGrain> logger) : Grain, IDagRunGrain, IRemindable
+    ILogger<DagRunGrain> logger,
+    IOptions<WakeOptions> wake) : Grain, IDagRunGrain, IRemindable
 {
-    internal const string WakeReminder = "wake";
-    private static readonly TimeSpan WakePeriod = TimeSpan.FromMinutes(1);
+    /// <summary>The run's reminder; the failover resumer ticks it by hand to resume runs at once.</summary>
+    public const string WakeReminder = "wake";
     private static readonly TimeSpan FlushDelay = TimeSpan.FromMilliseconds(200);
+
+    private TimeSpan WakePeriod => wake.Value.WakePeriod;
 
     private string _dagId = "";
     private string _runId = "";
@@ -218,26 +222,39 @@ public sealed partial class DagRunGrain(
         }
 
         // A durable wake-up: refresh every unfinished task from its grain (a push may have been lost with a
-        // silo), nudge the started ones to re-check their jobs, and start whatever became ready.
-        await RefreshTasksAsync();
-        foreach (var task in S.Tasks.Values.Where(t => t.State != TaskState.Pending && !t.State.IsFinal()))
+        // silo), nudge the started ones to re-check their jobs, start again any whose start was lost, and
+        // start whatever became ready.
+        var neverStarted = await RefreshTasksAsync();
+        foreach (var task in S.Tasks.Values.Where(t => t.State != TaskState.Pending && !t.State.IsFinal() && !neverStarted.Contains(t.TaskId)))
         {
             TaskGrain(task.TaskId).AdvanceAsync().Ignore();
         }
+        await Task.WhenAll(neverStarted.Select(id => TaskGrain(id).StartAsync(StartOf(id))));
         await ScheduleReadyTasksAsync(persistNow: true);
     }
 
-    private async Task RefreshTasksAsync()
+    /// <summary>Reads every unfinished task from its grain; returns those this run started whose grain never got the start.</summary>
+    private async Task<List<string>> RefreshTasksAsync()
     {
         var unfinished = S.Tasks.Values.Where(t => !t.State.IsFinal()).Select(t => t.TaskId).ToList();
         var fresh = await Task.WhenAll(unfinished.Select(id => TaskGrain(id).GetAsync()));
-        foreach (var task in fresh)
+        var neverStarted = new List<string>();
+        for (var i = 0; i < unfinished.Count; i++)
         {
-            if (task is not null && task.Sequence > S.Tasks[task.TaskId].Sequence)
+            if (fresh[i] is not { } task)
+            {
+                // Marked queued and saved here, but the silo died before the task grain got its start.
+                if (S.Tasks[unfinished[i]].State != TaskState.Pending)
+                {
+                    neverStarted.Add(unfinished[i]);
+                }
+            }
+            else if (task.Sequence > S.Tasks[task.TaskId].Sequence)
             {
                 S.Tasks[task.TaskId] = task;
             }
         }
+        return neverStarted;
     }
 
     /// <summary>Applies trigger rules until nothing changes, starts the tasks that became ready, and ends the run when all are final.</summary>
@@ -289,14 +306,16 @@ public sealed partial class DagRunGrain(
         await SaveAsync(persistNow);
         if (toStart.Count > 0)
         {
-            await Task.WhenAll(toStart.Select(task => TaskGrain(task.TaskId).StartAsync(new TaskStart
-            {
-                Task = task,
-                LogicalDate = S.LogicalDate,
-                Params = S.Params,
-            })));
+            await Task.WhenAll(toStart.Select(task => TaskGrain(task.TaskId).StartAsync(StartOf(task.TaskId))));
         }
     }
+
+    private TaskStart StartOf(string taskId) => new()
+    {
+        Task = S.Dag!.Tasks.First(t => t.TaskId == taskId),
+        LogicalDate = S.LogicalDate,
+        Params = S.Params,
+    };
 
     /// <summary>Airflow's rule: the run failed when any leaf task failed or could not run; otherwise it succeeded.</summary>
     private RunState LeafOutcome()

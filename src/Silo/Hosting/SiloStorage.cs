@@ -1,3 +1,6 @@
+using Batchyard.Runs;
+using Orleans.Configuration;
+
 namespace Batchyard.Silo.Hosting;
 
 /// <summary>Clustering, reminders and grain storage for the chosen <see cref="StorageMode"/>.</summary>
@@ -5,6 +8,10 @@ public static class SiloStorage
 {
     public static void Configure(ISiloBuilder silo, WebApplicationBuilder builder, BatchyardOptions options)
     {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        ConfigureWakePeriod(silo, builder.Configuration);
         switch (options.Storage)
         {
             case StorageMode.Memory:
@@ -12,8 +19,29 @@ public static class SiloStorage
                 silo.AddMemoryGrainStorage(StorageNames.Batchyard);
                 silo.UseInMemoryReminderService();
                 break;
+            case StorageMode.Postgres:
+                PostgresSilo.Configure(silo, builder.Configuration, options);
+                break;
             default:
                 throw new InvalidOperationException($"Batchyard:Storage '{options.Storage}' is not supported by this build");
         }
+    }
+
+    /// <summary><c>Batchyard:WakePeriod</c> for the grains' reminders; Orleans refuses shorter periods unless told.</summary>
+    private static void ConfigureWakePeriod(ISiloBuilder silo, IConfiguration configuration)
+    {
+        var wake = configuration.GetSection("Batchyard").Get<WakeOptions>() ?? new WakeOptions();
+        if (wake.WakePeriod <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException($"Batchyard:WakePeriod must be positive, not {wake.WakePeriod}");
+        }
+        silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(wake));
+        silo.Configure<ReminderOptions>(o =>
+        {
+            if (wake.WakePeriod < o.MinimumReminderPeriod)
+            {
+                o.MinimumReminderPeriod = wake.WakePeriod;
+            }
+        });
     }
 }

@@ -1,6 +1,9 @@
 using System.Data.Common;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace Batchyard.Silo.Storage.Postgres;
 
@@ -56,9 +59,13 @@ public static class PostgresHosting
         });
     }
 
-    private static void ConfigureStorage(AdoNetGrainStorageOptions options, string connectionString)
-    {
-        options.Invariant = Invariant;
-        options.ConnectionString = connectionString;
-    }
+    private static void ConfigureStorage(OptionsBuilder<AdoNetGrainStorageOptions> options, string connectionString) =>
+        options.Configure<Serializer>((o, serializer) =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+            // Orleans' own (binary, version-tolerant) format: the provider's default, Newtonsoft JSON with
+            // reference preservation, cannot read back the immutable collections the grain states hold.
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        });
 }
