@@ -62,6 +62,10 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
         await Expect(page.Locator("[data-testid=run-grid] a.by-grid-square")).ToHaveCountAsync(2);
         await Expect(page.Locator("[data-testid=dag-source]")).ToContainTextAsync("flow: first >> second");
         await DashboardHost.ScreenshotAsync(page, "4-dag");
+
+        await page.Locator(".mud-nav-link:has-text('DAGs')").ClickAsync();
+        await Expect(page.Locator("tr[data-dag=quick] .by-recent [data-state=succeeded]")).ToHaveCountAsync(1);
+        await DashboardHost.ScreenshotAsync(page, "1b-dags-with-runs");
     }
 
     [Fact]
