@@ -1,5 +1,6 @@
 using Batchyard.Backends.Local;
 using Batchyard.Backends.SageMaker;
+using Batchyard.Dashboard.Hosting;
 using Batchyard.Silo.Api;
 using Batchyard.Silo.Grpc;
 using Batchyard.Silo.Loading;
@@ -37,6 +38,7 @@ public static class BatchyardHost
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
         builder.Services.AddOpenApi();
+        builder.AddBatchyardDashboard();
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -47,15 +49,7 @@ public static class BatchyardHost
         app.MapDagsApi();
         app.MapRunsApi();
         app.MapBatchyardGrpc();
-        app.MapGet("/", () => Results.Content(PlaceholderPage, "text/html")).ExcludeFromDescription();
+        app.MapBatchyardDashboard();
         return app;
     }
-
-    private const string PlaceholderPage = """
-        <!doctype html><html><head><title>Batchyard</title></head>
-        <body style="font-family:sans-serif;margin:2rem">
-        <h1>Batchyard</h1>
-        <p>The API is at <a href="/api/v1/dags">/api/v1/dags</a>; its OpenAPI document at <a href="/openapi/v1.json">/openapi/v1.json</a>.</p>
-        </body></html>
-        """;
 }

@@ -1,0 +1,55 @@
+using System.Collections.Immutable;
+using Batchyard.Dags;
+using Batchyard.Grains;
+using Batchyard.History;
+using Batchyard.Logs;
+using Batchyard.Runs;
+
+namespace Batchyard.Dashboard.Model;
+
+/// <summary>
+/// What the pages read and do: DAG and run state from the grains, run lists from the history store (reads
+/// there never activate grains), logs from the attempt log store.
+/// </summary>
+public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history, IAttemptLogStore logs)
+{
+    /// <summary>Every DAG that exists (deleted ones drop out), sorted by id.</summary>
+    public async Task<ImmutableArray<DagInfo>> ListDagsAsync()
+    {
+        var ids = await grains.GetGrain<IDagRegistryGrain>(0).ListAsync();
+        var infos = await Task.WhenAll(ids.Select(id => grains.GetGrain<IDagGrain>(id).GetAsync()));
+        return [.. infos.OfType<DagInfo>().Where(d => !d.Deleted).OrderBy(d => d.DagId, StringComparer.Ordinal)];
+    }
+
+    public async Task<DagInfo?> GetDagAsync(string dagId) =>
+        await grains.GetGrain<IDagGrain>(dagId).GetAsync() is { Deleted: false } info ? info : null;
+
+    public Task<ImmutableArray<DateTimeOffset>> GetNextSlotsAsync(string dagId, int count) =>
+        grains.GetGrain<IDagGrain>(dagId).GetNextSlotsAsync(count);
+
+    public Task<DagInfo> SetPausedAsync(string dagId, bool paused) => grains.GetGrain<IDagGrain>(dagId).SetPausedAsync(paused);
+
+    public Task<RunDetails> TriggerAsync(string dagId, ImmutableDictionary<string, string> parameters) =>
+        grains.GetGrain<IDagGrain>(dagId).TriggerAsync(new TriggerRequest { Params = parameters });
+
+    /// <summary>The newest runs with their tasks (for the grid view), newest first.</summary>
+    public async Task<ImmutableArray<RunDetails>> RecentRunsAsync(string dagId, int count, CancellationToken cancellationToken = default)
+    {
+        var summaries = await history.ListRunsAsync(dagId, null, null, count, cancellationToken);
+        var runs = await Task.WhenAll(summaries.Select(s => history.GetRunAsync(dagId, s.RunId, cancellationToken)));
+        return [.. runs.OfType<RunDetails>()];
+    }
+
+    /// <summary>The run as its grain knows it (the freshest view), or the history's snapshot when the grain has none.</summary>
+    public async Task<RunDetails?> GetRunAsync(string dagId, string runId) =>
+        await Run(dagId, runId).GetAsync() ?? await history.GetRunAsync(dagId, runId);
+
+    public Task<RunDetails> CancelRunAsync(string dagId, string runId) => Run(dagId, runId).CancelAsync();
+
+    public Task<RunDetails> ClearTaskAsync(string dagId, string runId, string taskId) => Run(dagId, runId).ClearTaskAsync(taskId);
+
+    public Task<LogPage> ReadLogAsync(string dagId, string runId, string taskId, int attempt, long cursor, CancellationToken cancellationToken) =>
+        logs.ReadAsync(dagId, runId, taskId, attempt, cursor, 64 * 1024, cancellationToken);
+
+    private IDagRunGrain Run(string dagId, string runId) => grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
+}

@@ -1,0 +1,115 @@
+using System.Collections.Immutable;
+using Batchyard.Dags;
+using Batchyard.Dashboard.Components.Shared;
+using Batchyard.Dashboard.Model;
+using Batchyard.Runs;
+using Bunit;
+using MudBlazor.Services;
+
+namespace Batchyard.Dashboard.Tests.Components;
+
+public sealed class ComponentTests : BunitContext
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 27, 3, 0, 0, TimeSpan.Zero);
+
+    public ComponentTests()
+    {
+        Services.AddMudServices();
+        JSInterop.Mode = JSRuntimeMode.Loose;
+    }
+
+    private static DagLayout Pipeline() => DagLayout.Compute(
+    [
+        new TaskDefinition { TaskId = "extract" },
+        new TaskDefinition { TaskId = "train", Upstream = ["extract"] },
+        new TaskDefinition { TaskId = "publish", Upstream = ["train"] },
+    ]);
+
+    [Fact]
+    public void DagGraph_WithRunStates_ColoursEachNodeByItsTaskState()
+    {
+        var graph = Render<DagGraph>(p => p
+            .Add(c => c.Layout, Pipeline())
+            .Add(c => c.States, new Dictionary<string, TaskState> { ["extract"] = TaskState.Succeeded, ["train"] = TaskState.Failed, ["publish"] = TaskState.UpstreamFailed }));
+
+        Assert.Equal(StateStyles.Succeeded, graph.Find("g[data-task=extract] rect").GetAttribute("fill"));
+        Assert.Equal(StateStyles.Failed, graph.Find("g[data-task=train] rect").GetAttribute("fill"));
+        Assert.Equal("upstream_failed", graph.Find("g[data-task=publish]").GetAttribute("data-state"));
+        Assert.Equal(2, graph.FindAll("path.by-edge").Count);
+        Assert.NotNull(graph.Find("path[data-edge='extract->train']"));
+    }
+
+    [Fact]
+    public void DagGraph_ClickOnANode_ReportsItsTask()
+    {
+        string? clicked = null;
+        var graph = Render<DagGraph>(p => p.Add(c => c.Layout, Pipeline()).Add(c => c.OnNodeClick, (string id) => clicked = id));
+
+        graph.Find("g[data-task=train]").Click();
+
+        Assert.Equal("train", clicked);
+    }
+
+    [Fact]
+    public void RunGrid_NoRuns_ShowsAnEmptyState()
+    {
+        var grid = Render<RunGrid>(p => p.Add(c => c.Runs, ImmutableArray<RunDetails>.Empty).Add(c => c.TaskOrder, ["a"]));
+
+        Assert.Contains("No runs yet", grid.Find("[data-testid=empty-state]").TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RunGrid_Runs_DrawsOneColumnPerRunOldestFirstAndOneCellPerTaskInstance()
+    {
+        RunDetails Run(string id, int hour, TaskState state) => new()
+        {
+            DagId = "d",
+            RunId = id,
+            State = state == TaskState.Succeeded ? RunState.Succeeded : RunState.Failed,
+            LogicalDate = T0.AddHours(hour),
+            StartedAt = T0.AddHours(hour),
+            EndedAt = T0.AddHours(hour).AddMinutes(1),
+            Tasks = [new TaskInstanceDetails { TaskId = "a", State = state }, new TaskInstanceDetails { TaskId = "b", State = TaskState.Pending }],
+        };
+
+        var grid = Render<RunGrid>(p => p
+            .Add(c => c.Runs, [Run("new", 2, TaskState.Failed), Run("old", 1, TaskState.Succeeded)])
+            .Add(c => c.TaskOrder, ["a", "b"])
+            .Add(c => c.Now, T0.AddHours(3)));
+
+        var firstRow = grid.FindAll("tbody tr")[0].QuerySelectorAll("a.by-grid-square").Select(a => a.GetAttribute("data-state")).ToArray();
+        Assert.Equal(new string?[] { "succeeded", "failed" }, firstRow);
+        Assert.Equal(2, grid.FindAll("tbody tr")[1].QuerySelectorAll("a.by-grid-pending").Length);
+        Assert.Contains("runs/old?task=a", grid.FindAll("tbody tr")[0].QuerySelector("a")!.GetAttribute("href"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Gantt_AttemptWithQueueWait_DrawsHatchedWaitThenTheRunningBar()
+    {
+        var run = new RunDetails
+        {
+            DagId = "d",
+            RunId = "r",
+            State = RunState.Running,
+            QueuedAt = T0,
+            StartedAt = T0,
+            Tasks = [new TaskInstanceDetails { TaskId = "t", State = TaskState.Running, Attempts = [new AttemptDetails { Attempt = 1, State = AttemptState.Running, QueuedAt = T0, StartedAt = T0.AddSeconds(5) }] }],
+        };
+
+        var gantt = Render<Gantt>(p => p.Add(c => c.Model, GanttModel.Build(run, T0.AddSeconds(10))));
+
+        var kinds = gantt.FindAll("[data-task=t] .by-gantt-seg").Select(s => s.GetAttribute("data-kind")).ToArray();
+        Assert.Equal(new string?[] { "QueueWait", "Running" }, kinds);
+        Assert.Contains("left:50%", gantt.Find("[data-task=t] [data-kind=Running]").GetAttribute("style"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TaskStateChip_UsesTheSharedStateColour()
+    {
+        var chip = Render<TaskStateChip>(p => p.Add(c => c.State, TaskState.UpForRetry));
+
+        var span = chip.Find("span.by-chip");
+        Assert.Equal("up_for_retry", span.TextContent);
+        Assert.Contains(StateStyles.UpForRetry, span.GetAttribute("style"), StringComparison.Ordinal);
+    }
+}

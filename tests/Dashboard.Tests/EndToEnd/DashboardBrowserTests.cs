@@ -1,0 +1,140 @@
+using System.Collections.Immutable;
+using System.Net;
+using System.Text.RegularExpressions;
+using Batchyard.Grains;
+using Batchyard.Runs;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace Batchyard.Dashboard.Tests.EndToEnd;
+
+/// <summary>The dashboard in Chromium against the real host: every change arrives without a reload.</summary>
+public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFixture<DashboardHost>
+{
+    private static readonly LocatorAssertionsToHaveAttributeOptions RunLong = new() { Timeout = 60_000 };
+
+    [Theory]
+    [InlineData("_content/MudBlazor/MudBlazor.min.css")]
+    [InlineData("_content/MudBlazor/MudBlazor.min.js")]
+    [InlineData("_framework/blazor.web.js")]
+    [InlineData("_content/Batchyard.Dashboard/dashboard.css")]
+    public async Task StaticAssets_AnswerOk(string path)
+    {
+        using var http = new HttpClient { BaseAddress = host.BaseAddress };
+
+        using var response = await http.GetAsync(new Uri(path, UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task DagList_TriggerFromTheDialog_RunSucceedsOnTheRunPageWithoutAReload()
+    {
+        var page = await host.OpenAsync("");
+        var row = page.Locator("tr[data-dag=quick]");
+        await Expect(row).ToContainTextAsync("every day at 03:00 Asia/Tokyo");
+        await DashboardHost.ScreenshotAsync(page, "1-dags");
+
+        await row.Locator("[data-testid=trigger]").ClickAsync();
+        var dialog = page.Locator(".mud-dialog");
+        await Expect(dialog).ToContainTextAsync("Trigger quick");
+        await dialog.Locator("[data-testid=param-greeting] input").FillAsync("from-the-dialog");
+        await DashboardHost.ScreenshotAsync(page, "2-trigger-dialog");
+        await dialog.Locator("[data-testid=trigger-confirm]").ClickAsync();
+
+        await page.WaitForURLAsync(RunPageUrl());
+        // A reload would wipe this flag: the run's progress must arrive over the circuit.
+        await page.EvaluateAsync("() => window.__sameDocument = true");
+        await Expect(page.Locator("[data-testid=run-state]")).ToHaveAttributeAsync("data-state", "succeeded", RunLong);
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__sameDocument === true"));
+        await Expect(page.Locator("tr[data-task=first]")).ToHaveAttributeAsync("data-state", "succeeded");
+        await Expect(page.Locator("tr[data-task=second]")).ToHaveAttributeAsync("data-state", "succeeded");
+
+        await page.Locator("tr[data-task=first] [data-testid=show-log]").ClickAsync();
+        await Expect(page.Locator("[data-testid=log-panel][data-task=first] [data-testid=log-text]")).ToContainTextAsync("greeting=from-the-dialog");
+        await Expect(page.Locator("[data-testid=gantt] [data-task=first] [data-kind=Running]")).ToHaveCountAsync(1);
+        await DashboardHost.ScreenshotAsync(page, "3-run-succeeded");
+
+        await page.Locator("a:has-text('quick')").First.ClickAsync();
+        await page.WaitForURLAsync(new Regex("/dags/quick$"));
+        await Expect(page.Locator("[data-testid=dag-graph] g[data-task=second]")).ToHaveAttributeAsync("data-state", "succeeded");
+        await Expect(page.Locator("[data-testid=run-grid] a.by-grid-square")).ToHaveCountAsync(2);
+        await Expect(page.Locator("[data-testid=dag-source]")).ToContainTextAsync("flow: first >> second");
+        await DashboardHost.ScreenshotAsync(page, "4-dag");
+
+        await page.Locator(".mud-nav-link:has-text('DAGs')").ClickAsync();
+        await Expect(page.Locator("tr[data-dag=quick] .by-recent [data-state=succeeded]")).ToHaveCountAsync(1);
+        await DashboardHost.ScreenshotAsync(page, "1b-dags-with-runs");
+    }
+
+    [Fact]
+    public async Task RunPage_RunningTask_LogFollowsLiveAndTheRunCanBeCancelled()
+    {
+        var run = await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IDagGrain>("slow").TriggerAsync(new TriggerRequest());
+        var page = await host.OpenAsync($"dags/slow/runs/{run.RunId}");
+
+        await Expect(page.Locator("tr[data-task=tick]")).ToHaveAttributeAsync("data-state", "running", RunLong);
+        await page.Locator("tr[data-task=tick] [data-testid=show-log]").ClickAsync();
+        await Expect(page.Locator("[data-testid=log-following]")).ToBeVisibleAsync();
+        // Output written after the page opened shows up by itself.
+        await Expect(page.Locator("[data-testid=log-text]")).ToContainTextAsync("tick 8", new() { Timeout = 30_000 });
+        await DashboardHost.ScreenshotAsync(page, "5-run-following-log");
+
+        await page.Locator("[data-testid=cancel-run]").ClickAsync();
+        await page.Locator(".mud-dialog button:has-text('Cancel run')").ClickAsync();
+
+        await Expect(page.Locator("[data-testid=run-state]")).ToHaveAttributeAsync("data-state", "cancelled", RunLong);
+        await Expect(page.Locator("tr[data-task=tick]")).ToHaveAttributeAsync("data-state", "cancelled");
+        await Expect(page.Locator("[data-testid=cancel-run]")).ToBeDisabledAsync();
+        await DashboardHost.ScreenshotAsync(page, "6-run-cancelled");
+    }
+
+    [Fact]
+    public async Task RunPage_ClearingAFailedTask_RunsItAndItsDownstreamAgain()
+    {
+        var run = await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IDagGrain>("failing").TriggerAsync(new TriggerRequest());
+        var page = await host.OpenAsync($"dags/failing/runs/{run.RunId}");
+
+        await Expect(page.Locator("[data-testid=run-state]")).ToHaveAttributeAsync("data-state", "failed", RunLong);
+        await Expect(page.Locator("tr[data-task=after]")).ToHaveAttributeAsync("data-state", "upstream_failed");
+        await Expect(page.Locator("tr[data-task=broken]")).ToContainTextAsync("exit 3");
+        await DashboardHost.ScreenshotAsync(page, "7-run-failed");
+
+        await File.WriteAllTextAsync(TestDags.FixedMarker(host.Root), "");
+        await page.Locator("tr[data-task=broken] [data-testid=clear-task]").ClickAsync();
+
+        await Expect(page.Locator("[data-testid=run-state]")).ToHaveAttributeAsync("data-state", "succeeded", RunLong);
+        await Expect(page.Locator("tr[data-task=after]")).ToHaveAttributeAsync("data-state", "succeeded");
+        await Expect(page.Locator("tr[data-task=broken] td").Nth(2)).ToHaveTextAsync("2");
+        await DashboardHost.ScreenshotAsync(page, "8-run-cleared");
+    }
+
+    [Fact]
+    public async Task ClusterPage_ShowsTheActiveSiloAndTheLocalBackend()
+    {
+        var page = await host.OpenAsync("cluster");
+
+        await Expect(page.Locator("[data-testid=silo-table]")).ToContainTextAsync("active");
+        await Expect(page.Locator("[data-backend=local]")).ToContainTextAsync("isolation");
+        await DashboardHost.ScreenshotAsync(page, "9-cluster");
+    }
+
+    [Fact]
+    public async Task DagList_PauseToggle_StopsTheSchedule()
+    {
+        var page = await host.OpenAsync("");
+        var row = page.Locator("tr[data-dag=quick]");
+
+        await row.Locator("[data-testid=pause-toggle] input").ClickAsync();
+
+        await Expect(row).ToContainTextAsync("paused");
+        var info = await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IDagGrain>("quick").GetAsync();
+        Assert.True(info!.Paused);
+        await row.Locator("[data-testid=pause-toggle] input").ClickAsync();
+        await Expect(row).Not.ToContainTextAsync("paused");
+    }
+
+    [GeneratedRegex("/dags/quick/runs/[^/?]+$")]
+    private static partial Regex RunPageUrl();
+}

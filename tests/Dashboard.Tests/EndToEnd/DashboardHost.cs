@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Sockets;
+using Batchyard.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace Batchyard.Dashboard.Tests.EndToEnd;
+
+/// <summary>
+/// The real Batchyard host (silo, API, dashboard) on a free loopback port with test DAGs in a temp folder,
+/// and a headless Debian Chromium driven by Playwright.
+/// </summary>
+public class DashboardHost : IAsyncLifetime
+{
+    private WebApplication? _app;
+    private IPlaywright? _playwright;
+
+    public string Root { get; } = Directory.CreateTempSubdirectory("batchyard-dashboard-").FullName;
+
+    public Uri BaseAddress { get; private set; } = default!;
+
+    public IBrowser Browser { get; private set; } = default!;
+
+    public IServiceProvider Services => _app!.Services;
+
+    /// <summary>Where screenshots go: the test output's <c>artifacts</c> folder.</summary>
+    public static string Artifacts { get; } = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "artifacts")).FullName;
+
+    protected virtual string? ApiKey => null;
+
+    public async Task InitializeAsync()
+    {
+        var dags = Directory.CreateDirectory(Path.Combine(Root, "dags")).FullName;
+        foreach (var (name, text) in TestDags.All(Root))
+        {
+            await File.WriteAllTextAsync(Path.Combine(dags, name), text);
+        }
+        string[] args =
+        [
+            "--applicationName=Batchyard.Silo",
+            "--environment=Development",
+            "--Urls=http://127.0.0.1:0",
+            $"--Batchyard:SiloPort={FreePort()}",
+            $"--Batchyard:GatewayPort={FreePort()}",
+            $"--Batchyard:DagsFolder={dags}",
+            $"--Batchyard:DataFolder={Path.Combine(Root, "data")}",
+            "--Logging:LogLevel:Default=Warning",
+            .. ApiKey is { } key ? [$"--Batchyard:ApiKey={key}"] : Array.Empty<string>(),
+        ];
+        _app = BatchyardHost.Build(args);
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/");
+        await _app.Services.GetRequiredService<Silo.Loading.DagFolderLoader>().FirstScan.WaitAsync(TimeSpan.FromSeconds(30));
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
+        });
+    }
+
+    /// <summary>A new page at <paramref name="path"/>, waited on until its circuit is interactive (handlers attached).</summary>
+    public async Task<IPage> OpenAsync(string path, bool waitInteractive = true)
+    {
+        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1440, Height = 1000 } });
+        page.SetDefaultTimeout(30_000);
+        await page.GotoAsync(path);
+        if (waitInteractive)
+        {
+            await WaitInteractiveAsync(page);
+        }
+        return page;
+    }
+
+    public static Task WaitInteractiveAsync(IPage page) =>
+        page.Locator("[data-testid=interactive]").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
+
+    public static Task ScreenshotAsync(IPage page, string name) =>
+        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Artifacts, name + ".png"), FullPage = true });
+
+    public async Task DisposeAsync()
+    {
+        if (_playwright is not null)
+        {
+            await Browser.DisposeAsync();
+            _playwright.Dispose();
+        }
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        Directory.Delete(Root, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>The same host with an API key: the dashboard asks for it first.</summary>
+public sealed class KeyedDashboardHost : DashboardHost
+{
+    public const string Key = "s3cret-test-key";
+
+    protected override string? ApiKey => Key;
+}
