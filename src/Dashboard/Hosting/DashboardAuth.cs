@@ -31,7 +31,9 @@ public static class DashboardAuth
     internal static async Task RequireSessionAsync(HttpContext context, RequestDelegate next)
     {
         var configuration = (IConfiguration)context.RequestServices.GetService(typeof(IConfiguration))!;
-        if (ConfiguredKey(configuration) is not { } key || IsOpen(context.Request.Path))
+        // The API and gRPC check the bearer key themselves; the session gate is for the pages only.
+        var grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
+        if (ConfiguredKey(configuration) is not { } key || grpc || IsOpen(context.Request.Path))
         {
             await next(context);
             return;

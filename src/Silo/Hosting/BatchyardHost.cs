@@ -12,7 +12,9 @@ public static class BatchyardHost
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // The application name locates the static web assets manifest (the dashboard's files) whichever
+        // process hosts Batchyard: `dotnet run`, a published build, or a test host.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ApplicationName = typeof(BatchyardHost).Assembly.GetName().Name });
         configure?.Invoke(builder);
 
         var section = builder.Configuration.GetSection("Batchyard");

@@ -23,10 +23,12 @@ public sealed partial class DagFolderLoader(
     private readonly ConcurrentDictionary<string, (string Hash, string? DagId)> _files = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _scanGate = new(1, 1);
     private readonly TaskCompletionSource _firstScan = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(2);
+    private volatile bool _retrySoon;
 
     public string Folder { get; } = Path.GetFullPath(Path.Combine(environment.ContentRootPath, options.Value.DagsFolder));
 
-    /// <summary>Completes when the folder has been read once (readiness waits for it).</summary>
+    /// <summary>Completes when every file of the folder has been read once (readiness waits for it).</summary>
     public Task FirstScan => _firstScan.Task;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -46,13 +48,24 @@ public sealed partial class DagFolderLoader(
         watcher.Renamed += (_, _) => changed.Release();
         watcher.EnableRaisingEvents = true;
 
-        await ScanAsync(stoppingToken);
-        _firstScan.TrySetResult();
+        try
+        {
+            await ScanAsync(stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            LogScanFailed(ex);
+            _retrySoon = true;
+        }
+        if (!_retrySoon)
+        {
+            _firstScan.TrySetResult();
+        }
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await changed.WaitAsync(options.Value.DagsRescanInterval, stoppingToken);
+                await changed.WaitAsync(_retrySoon ? RetryDelay : options.Value.DagsRescanInterval, stoppingToken);
                 // Editors write a file in several steps: let them finish before reading.
                 await Task.Delay(TimeSpan.FromMilliseconds(200), stoppingToken);
                 while (changed.CurrentCount > 0)
@@ -60,6 +73,10 @@ public sealed partial class DagFolderLoader(
                     await changed.WaitAsync(stoppingToken);
                 }
                 await ScanAsync(stoppingToken);
+                if (!_retrySoon)
+                {
+                    _firstScan.TrySetResult();
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -82,9 +99,19 @@ public sealed partial class DagFolderLoader(
                 .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
                 .Order(StringComparer.Ordinal)
                 .ToList();
+            _retrySoon = false;
             foreach (var path in present)
             {
-                await LoadFileAsync(path, cancellationToken);
+                try
+                {
+                    await LoadFileAsync(path, cancellationToken);
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The cluster may still be forming (or storage away): the file is read again shortly.
+                    LogLoadFailed(Path.GetFileName(path), ex.Message);
+                    _retrySoon = true;
+                }
             }
             foreach (var gone in _files.Keys.Except(present, StringComparer.Ordinal).ToList())
             {
@@ -166,6 +193,9 @@ public sealed partial class DagFolderLoader(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "cannot read {Path}: {Error}")]
     private partial void LogUnreadable(string path, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{File}: loading failed, trying again shortly: {Error}")]
+    private partial void LogLoadFailed(string file, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "scanning the DAGs folder failed")]
     private partial void LogScanFailed(Exception ex);

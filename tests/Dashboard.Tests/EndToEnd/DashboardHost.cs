@@ -38,11 +38,13 @@ public class DashboardHost : IAsyncLifetime
         {
             await File.WriteAllTextAsync(Path.Combine(dags, name), text);
         }
+        var grpcPort = FreePort();
         string[] args =
         [
             "--applicationName=Batchyard.Silo",
             "--environment=Development",
             "--Urls=http://127.0.0.1:0",
+            $"--Batchyard:GrpcUrl=http://127.0.0.1:{grpcPort}",
             $"--Batchyard:SiloPort={FreePort()}",
             $"--Batchyard:GatewayPort={FreePort()}",
             $"--Batchyard:DagsFolder={dags}",
@@ -52,7 +54,7 @@ public class DashboardHost : IAsyncLifetime
         ];
         _app = BatchyardHost.Build(args);
         await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.EndsWith($":{grpcPort}", StringComparison.Ordinal));
         BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/");
         await _app.Services.GetRequiredService<Silo.Loading.DagFolderLoader>().FirstScan.WaitAsync(TimeSpan.FromSeconds(30));
 
