@@ -88,6 +88,7 @@ public sealed class SiloProcess : IAsyncDisposable
         start.Environment["Urls"] = $"http://127.0.0.1:{httpPort}";
         start.Environment["Batchyard__SiloPort"] = port.ToString(CultureInfo.InvariantCulture);
         start.Environment["Batchyard__GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture);
+        start.Environment["Batchyard__GrpcUrl"] = $"http://127.0.0.1:{FreePort()}";
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
         return new SiloProcess(name, process, httpPort, port);
     }
