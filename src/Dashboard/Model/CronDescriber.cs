@@ -10,17 +10,6 @@ public static class CronDescriber
 {
     private static readonly string[] DayNames = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
-    private static readonly Dictionary<string, string> Macros = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["@yearly"] = "0 0 1 1 *",
-        ["@annually"] = "0 0 1 1 *",
-        ["@monthly"] = "0 0 1 * *",
-        ["@weekly"] = "0 0 * * 0",
-        ["@daily"] = "0 0 * * *",
-        ["@midnight"] = "0 0 * * *",
-        ["@hourly"] = "0 * * * *",
-    };
-
     /// <summary>The schedule in words with its time zone; "manual only" for a DAG without a schedule.</summary>
     public static string Describe(string? schedule, string? timeZone)
     {
@@ -37,7 +26,7 @@ public static class CronDescriber
     public static string? DescribeExpression(string schedule)
     {
         var text = schedule.Trim();
-        if (Macros.TryGetValue(text, out var expanded))
+        if (Batchyard.Scheduling.CronSchedule.ExpandMacro(text) is { } expanded)
         {
             text = expanded;
         }

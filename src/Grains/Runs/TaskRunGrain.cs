@@ -78,14 +78,7 @@ public sealed partial class TaskRunGrain(
         {
             return;
         }
-        EndCurrentAttempt(AttemptState.Cancelled, "cancelled");
-        S.State = TaskState.Cancelled;
-        S.NextAttemptAt = null;
-        S.Deadline = null;
-        MoveJobToStopPending();
-        await SaveAndPublishAsync();
-        RearmTimer();
-        BeginPendingStops();
+        await InterruptAsync("cancelled", TaskState.Cancelled);
     }
 
     public async Task ClearAsync()
@@ -94,9 +87,15 @@ public sealed partial class TaskRunGrain(
         {
             return;
         }
-        EndCurrentAttempt(AttemptState.Cancelled, "cleared");
-        S.State = TaskState.Pending;
         S.AttemptsAtClear = S.Attempts.Count;
+        await InterruptAsync("cleared", TaskState.Pending);
+    }
+
+    /// <summary>Ends the running attempt (its job is stopped in the background) and moves the task to <paramref name="next"/>.</summary>
+    private async Task InterruptAsync(string reason, TaskState next)
+    {
+        EndCurrentAttempt(AttemptState.Cancelled, reason);
+        S.State = next;
         S.NextAttemptAt = null;
         S.Deadline = null;
         MoveJobToStopPending();

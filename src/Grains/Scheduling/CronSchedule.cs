@@ -27,6 +27,9 @@ public sealed class CronSchedule
 
     public string Text { get; }
 
+    /// <summary>The five-field expression a macro such as <c>@daily</c> stands for; null for anything else.</summary>
+    public static string? ExpandMacro(string text) => Macros.GetValueOrDefault(text.Trim());
+
     public TimeZoneInfo Zone { get; }
 
     /// <summary>Parses 5 fields (minute first), 6 fields (seconds first) or a macro; returns null and an error otherwise.</summary>
