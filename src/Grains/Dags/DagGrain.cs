@@ -45,6 +45,15 @@ public sealed partial class DagGrain(
 
     private string DagId => this.GetPrimaryKeyString();
 
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (S.ActiveRuns.Count > 0 || S.QueuedRuns.Count > 0)
+        {
+            // After a failover this grain may have missed a run's last message: ask the runs themselves.
+            await ReconcileRunsAsync();
+        }
+    }
+
     public async Task<DagInfo> ApplyAsync(DagDefinition definition)
     {
         var now = time.GetUtcNow();
@@ -220,6 +229,7 @@ public sealed partial class DagGrain(
     {
         if (reminderName == ScheduleReminder)
         {
+            await ReconcileRunsAsync();
             var created = await EvaluateScheduleAsync();
             if (created.Length > 0)
             {
@@ -254,6 +264,48 @@ public sealed partial class DagGrain(
         }
         await store.WriteStateAsync();
         return run;
+    }
+
+    /// <summary>
+    /// Brings the active and queued lists in line with the runs' own states: a run's "finished" message is
+    /// one-way and can be lost with a dying silo, and an admitted run may not have heard its <c>BeginAsync</c>.
+    /// </summary>
+    private async Task ReconcileRunsAsync()
+    {
+        var ids = S.ActiveRuns.Concat(S.QueuedRuns).Distinct(StringComparer.Ordinal).ToList();
+        if (ids.Count == 0)
+        {
+            return;
+        }
+        var runs = await Task.WhenAll(ids.Select(id => RunGrain(id).GetAsync()));
+        var changed = false;
+        var toBegin = new List<string>();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var id = ids[i];
+            if (runs[i] is not { } run || run.State.IsFinal())
+            {
+                changed |= S.ActiveRuns.Remove(id) | S.QueuedRuns.Remove(id);
+                if (runs[i] is { } ended)
+                {
+                    var recent = S.RecentRuns.FindIndex(r => r.RunId == id);
+                    if (recent >= 0)
+                    {
+                        S.RecentRuns[recent] = RunSummary.From(ended);
+                    }
+                }
+            }
+            else if (run.State == RunState.Queued && S.ActiveRuns.Contains(id))
+            {
+                toBegin.Add(id);
+            }
+        }
+        if (changed)
+        {
+            await store.WriteStateAsync();
+        }
+        await Task.WhenAll(toBegin.Select(id => RunGrain(id).BeginAsync()));
+        await AdmitQueuedRunsAsync();
     }
 
     private async Task AdmitQueuedRunsAsync()
