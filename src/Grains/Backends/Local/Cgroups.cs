@@ -19,6 +19,14 @@ internal abstract class CgroupHierarchy(TimeProvider time)
     /// </summary>
     public abstract Task<JobCgroup> CreateAsync(string name, long memoryBytes, double? cpus, CancellationToken cancellationToken);
 
+    /// <summary>Every job cgroup under the parent, by name (for sweeping the ones a dead silo left behind).</summary>
+    public abstract IReadOnlyList<(string Name, JobCgroup Cgroup)> ListJobs();
+
+    protected static IEnumerable<string> ChildNames(string? parent) =>
+        parent is not null && Directory.Exists(parent)
+            ? Directory.EnumerateDirectories(parent).Select(d => System.IO.Path.GetFileName(d)!)
+            : [];
+
     /// <summary>Finds a usable cgroup: <paramref name="root"/> when given, else this process's own cgroup (v2 preferred).</summary>
     public static CgroupProbe Probe(string? root, TimeProvider time)
     {
@@ -333,6 +341,11 @@ internal sealed class CgroupV1Hierarchy(string memoryParent, string? cpuParent, 
         }
         return cgroup;
     }
+
+    public override IReadOnlyList<(string Name, JobCgroup Cgroup)> ListJobs() =>
+        [.. ChildNames(memoryParent).Union(ChildNames(cpuParent), StringComparer.Ordinal).Select(name =>
+            (name, (JobCgroup)new JobCgroupV1(
+                [.. new[] { memoryParent, cpuParent }.OfType<string>().Select(p => Path.Combine(p, name)).Where(Directory.Exists)], Time)))];
 }
 
 /// <summary>cgroup v2: one cgroup per job carries memory and cpu.</summary>
@@ -362,6 +375,9 @@ internal sealed class CgroupV2Hierarchy(string parent, bool cpu, TimeProvider ti
         }
         return cgroup;
     }
+
+    public override IReadOnlyList<(string Name, JobCgroup Cgroup)> ListJobs() =>
+        [.. ChildNames(parent).Select(name => (name, (JobCgroup)new JobCgroupV2(Path.Combine(parent, name), Time)))];
 }
 
 /// <summary>One job's cgroup (one directory per v1 controller, one in v2).</summary>

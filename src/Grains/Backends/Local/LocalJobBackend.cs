@@ -72,6 +72,65 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         {
             LogNoSetpriv();
         }
+        if (_cgroups is not null)
+        {
+            _ = Task.Run(() => SweepOrphansLoopAsync(_shutdown.Token));
+        }
+    }
+
+    /// <summary>
+    /// A silo killed outright takes its jobs' first processes with it (parent-death signal), but what they
+    /// forked lives on in the job's cgroup. Each job cgroup is named after the silo process that made it, so
+    /// any silo on this host removes, at start and then every <see cref="SweepInterval"/>, the cgroups of
+    /// silo processes that no longer exist, killing what is left in them.
+    /// </summary>
+    private async Task SweepOrphansLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var swept = await SweepOrphansAsync(cancellationToken);
+                if (swept > 0)
+                {
+                    LogSweptOrphans(swept);
+                }
+                await Task.Delay(SweepInterval, _time, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogSweepFailed(ex.Message);
+                await Task.Delay(SweepInterval, _time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    /// <summary>Removes the job cgroups whose owning silo process is gone; returns how many.</summary>
+    internal async Task<int> SweepOrphansAsync(CancellationToken cancellationToken)
+    {
+        var swept = 0;
+        foreach (var (name, cgroup) in _cgroups?.ListJobs() ?? [])
+        {
+            if (OwnerOf(name) is { } owner && !Directory.Exists($"/proc/{owner}"))
+            {
+                await cgroup.RemoveAsync(cancellationToken);
+                swept++;
+            }
+        }
+        return swept;
+    }
+
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
+    private static readonly string OwnerPrefix = string.Create(CultureInfo.InvariantCulture, $"p{Environment.ProcessId}.");
+
+    private static int? OwnerOf(string cgroupName)
+    {
+        var dot = cgroupName.IndexOf('.', StringComparison.Ordinal);
+        return cgroupName.StartsWith('p') && dot > 1 && int.TryParse(cgroupName.AsSpan(1, dot - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
     }
 
     public string Name => "local";
@@ -564,8 +623,8 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
             name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_');
         }
         var text = name.ToString().TrimStart('.');
-        // Keep names unique when cut to the file-name limit.
-        return text.Length <= 200 ? text : text[..180] + "-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(jobName)))[..16];
+        // Keep names unique when cut to the file-name limit; the owner prefix lets a sweep find orphans.
+        return OwnerPrefix + (text.Length <= 200 ? text : text[..180] + "-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(jobName)))[..16]);
     }
 
     private JobStatus Ended(LocalJob job, JobState state, string? reason, DateTimeOffset? startedAt) => new()
@@ -604,6 +663,12 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Local backend isolation: {Isolation}; jobs run WITHOUT memory limits; memory capacity {CapacityMb} MB")]
     private partial void LogNoIsolation(string isolation, int capacityMb);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Removed {Count} job cgroup(s) left by silo processes that no longer exist, with their processes")]
+    private partial void LogSweptOrphans(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sweeping orphaned job cgroups failed: {Error}")]
+    private partial void LogSweepFailed(string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "setpriv (util-linux) not found: local jobs will not die with the silo if it is killed")]
     private partial void LogNoSetpriv();

@@ -8,6 +8,37 @@ namespace Batchyard.Tests.Backends.Local;
 public sealed class LocalJobBackendIsolationTests
 {
     [Fact]
+    public async Task Sweep_RemovesADeadSilosJobCgroupWithItsProcesses_AndKeepsLiveJobs()
+    {
+        await using var backend = NewBackend();
+        RequireCgroup(backend);
+        var release = TempFile();
+        var log = new RecordingLog();
+        var live = Request(WaitForFile(release), log, memoryMb: 32);
+        var running = await backend.SubmitAsync(live, CancellationToken.None);
+        var liveCgroup = running.Details["cgroup"];
+
+        // What a silo killed with -9 leaves: a job cgroup named after a process that no longer exists,
+        // with a grandchild of the job still running in it.
+        using var gone = System.Diagnostics.Process.Start("true")!;
+        await gone.WaitForExitAsync();
+        var orphan = Path.Combine(Path.GetDirectoryName(liveCgroup)!, $"p{gone.Id}.dag__run__task__1");
+        Directory.CreateDirectory(orphan);
+        using var leftover = System.Diagnostics.Process.Start("sleep", "300")!;
+        await File.WriteAllTextAsync(Path.Combine(orphan, "cgroup.procs"), leftover.Id.ToString(CultureInfo.InvariantCulture));
+
+        await backend.SweepOrphansAsync(CancellationToken.None);
+
+        Assert.False(Directory.Exists(orphan), "the orphaned cgroup is still there");
+        Assert.True(leftover.WaitForExit(10_000), "the orphaned process still runs");
+        Assert.True(Directory.Exists(liveCgroup), "the sweep removed a live job's cgroup");
+        Assert.StartsWith($"p{Environment.ProcessId}.", Path.GetFileName(liveCgroup), StringComparison.Ordinal);
+        await File.WriteAllTextAsync(release, "");
+        Assert.Equal(JobState.Succeeded, (await WatchToEndAsync(backend, live.Job, log))[^1].State);
+        File.Delete(release);
+    }
+
+    [Fact]
     public async Task JobOverItsMemory_IsOomKilledAlone_WhileSiblingSucceeds()
     {
         await using var backend = NewBackend();
