@@ -13,7 +13,7 @@ port=$(sed 's/.*Port=\([0-9]*\).*/\1/' <<<"$BATCHYARD_TEST_PG")
 dotnet build src/Silo -c Release -v q -nologo >/dev/null
 mkdir "$work/dags"
 Batchyard__Storage=Postgres ConnectionStrings__Postgres="$BATCHYARD_TEST_PG" Batchyard__DagsFolder="$work/dags" \
-  Batchyard__AdvertisedAddress=127.0.0.1 Batchyard__SiloPort=21999 Batchyard__GatewayPort=31999 Urls=http://127.0.0.1:5999 \
+  Batchyard__AdvertisedAddress=127.0.0.1 Batchyard__SiloPort=21999 Batchyard__GatewayPort=31999 Urls=http://127.0.0.1:5999 Batchyard__GrpcUrl=http://127.0.0.1:5998 \
   Logging__LogLevel__Default=Warning dotnet src/Silo/bin/Release/net10.0/Batchyard.Silo.dll >"$work/silo.log" 2>&1 &
 silo=$!
 for _ in $(seq 120); do curl -sf http://127.0.0.1:5999/readyz >/dev/null && break; sleep 0.5; done
