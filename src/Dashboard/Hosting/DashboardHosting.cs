@@ -22,7 +22,6 @@ public static class DashboardHosting
         var services = builder.Services;
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddMudServices();
-        services.AddHttpClient(ClusterProbe.HttpClientName);
         services.TryAddSingleton(TimeProvider.System);
         services.AddScoped<DashboardData>();
         services.AddScoped<ClusterProbe>();

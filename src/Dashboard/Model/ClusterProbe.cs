@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Batchyard.Backends;
 using Batchyard.Backends.Local;
+using Batchyard.Backends.SageMaker;
 using Microsoft.Extensions.Configuration;
 using Orleans.Runtime;
 
@@ -15,9 +16,8 @@ public sealed record BackendView(string Name, bool Healthy, string Summary, Immu
 public sealed record ClusterView(ImmutableArray<SiloView> Silos, ImmutableArray<GrainTypeCount> GrainTypes, ImmutableArray<BackendView> Backends);
 
 /// <summary>Reads the cluster's silos (Orleans' management grain) and the health of this silo's backends.</summary>
-public sealed class ClusterProbe(IGrainFactory grains, IServiceProvider services, IConfiguration configuration, IHttpClientFactory httpClients, TimeProvider time)
+public sealed class ClusterProbe(IGrainFactory grains, IServiceProvider services)
 {
-    public const string HttpClientName = "batchyard-dashboard";
 
     public async Task<ClusterView> ReadAsync(CancellationToken cancellationToken)
     {
@@ -67,24 +67,16 @@ public sealed class ClusterProbe(IGrainFactory grains, IServiceProvider services
         return views.ToImmutable();
     }
 
-    /// <summary>Any HTTP answer from the SageMaker endpoint means it is reachable; credentials are not checked here.</summary>
+    /// <summary>SageMaker as this silo reaches it: one signed call, cached for a minute by <see cref="SageMakerHealth"/>.</summary>
     private async Task<BackendView> SageMakerAsync(string name, CancellationToken cancellationToken)
     {
-        var region = configuration["AWS_REGION"] ?? configuration["AWS_DEFAULT_REGION"] ?? "us-east-1";
-        var endpoint = configuration["AWS_ENDPOINT_URL_SAGEMAKER"] ?? configuration["AWS_ENDPOINT_URL"] ?? $"https://api.sagemaker.{region}.amazonaws.com";
-        var started = time.GetTimestamp();
-        try
+        if (services.GetService(typeof(SageMakerHealth)) is not SageMakerHealth health)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(3));
-            using var response = await httpClients.CreateClient(HttpClientName).GetAsync(new Uri(endpoint), timeout.Token);
-            return new BackendView(name, true, $"endpoint reachable (HTTP {(int)response.StatusCode})",
-                [("endpoint", endpoint), ("region", region), ("round trip", Format.Duration(time.GetElapsedTime(started)))]);
+            return new BackendView(name, false, "registered without a health check", []);
         }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or UriFormatException)
-        {
-            return new BackendView(name, false, "endpoint unreachable: " + ex.Message, [("endpoint", endpoint), ("region", region)]);
-        }
+        var report = await health.CheckAsync(cancellationToken);
+        return new BackendView(name, report.Reachable, report.Summary,
+            [("endpoint", report.Endpoint ?? "—"), ("region", report.Region ?? "—"), ("checked", Format.Time(report.CheckedAt))]);
     }
 
     private static string ShortType(string grainType)

@@ -6,6 +6,9 @@ namespace Batchyard.Aws;
 /// <summary>The SageMaker operations Batchyard uses, as typed calls over <see cref="AwsJsonClient"/>.</summary>
 public sealed class SageMakerClient(AwsJsonClient wire)
 {
+    /// <summary>Where the calls go (resolved on first use; throws when no region is configured).</summary>
+    public AwsEndpoint Endpoint => wire.Endpoint;
+
     /// <summary>PascalCase wire names as declared; nulls left out, as the SDKs do.</summary>
     public static readonly JsonSerializerOptions Json = new()
     {

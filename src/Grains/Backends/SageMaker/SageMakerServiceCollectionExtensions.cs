@@ -24,6 +24,7 @@ public static class SageMakerServiceCollectionExtensions
         services.TryAddSingleton(sp => new SageMakerClient(Wire(sp, AwsServiceInfo.SageMaker, SageMakerClient.Json, o => o.Endpoint)));
         services.TryAddSingleton(sp => new CloudWatchLogsClient(Wire(sp, AwsServiceInfo.CloudWatchLogs, CloudWatchLogsClient.Json, o => o.LogsEndpoint)));
         services.TryAddSingleton<SageMakerStatusPoller>();
+        services.TryAddSingleton<SageMakerHealth>();
         services.TryAddSingleton<SageMakerProcessingBackend>();
         services.TryAddSingleton<SageMakerTrainingBackend>();
         services.AddSingleton<IJobBackend>(sp => sp.GetRequiredService<SageMakerProcessingBackend>());
