@@ -20,7 +20,8 @@ public sealed class SiloProcess : IAsyncDisposable
         Name = name;
         _process = process;
         SiloPort = siloPort;
-        Api = new SiloApi(new Uri($"http://127.0.0.1:{httpPort}"));
+        BaseAddress = new Uri($"http://127.0.0.1:{httpPort}");
+        Api = new SiloApi(BaseAddress);
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
         process.BeginOutputReadLine();
@@ -28,6 +29,9 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>Where its HTTP API (and dashboard) listens.</summary>
+    public Uri BaseAddress { get; }
 
     public int Pid => _process.Id;
 

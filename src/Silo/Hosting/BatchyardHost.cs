@@ -25,6 +25,10 @@ public static class BatchyardHost
         var dataFolder = Path.GetFullPath(Path.Combine(root, options.DataFolder));
         // A task's relative working_dir (and a task without one) runs in the DAGs folder, beside its file.
         builder.Configuration["Batchyard:Local:BaseDirectory"] ??= dagsFolder;
+        if (options.Role == HostRole.Dashboard)
+        {
+            return BuildDashboardOnly(builder, options);
+        }
 
         builder.UseOrleans(silo => SiloStorage.Configure(silo, builder, options));
         builder.Services.AddBatchyardGrains(Path.Combine(dataFolder, "logs"));
@@ -51,6 +55,19 @@ public static class BatchyardHost
         app.MapDagsApi();
         app.MapRunsApi();
         app.MapBatchyardGrpc();
+        app.MapBatchyardDashboard();
+        return app;
+    }
+
+    private static WebApplication BuildDashboardOnly(WebApplicationBuilder builder, BatchyardOptions options)
+    {
+        DashboardRole.Configure(builder, options);
+        builder.Services.AddProblemDetails();
+        builder.AddBatchyardDashboard();
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        DashboardRole.MapHealth(app);
         app.MapBatchyardDashboard();
         return app;
     }

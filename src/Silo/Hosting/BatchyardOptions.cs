@@ -12,6 +12,8 @@ public enum StorageMode
 /// <summary>The <c>Batchyard</c> configuration section.</summary>
 public sealed record BatchyardOptions
 {
+    /// <summary>A silo (API, dashboard, grains) or only the dashboard as a client of a cluster.</summary>
+    public HostRole Role { get; init; } = HostRole.Silo;
     public StorageMode Storage { get; init; } = StorageMode.Memory;
     /// <summary>Folder of <c>*.yaml</c> DAG files, loaded at start and watched.</summary>
     public string DagsFolder { get; init; } = "dags";
