@@ -24,6 +24,7 @@ public static class BatchyardServices
         services.TryAddSingleton<BackendCatalog>();
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();
+        services.TryAddSingleton<Pools.PoolSettings>();
         services.TryAddSingleton<Notifications.RunNotifier>();
         services.TryAddSingleton<ISecretResolver>(sp => new ConfigurationSecretResolver(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<IRunHistoryStore, MemoryRunHistoryStore>();

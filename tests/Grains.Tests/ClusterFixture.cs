@@ -2,6 +2,7 @@ using Batchyard.Backends;
 using Batchyard.Dags;
 using Batchyard.Grains;
 using Batchyard.Runs;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
@@ -23,6 +24,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         Backend = new ScriptedBackend(Time);
         var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Batchyard:Pools:two-slots"] = "2",
+        }));
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddMemoryGrainStorage(StorageNames.Batchyard);

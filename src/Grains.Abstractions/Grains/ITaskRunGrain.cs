@@ -20,7 +20,8 @@ public interface ITaskRunGrain : IGrainWithStringKey
     /// <summary>Starts the task (no-op when it is already started and not cleared).</summary>
     Task StartAsync(TaskStart start);
 
-    /// <summary>The task instance with its attempts.</summary>
+    /// <summary>The task instance with its attempts (read-only, so it may interleave: a pool asks it while the task waits on the pool).</summary>
+    [AlwaysInterleave]
     Task<TaskInstanceDetails?> GetAsync();
 
     /// <summary>Stops the running job, if any, and ends the task as cancelled.</summary>

@@ -17,6 +17,7 @@ namespace Batchyard.Runs;
 public sealed partial class TaskRunGrain(
     [PersistentState("task", StorageNames.Batchyard)] IPersistentState<TaskRunState> store,
     BackendCatalog backends,
+    Batchyard.Pools.PoolSettings pools,
     IAttemptLogStore logs,
     ISecretResolver secrets,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
@@ -91,9 +92,24 @@ public sealed partial class TaskRunGrain(
         await InterruptAsync("cleared", TaskState.Pending);
     }
 
+    /// <summary>Takes a slot of the task's pool, or waits in line (the pool wakes this grain); true for unlimited pools.</summary>
+    private async Task<bool> TakePoolSlotAsync() =>
+        !pools.IsLimited(S.Task!.Pool)
+        || await GrainFactory.GetGrain<IPoolGrain>(S.Task.Pool).AcquireAsync(this.GetPrimaryKeyString());
+
+    /// <summary>Gives back the pool slot (or the place in line) when an attempt is over.</summary>
+    private async Task ReleasePoolSlotAsync()
+    {
+        if (S.Task is { } task && pools.IsLimited(task.Pool))
+        {
+            await GrainFactory.GetGrain<IPoolGrain>(task.Pool).ReleaseAsync(this.GetPrimaryKeyString());
+        }
+    }
+
     /// <summary>Ends the running attempt (its job is stopped in the background) and moves the task to <paramref name="next"/>.</summary>
     private async Task InterruptAsync(string reason, TaskState next)
     {
+        await ReleasePoolSlotAsync();
         EndCurrentAttempt(AttemptState.Cancelled, reason);
         S.State = next;
         S.NextAttemptAt = null;
@@ -112,7 +128,10 @@ public sealed partial class TaskRunGrain(
         {
             case TaskState.Queued when S.Job is null:
             case TaskState.UpForRetry when S.NextAttemptAt is null || S.NextAttemptAt <= now:
-                await LaunchAttemptAsync();
+                if (await TakePoolSlotAsync())
+                {
+                    await LaunchAttemptAsync();
+                }
                 break;
             case TaskState.Queued or TaskState.Submitted or TaskState.Running when Current is { } attempt:
                 if (attempt.State == AttemptState.Queued)
@@ -351,6 +370,7 @@ public sealed partial class TaskRunGrain(
 
         LogAttemptEnded(_dagId, _runId, _taskId, current.Attempt, state, reason ?? "");
         await SaveAndPublishAsync();
+        await ReleasePoolSlotAsync();
         RearmTimer();
         BeginPendingStops();
     }

@@ -54,6 +54,7 @@ public static class BatchyardHost
         app.MapHealthApi();
         app.MapDagsApi();
         app.MapRunsApi();
+        app.MapPoolsApi();
         app.MapBatchyardGrpc();
         app.MapBatchyardDashboard();
         return app;

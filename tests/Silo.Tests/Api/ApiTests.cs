@@ -30,7 +30,9 @@ public sealed class ApiTests : IAsyncLifetime
 
     private HttpClient Http => _host.Http;
 
-    public async Task InitializeAsync() => _host = await TestHost.StartAsync(new Dictionary<string, string> { ["pipeline.yaml"] = Pipeline });
+    public async Task InitializeAsync() => _host = await TestHost.StartAsync(
+        new Dictionary<string, string> { ["pipeline.yaml"] = Pipeline },
+        new Dictionary<string, string?> { ["Batchyard:Pools:gpu"] = "2" });
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
@@ -231,6 +233,17 @@ public sealed class ApiTests : IAsyncLifetime
         var unknownRoute = await Http.GetAsync(new Uri("/api/v1/nothing-here", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NotFound, unknownRoute.StatusCode);
         Assert.Equal("application/problem+json", unknownRoute.Content.Headers.ContentType!.MediaType);
+    }
+
+    [Fact]
+    public async Task Pools_ListsTheConfiguredPoolsWithTheirSlots()
+    {
+        var pools = await JsonOf(await Http.GetAsync(new Uri("/api/v1/pools", UriKind.Relative)));
+        var gpu = pools.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "gpu");
+        Assert.Equal(2, gpu.GetProperty("slots").GetInt32());
+        Assert.Equal(0, gpu.GetProperty("holders").GetArrayLength());
+        var other = await JsonOf(await Http.GetAsync(new Uri("/api/v1/pools/default", UriKind.Relative)));
+        Assert.Equal(JsonValueKind.Null, other.GetProperty("slots").ValueKind);
     }
 
     [Fact]

@@ -1,0 +1,23 @@
+using Batchyard.Grains;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Batchyard.Silo.Api;
+
+/// <summary><c>/api/v1/pools</c>: the configured pools with their slots, holders and line.</summary>
+public static class PoolsApi
+{
+    public static RouteGroupBuilder MapPoolsApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/pools").WithTags("Pools");
+        group.MapGet("/", ListAsync).WithSummary("Configured pools (Batchyard:Pools:NAME = slots) and who uses them");
+        group.MapGet("/{pool}", async (string pool, IGrainFactory grains) => TypedResults.Ok(await grains.GetGrain<IPoolGrain>(pool).GetAsync()))
+            .WithSummary("One pool; a pool that is not configured is unlimited");
+        return group;
+    }
+
+    private static async Task<Ok<PoolInfo[]>> ListAsync(IConfiguration configuration, IGrainFactory grains)
+    {
+        var names = configuration.GetSection("Batchyard:Pools").GetChildren().Select(c => c.Key).Order(StringComparer.Ordinal);
+        return TypedResults.Ok(await Task.WhenAll(names.Select(name => grains.GetGrain<IPoolGrain>(name).GetAsync())));
+    }
+}
