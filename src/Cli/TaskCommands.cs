@@ -35,6 +35,8 @@ internal static class TaskCommands
     {
         var basePath = $"{RunCommands.RunPath(dagId, runId)}/tasks/{ApiClient.Segment(taskId)}/logs";
         var cursor = "";
+        // Without --attempt, following goes on through the task's retries until the task itself is done.
+        var followRetries = follow && attempt is null;
         while (true)
         {
             var query = new List<string>();
@@ -58,7 +60,6 @@ internal static class TaskCommands
                 continue;
             }
 
-            // Stay on the attempt that was newest when we started, even if a retry begins meanwhile.
             attempt ??= page.TryGetProperty("attempt", out var n) ? n.GetInt32() : null;
             var text = page.Str("text") ?? "";
             cursor = page.Str("cursor") ?? cursor;
@@ -75,6 +76,16 @@ internal static class TaskCommands
                 await c.Out.WriteAsync(text);
                 await c.Out.FlushAsync(ct);
             }
+            if (complete && followRetries && attempt is { } ended && await NextAttemptAsync(c, dagId, runId, taskId, ended, ct) is { } next)
+            {
+                if (!c.Json)
+                {
+                    await c.Out.WriteLineAsync($"--- attempt {next.ToString(CultureInfo.InvariantCulture)} ---");
+                }
+                attempt = next;
+                cursor = "";
+                continue;
+            }
             if (complete || (!follow && text.Length == 0))
             {
                 return ExitCodes.Ok;
@@ -83,6 +94,31 @@ internal static class TaskCommands
             {
                 await Task.Delay(c.PollInterval, ct);
             }
+        }
+    }
+
+    /// <summary>Waits for the attempt after <paramref name="ended"/>; null when the task is done and none will come.</summary>
+    private static async Task<int?> NextAttemptAsync(CliContext c, string dagId, string runId, string taskId, int ended, CancellationToken ct)
+    {
+        string[] final = ["succeeded", "failed", "timed_out", "cancelled", "skipped", "upstream_failed"];
+        while (true)
+        {
+            var run = await c.Api.GetAsync(RunCommands.RunPath(dagId, runId), ct);
+            var task = run.GetProperty("tasks").EnumerateArray().FirstOrDefault(t => t.Str("taskId") == taskId);
+            if (task.ValueKind != System.Text.Json.JsonValueKind.Object)
+            {
+                return null;
+            }
+            var attempts = task.GetProperty("attempts").GetArrayLength();
+            if (attempts > ended)
+            {
+                return ended + 1;
+            }
+            if (final.Contains(task.Str("state")))
+            {
+                return null;
+            }
+            await Task.Delay(c.PollInterval, ct);
         }
     }
 }

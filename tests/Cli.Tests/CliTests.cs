@@ -187,6 +187,28 @@ public sealed class CliTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task TasksLogsFollow_GoesOnThroughRetriesUntilTheTaskIsDone()
+    {
+        var dagId = CliFixture.NewDagId("cli-follow-retry");
+        var marker = Path.Combine(fixture.Host.Folder, dagId + ".tried");
+        await ApplyAsync(dagId, $$"""
+            id: {{dagId}}
+            tasks:
+              flaky:
+                backend: local
+                retries: 1
+                retry_delay: 3s
+                command: [sh, -c, 'if [ -f "{{marker}}" ]; then echo "second try works"; else touch "{{marker}}"; echo "first try fails"; exit 1; fi']
+            """);
+        var runId = RunIdFrom(await fixture.RunAsync("dags", "trigger", dagId));
+
+        var logs = await fixture.RunAsync("tasks", "logs", dagId, runId, "flaky", "--follow");
+
+        Assert.Equal(0, logs.ExitCode);
+        Assert.Equal("first try fails\n--- attempt 2 ---\nsecond try works\n", logs.Output);
+    }
+
+    [Fact]
     public async Task TasksClear_RerunsTheTask()
     {
         var dagId = CliFixture.NewDagId("cli-clear");
