@@ -36,6 +36,12 @@ public interface IDagRunGrain : IGrainWithStringKey
     /// <summary>Reruns a task and everything downstream of it.</summary>
     Task<RunDetails> ClearTaskAsync(string taskId);
 
+    /// <summary>Pushes every change of this run to <paramref name="observer"/> for a minute; watchers renew before then.</summary>
+    Task WatchAsync(IRunObserver observer);
+
+    /// <summary>Stops pushing changes to <paramref name="observer"/>.</summary>
+    Task UnwatchAsync(IRunObserver observer);
+
     /// <summary>A task instance changed; called by the task grain.</summary>
     [OneWay]
     Task OnTaskChangedAsync(TaskInstanceDetails task);

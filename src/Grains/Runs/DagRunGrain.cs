@@ -48,6 +48,7 @@ public sealed partial class DagRunGrain(
     private string _runId = "";
     private Dictionary<string, List<string>> _downstream = new(StringComparer.Ordinal);
     private RunSummary? _lastSummary;
+    private Orleans.Utilities.ObserverManager<IRunObserver>? _watchers;
     private bool _dirty;
     private IGrainTimer? _flushTimer;
 
@@ -116,6 +117,19 @@ public sealed partial class DagRunGrain(
     }
 
     public Task<RunDetails?> GetAsync() => Task.FromResult(S.Dag is null ? null : Details());
+
+    public Task WatchAsync(IRunObserver observer)
+    {
+        _watchers ??= new(TimeSpan.FromMinutes(1), logger);
+        _watchers.Subscribe(observer, observer);
+        return Task.CompletedTask;
+    }
+
+    public Task UnwatchAsync(IRunObserver observer)
+    {
+        _watchers?.Unsubscribe(observer);
+        return Task.CompletedTask;
+    }
 
     public async Task<RunDetails> CancelAsync()
     {
@@ -367,6 +381,8 @@ public sealed partial class DagRunGrain(
         var details = Details();
         await history.SaveRunAsync(details);
         events.Publish(details);
+        // Watchers on other silos and clients (a dashboard) hear of it too; the local event feed only reaches this silo.
+        _watchers?.Notify(w => w.OnRunChangedAsync(details));
         var summary = RunSummary.From(details);
         if (summary != _lastSummary)
         {

@@ -238,3 +238,49 @@ public sealed class GrainStateRoundTripTests(ClusterFixture fx) : IClassFixture<
         Assert.Equal(Batchyard.Runs.TaskState.Failed, task!.State);
     }
 }
+
+/// <summary>Run watchers: changes pushed to an observer reference, as a dashboard on another silo or a client gets them.</summary>
+public sealed class RunWatchTests(ClusterFixture fx) : IClassFixture<ClusterFixture>
+{
+    private sealed class Recorder : Batchyard.Grains.IRunObserver
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<RunDetails> Seen { get; } = new();
+
+        public System.Threading.Tasks.Task OnRunChangedAsync(RunDetails run)
+        {
+            Seen.Enqueue(run);
+            return System.Threading.Tasks.Task.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task WatchAsync_PushesEveryChangeToTheObserver_UntilUnwatched()
+    {
+        var dag = fx.Dag("watched");
+        await dag.ApplyAsync(TestDags.Dag("watched", TestDags.Task("hold", "hold")));
+        var run = await dag.TriggerAsync(new());
+        var recorder = new Recorder();
+        var reference = fx.Grains.CreateObjectReference<Batchyard.Grains.IRunObserver>(recorder);
+        await fx.Run("watched", run.RunId).WatchAsync(reference);
+
+        var running = await fx.WaitForRunAsync("watched", run.RunId, r => r.Tasks[0].State == TaskState.Running);
+        fx.Backend.Release(running.Tasks[0].Attempts[0].JobId!, succeed: true);
+        await fx.WaitForRunEndAsync("watched", run.RunId);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!recorder.Seen.Any(r => r.State == RunState.Succeeded))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the observer never heard that the run succeeded");
+            await System.Threading.Tasks.Task.Delay(20);
+        }
+        Assert.All(recorder.Seen, r => Assert.Equal(run.RunId, r.RunId));
+
+        await fx.Run("watched", run.RunId).UnwatchAsync(reference);
+        var count = recorder.Seen.Count;
+        await fx.Run("watched", run.RunId).ClearTaskAsync("hold");
+        await fx.WaitForRunAsync("watched", run.RunId, r => r.Tasks[0].Attempts.Length == 2);
+        await System.Threading.Tasks.Task.Delay(400);
+        Assert.Equal(count, recorder.Seen.Count);
+        fx.Grains.DeleteObjectReference<Batchyard.Grains.IRunObserver>(reference);
+    }
+}

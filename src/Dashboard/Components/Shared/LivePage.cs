@@ -1,4 +1,5 @@
 using Batchyard.Events;
+using Batchyard.Grains;
 using Batchyard.Runs;
 using Microsoft.AspNetCore.Components;
 
@@ -18,6 +19,17 @@ public abstract class LivePage : ComponentBase, IDisposable
 
     [Inject] protected TimeProvider Time { get; set; } = default!;
 
+    [Inject] private IGrainFactory Grains { get; set; } = default!;
+
+    /// <summary>Held here: Orleans keeps only a weak reference to an observer object.</summary>
+    private RunWatcher? _watcher;
+
+    /// <summary>
+    /// A run this page shows: it is also watched through the run grain, so that its changes are pushed
+    /// wherever the run lives (another silo of a cluster, or a dashboard that is only a client).
+    /// </summary>
+    protected virtual (string DagId, string RunId)? WatchedRun => null;
+
     protected DateTimeOffset Now => Time.GetUtcNow();
 
     protected CancellationToken Stopping => _stop.Token;
@@ -36,6 +48,10 @@ public abstract class LivePage : ComponentBase, IDisposable
         {
             _following = true;
             _ = FollowAsync();
+            if (WatchedRun is { } watched)
+            {
+                _ = WatchAsync(watched.DagId, watched.RunId);
+            }
             if (TickInterval is { } interval)
             {
                 _ = TickAsync(interval);
@@ -55,7 +71,8 @@ public abstract class LivePage : ComponentBase, IDisposable
         {
             await foreach (var run in Events.SubscribeAsync(_stop.Token))
             {
-                if (Wants(run))
+                // A watched run's changes come through its watcher (wherever it runs); not twice.
+                if (Wants(run) && (_watcher is null || WatchedRun != (run.DagId, run.RunId)))
                 {
                     await InvokeAsync(() => GuardAsync(() => OnRunChangedAsync(run)));
                 }
@@ -65,6 +82,54 @@ public abstract class LivePage : ComponentBase, IDisposable
         {
             // The page was left.
         }
+    }
+
+    private async Task WatchAsync(string dagId, string runId)
+    {
+        _watcher = new RunWatcher(this);
+        var reference = Grains.CreateObjectReference<IRunObserver>(_watcher);
+        var run = Grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
+        try
+        {
+            // The run grain forgets a watcher after a minute, and forgets all of them if it moves to another
+            // silo: renewing often keeps the pushes coming.
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await run.WatchAsync(reference);
+                }
+                catch (Exception ex) when (ex is OrleansException or TimeoutException)
+                {
+                    // The cluster is busy or a silo is failing over: the tick keeps the page fresh meanwhile.
+                }
+                await Task.Delay(TimeSpan.FromSeconds(20), Time, _stop.Token);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // The page was left.
+        }
+        finally
+        {
+            try
+            {
+                await run.UnwatchAsync(reference);
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException)
+            {
+                // It forgets the watcher by itself within a minute.
+            }
+            Grains.DeleteObjectReference<IRunObserver>(reference);
+        }
+    }
+
+    private sealed class RunWatcher(LivePage page) : IRunObserver
+    {
+        public Task OnRunChangedAsync(RunDetails run) =>
+            page._stop.IsCancellationRequested || !page.Wants(run)
+                ? Task.CompletedTask
+                : page.InvokeAsync(() => page.GuardAsync(() => page.OnRunChangedAsync(run)));
     }
 
     private async Task TickAsync(TimeSpan interval)
