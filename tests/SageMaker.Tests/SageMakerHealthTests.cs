@@ -51,10 +51,5 @@ public sealed class SageMakerHealthTests
         Assert.StartsWith("unreachable", report.Summary, StringComparison.Ordinal);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Batchyard.Testing.FreePorts.Next();
 }

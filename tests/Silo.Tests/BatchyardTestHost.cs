@@ -133,12 +133,7 @@ public sealed class BatchyardTestHost : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Batchyard.Testing.FreePorts.Next();
 
     public async ValueTask DisposeAsync()
     {

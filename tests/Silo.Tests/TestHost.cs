@@ -86,12 +86,7 @@ public sealed class TestHost : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Batchyard.Testing.FreePorts.Next();
 
     public async ValueTask DisposeAsync()
     {

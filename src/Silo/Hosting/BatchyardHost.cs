@@ -42,12 +42,14 @@ public static class BatchyardHost
         builder.AddBatchyardGrpc();
 
         builder.Services.AddProblemDetails();
+        // Binding failures throw (in every environment) so that ProblemOnError can say which parameter was bad.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
         builder.Services.AddOpenApi();
         builder.AddBatchyardDashboard();
 
         var app = builder.Build();
-        app.UseExceptionHandler();
+        app.UseExceptionHandler(ProblemOnError);
         app.UseStatusCodePages();
         app.UseApiKeyAuthentication();
         app.MapOpenApi();
@@ -60,13 +62,30 @@ public static class BatchyardHost
         return app;
     }
 
+    /// <summary>
+    /// Errors as problem+json. A request the API cannot bind (a bad number or date in the query) is the
+    /// caller's 400 and says which parameter; anything else is a 500 whose details stay in the log.
+    /// </summary>
+    private static readonly ExceptionHandlerOptions ProblemOnError = new()
+    {
+        ExceptionHandler = async context =>
+        {
+            var error = context.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
+            var problem = error is BadHttpRequestException bad
+                ? new Microsoft.AspNetCore.Mvc.ProblemDetails { Title = "Bad request", Status = bad.StatusCode, Detail = bad.Message }
+                : new Microsoft.AspNetCore.Mvc.ProblemDetails { Title = "An error occurred while processing your request.", Status = StatusCodes.Status500InternalServerError };
+            context.Response.StatusCode = problem.Status!.Value;
+            await Results.Problem(problem).ExecuteAsync(context);
+        },
+    };
+
     private static WebApplication BuildDashboardOnly(WebApplicationBuilder builder, BatchyardOptions options)
     {
         DashboardRole.Configure(builder, options);
         builder.Services.AddProblemDetails();
         builder.AddBatchyardDashboard();
         var app = builder.Build();
-        app.UseExceptionHandler();
+        app.UseExceptionHandler(ProblemOnError);
         app.UseStatusCodePages();
         DashboardRole.MapHealth(app);
         app.MapBatchyardDashboard();

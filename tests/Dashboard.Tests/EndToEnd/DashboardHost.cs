@@ -101,12 +101,7 @@ public class DashboardHost : IAsyncLifetime
         Directory.Delete(Root, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Batchyard.Testing.FreePorts.Next();
 }
 
 /// <summary>The same host with an API key: the dashboard asks for it first.</summary>

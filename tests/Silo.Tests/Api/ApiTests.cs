@@ -230,6 +230,16 @@ public sealed class ApiTests : IAsyncLifetime
         var badState = await Http.GetAsync(new Uri("/api/v1/dags/pipeline/runs?state=sleeping", UriKind.Relative));
         Assert.Equal(HttpStatusCode.BadRequest, badState.StatusCode);
 
+        foreach (var unbindable in new[] { "/api/v1/dags/pipeline/runs?before=garbage", "/api/v1/dags/pipeline/runs?limit=abc", "/api/v1/dags/pipeline/runs/x/tasks/y/logs?attempt=zz" })
+        {
+            var response = await Http.GetAsync(new Uri(unbindable, UriKind.Relative));
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+            var body = await JsonOf(response);
+            Assert.True(body.TryGetProperty("detail", out var detail), body.ToString());
+            Assert.Contains("Failed to bind parameter", detail.GetString(), StringComparison.Ordinal);
+        }
+
         var unknownRoute = await Http.GetAsync(new Uri("/api/v1/nothing-here", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NotFound, unknownRoute.StatusCode);
         Assert.Equal("application/problem+json", unknownRoute.Content.Headers.ContentType!.MediaType);
