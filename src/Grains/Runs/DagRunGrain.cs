@@ -255,9 +255,10 @@ public sealed partial class DagRunGrain(
         var neverStarted = new List<string>();
         for (var i = 0; i < unfinished.Count; i++)
         {
-            if (fresh[i] is not { } task)
+            if (fresh[i] is not { } task || (task.State == TaskState.Pending && S.Tasks[unfinished[i]].State != TaskState.Pending))
             {
-                // Marked queued and saved here, but the silo died before the task grain got its start.
+                // Started here, but the task grain never kept its start (its silo died first; a task's start
+                // is written with its first attempt): send it again.
                 if (S.Tasks[unfinished[i]].State != TaskState.Pending)
                 {
                     neverStarted.Add(unfinished[i]);

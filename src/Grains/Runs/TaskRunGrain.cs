@@ -57,18 +57,22 @@ public sealed partial class TaskRunGrain(
         return Task.CompletedTask;
     }
 
-    public async Task StartAsync(TaskStart start)
+    public Task StartAsync(TaskStart start)
     {
         if (S.State != TaskState.Pending)
         {
-            return;
+            return Task.CompletedTask;
         }
         S.Task = start.Task;
         S.LogicalDate = start.LogicalDate;
         S.Params = start.Params;
         S.State = TaskState.Queued;
-        await SaveAndPublishAsync();
+        // Not written yet: the attempt's own write follows at once, and a start lost with a silo is sent
+        // again by the run's wake-up (it sees this task pending or missing).
+        S.Sequence++;
+        Publish();
         this.AsReference<ITaskRunGrain>().AdvanceAsync().Ignore();
+        return Task.CompletedTask;
     }
 
     public Task<TaskInstanceDetails?> GetAsync() => Task.FromResult(S.Task is null ? null : Snapshot());
@@ -525,8 +529,11 @@ public sealed partial class TaskRunGrain(
     {
         S.Sequence++;
         await store.WriteStateAsync();
-        GrainFactory.GetGrain<IDagRunGrain>(RunKeys.Run(_dagId, _runId)).OnTaskChangedAsync(Snapshot()).Ignore();
+        Publish();
     }
+
+    private void Publish() =>
+        GrainFactory.GetGrain<IDagRunGrain>(RunKeys.Run(_dagId, _runId)).OnTaskChangedAsync(Snapshot()).Ignore();
 
     private TaskInstanceDetails Snapshot() => new()
     {
