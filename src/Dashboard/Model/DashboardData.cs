@@ -29,8 +29,8 @@ public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history
 
     public Task<DagInfo> SetPausedAsync(string dagId, bool paused) => grains.GetGrain<IDagGrain>(dagId).SetPausedAsync(paused);
 
-    public Task<RunDetails> TriggerAsync(string dagId, ImmutableDictionary<string, string> parameters) =>
-        grains.GetGrain<IDagGrain>(dagId).TriggerAsync(new TriggerRequest { Params = parameters });
+    public Task<RunDetails> TriggerAsync(string dagId, TriggerRequest request) =>
+        grains.GetGrain<IDagGrain>(dagId).TriggerAsync(request);
 
     /// <summary>The newest runs with their tasks (for the grid view), newest first.</summary>
     public async Task<ImmutableArray<RunDetails>> RecentRunsAsync(string dagId, int count, CancellationToken cancellationToken = default)

@@ -40,6 +40,7 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
         var dialog = page.Locator(".mud-dialog");
         await Expect(dialog).ToContainTextAsync("Trigger quick");
         await dialog.Locator("[data-testid=param-greeting] input").FillAsync("from-the-dialog");
+        await dialog.Locator("[data-testid=logical-date] input").FillAsync("2026-11-20T03:00:00Z");
         await DashboardHost.ScreenshotAsync(page, "2-trigger-dialog");
         await dialog.Locator("[data-testid=trigger-confirm]").ClickAsync();
 
@@ -50,6 +51,7 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
         Assert.True(await page.EvaluateAsync<bool>("() => window.__sameDocument === true"));
         await Expect(page.Locator("tr[data-task=first]")).ToHaveAttributeAsync("data-state", "succeeded");
         await Expect(page.Locator("tr[data-task=second]")).ToHaveAttributeAsync("data-state", "succeeded");
+        await Expect(page.Locator("body")).ToContainTextAsync("2026-11-20 03:00:00 UTC");
 
         await page.Locator("tr[data-task=first] [data-testid=show-log]").ClickAsync();
         await Expect(page.Locator("[data-testid=log-panel][data-task=first] [data-testid=log-text]")).ToContainTextAsync("greeting=from-the-dialog");
