@@ -8,11 +8,13 @@ namespace Batchyard.Tests;
 
 /// <summary>
 /// A backend whose jobs do what the task's command says, so that grain tests can script outcomes:
-/// <c>ok</c>, <c>fail</c>, <c>fail-first N</c> (fail the first N attempts), <c>hold</c> (run until released or stopped).
+/// <c>ok</c>, <c>fail</c>, <c>fail-first N</c> (fail the first N attempts), <c>hold</c> (run until released or stopped),
+/// <c>busy N</c> (answer the first N submits of a job as throttled, then run until released).
 /// </summary>
 public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
 {
     private readonly ConcurrentDictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _busyAnswers = new(StringComparer.Ordinal);
 
     public string Name => "test";
 
@@ -24,6 +26,11 @@ public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
 
     public async Task<JobStatus> SubmitAsync(JobRequest request, CancellationToken cancellationToken)
     {
+        if (request.Task.Command is ["busy", var times, ..]
+            && _busyAnswers.AddOrUpdate(request.Job.JobName, 1, (_, n) => n + 1) <= int.Parse(times, System.Globalization.CultureInfo.InvariantCulture))
+        {
+            throw new TransientBackendException("throttled");
+        }
         var job = _jobs.GetOrAdd(request.Job.JobName, _ =>
         {
             Submitted.Enqueue(request.Job.JobName);

@@ -13,7 +13,20 @@ public sealed class SageMakerBackendTests
     private static async Task<List<JobStatus>> RunToEndAsync(IJobBackend backend, JobRef job, Batchyard.Dags.TaskDefinition task, MemoryAttemptLog log)
     {
         using var cts = new CancellationTokenSource(Patience);
-        var first = await backend.SubmitAsync(SageMakerRig.Request(job, task, log), cts.Token);
+        JobStatus first;
+        while (true)
+        {
+            try
+            {
+                first = await backend.SubmitAsync(SageMakerRig.Request(job, task, log), cts.Token);
+                break;
+            }
+            catch (TransientBackendException)
+            {
+                // As the task grain does: the attempt stays queued and is submitted again a little later.
+                await Task.Delay(TimeSpan.FromMilliseconds(100), cts.Token);
+            }
+        }
         var seen = new List<JobStatus> { first };
         await foreach (var status in backend.WatchAsync(job, log, cts.Token))
         {

@@ -32,6 +32,12 @@ public interface IJobBackend
     Task StopAsync(JobRef job, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Thrown by <see cref="IJobBackend.SubmitAsync"/> when the backend cannot take the job right now (throttled,
+/// briefly unavailable): the attempt stays queued and is submitted again later. It never fails the task.
+/// </summary>
+public sealed class TransientBackendException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>A backend's objection to a task field; <see cref="Path"/> is relative to the task, e.g. <c>resources.instance_count</c>.</summary>
 public sealed record BackendProblem(string Path, string Message);
 

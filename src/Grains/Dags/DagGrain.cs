@@ -241,6 +241,17 @@ public sealed partial class DagGrain(
     private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType)
     {
         var startNow = S.ActiveRuns.Count < definition.MaxActiveRuns && S.QueuedRuns.Count == 0;
+        if (!startNow)
+        {
+            // Full, as far as this grain knows: a run's last message may have been lost, so ask the runs first.
+            await ReconcileRunsAsync();
+            startNow = S.ActiveRuns.Count < definition.MaxActiveRuns && S.QueuedRuns.Count == 0;
+        }
+
+        // Tracked before it exists: a crash between the two leaves an id that reconciliation drops, never a
+        // run that nobody admits or counts.
+        (startNow ? (ICollection<string>)S.ActiveRuns : S.QueuedRuns).Add(runId);
+        await store.WriteStateAsync();
         var run = await RunGrain(runId).CreateAsync(new RunStart
         {
             Dag = definition,
@@ -250,20 +261,26 @@ public sealed partial class DagGrain(
             RunType = runType,
             StartNow = startNow,
         });
-        if (run is null)
+        if (run is not null)
         {
-            return null;
+            return run;
         }
-        if (startNow)
+
+        // It existed already: keep tracking it only if it is unfinished (made just before a crash, untracked since).
+        S.ActiveRuns.Remove(runId);
+        S.QueuedRuns.Remove(runId);
+        switch ((await RunGrain(runId).GetAsync())?.State)
         {
-            S.ActiveRuns.Add(runId);
-        }
-        else
-        {
-            S.QueuedRuns.Add(runId);
+            case RunState.Running:
+                S.ActiveRuns.Add(runId);
+                break;
+            case RunState.Queued:
+                S.QueuedRuns.Add(runId);
+                break;
         }
         await store.WriteStateAsync();
-        return run;
+        await AdmitQueuedRunsAsync();
+        return null;
     }
 
     /// <summary>

@@ -41,6 +41,7 @@ public sealed partial class DagRunGrain(
     /// <summary>The run's reminder; the failover resumer ticks it by hand to resume runs at once.</summary>
     public const string WakeReminder = "wake";
     private static readonly TimeSpan FlushDelay = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan HistoryRetryDelay = TimeSpan.FromSeconds(5);
 
     private TimeSpan WakePeriod => wake.Value.WakePeriod;
 
@@ -142,7 +143,7 @@ public sealed partial class DagRunGrain(
             return Details();
         }
 
-        var started = new List<Task>();
+        var started = new List<string>();
         foreach (var (taskId, task) in S.Tasks.ToList())
         {
             if (task.State.IsFinal())
@@ -151,14 +152,38 @@ public sealed partial class DagRunGrain(
             }
             if (task.State != TaskState.Pending)
             {
-                started.Add(TaskGrain(taskId).CancelAsync());
+                started.Add(taskId);
             }
             S.Tasks[taskId] = task with { State = TaskState.Cancelled, NextAttemptAt = null };
         }
-        await Task.WhenAll(started);
         LogCancelled(_dagId, _runId);
+        // Cancelled and saved before any job is touched: from here on the run stays cancelled whatever happens.
         await FinishAsync(RunState.Cancelled);
+        if (!await CancelTasksAsync(started))
+        {
+            // A task did not answer (its silo is failing over, or it is busy submitting): the wake-up asks again.
+            await this.RegisterOrUpdateReminder(WakeReminder, WakePeriod, WakePeriod);
+        }
         return Details();
+    }
+
+    /// <summary>Cancels the tasks; false when any of them could not be told.</summary>
+    private async Task<bool> CancelTasksAsync(IEnumerable<string> taskIds)
+    {
+        var results = await Task.WhenAll(taskIds.Select(async id =>
+        {
+            try
+            {
+                await TaskGrain(id).CancelAsync();
+                return true;
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException)
+            {
+                LogCancelFailed(_dagId, _runId, id, ex.Message);
+                return false;
+            }
+        }));
+        return results.All(r => r);
     }
 
     public async Task<RunDetails> ClearTaskAsync(string taskId)
@@ -168,11 +193,13 @@ public sealed partial class DagRunGrain(
             throw new KeyNotFoundException($"task {taskId} is not in run {_dagId}/{_runId}");
         }
 
-        var cleared = Downstream(taskId);
+        var cleared = Downstream(taskId).ToList();
         await Task.WhenAll(cleared.Where(id => S.Tasks[id].State != TaskState.Pending).Select(id => TaskGrain(id).ClearAsync()));
-        foreach (var id in cleared)
+        // The grains' own snapshots carry the sequence of the clear, so a report sent before it is recognised as stale.
+        var fresh = await Task.WhenAll(cleared.Select(id => TaskGrain(id).GetAsync()));
+        for (var i = 0; i < cleared.Count; i++)
         {
-            S.Tasks[id] = S.Tasks[id] with { State = TaskState.Pending, NextAttemptAt = null };
+            S.Tasks[cleared[i]] = (fresh[i] ?? S.Tasks[cleared[i]]) with { State = TaskState.Pending, NextAttemptAt = null };
         }
         LogCleared(_dagId, _runId, taskId, cleared.Count);
 
@@ -227,6 +254,21 @@ public sealed partial class DagRunGrain(
     {
         if (reminderName != WakeReminder)
         {
+            return;
+        }
+        if (S.Dag is not null && S.State == RunState.Queued)
+        {
+            // Registered by BeginAsync just before a crash kept it from saving Running: the DAG grain begins it again.
+            return;
+        }
+        if (S.Dag is not null && S.State == RunState.Cancelled)
+        {
+            var states = await Task.WhenAll(S.Tasks.Keys.Select(async id => (Id: id, Task: await TaskGrain(id).GetAsync())));
+            var unfinished = states.Where(t => t.Task is { } task && !task.State.IsFinal()).Select(t => t.Id).ToList();
+            if (unfinished.Count == 0 || await CancelTasksAsync(unfinished))
+            {
+                await UnregisterWakeAsync();
+            }
             return;
         }
         if (S.Dag is null || S.State != RunState.Running)
@@ -380,7 +422,6 @@ public sealed partial class DagRunGrain(
         _dirty = false;
         await store.WriteStateAsync();
         var details = Details();
-        await history.SaveRunAsync(details);
         events.Publish(details);
         // Watchers on other silos and clients (a dashboard) hear of it too; the local event feed only reaches this silo.
         _watchers?.Notify(w => w.OnRunChangedAsync(details));
@@ -390,6 +431,17 @@ public sealed partial class DagRunGrain(
             // The DAG grain cares about the run's own state, not each task's.
             _lastSummary = summary;
             GrainFactory.GetGrain<IDagGrain>(_dagId).OnRunChangedAsync(summary).Ignore();
+        }
+        try
+        {
+            await history.SaveRunAsync(details);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The grain's state is saved; the history table catches up once its database answers again.
+            LogHistoryFailed(_dagId, _runId, ex.Message);
+            _dirty = true;
+            _flushTimer ??= this.RegisterGrainTimer(FlushAsync, HistoryRetryDelay, Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -455,6 +507,12 @@ public sealed partial class DagRunGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: {State}")]
     private partial void LogFinished(string dagId, string runId, RunState state);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: writing history failed, trying again shortly: {Error}")]
+    private partial void LogHistoryFailed(string dagId, string runId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}: cancel could not be delivered, asking again at the next wake-up: {Error}")]
+    private partial void LogCancelFailed(string dagId, string runId, string taskId, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: cancel requested")]
     private partial void LogCancelled(string dagId, string runId);

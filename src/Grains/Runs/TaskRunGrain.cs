@@ -31,6 +31,8 @@ public sealed partial class TaskRunGrain(
     private string _runId = "";
     private string _taskId = "";
     private int _watching;
+    private Task? _watchTask;
+    private int _deferrals;
     private CancellationTokenSource? _watchCts;
     private CancellationTokenSource? _timerCts;
     private DateTimeOffset? _rewatchAt;
@@ -113,21 +115,26 @@ public sealed partial class TaskRunGrain(
     /// <summary>Ends the running attempt (its job is stopped in the background) and moves the task to <paramref name="next"/>.</summary>
     private async Task InterruptAsync(string reason, TaskState next)
     {
-        await ReleasePoolSlotAsync();
         EndCurrentAttempt(AttemptState.Cancelled, reason);
         S.State = next;
         S.NextAttemptAt = null;
         S.Deadline = null;
         MoveJobToStopPending();
         await SaveAndPublishAsync();
+        await ReleasePoolSlotAsync();
         RearmTimer();
         BeginPendingStops();
     }
 
     public async Task AdvanceAsync()
     {
-        BeginPendingStops();
         var now = time.GetUtcNow();
+        if (_rewatchAt is { } rewatch && rewatch <= now)
+        {
+            // Due now: what it was for (a re-watch, a stop, a submit) happens below; it must not re-arm itself.
+            _rewatchAt = null;
+        }
+        BeginPendingStops();
         switch (S.State)
         {
             case TaskState.Queued when S.Job is null:
@@ -267,12 +274,24 @@ public sealed partial class TaskRunGrain(
             };
             status = await backend.SubmitAsync(request, _life.Token);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !_life.IsCancellationRequested)
+        catch (TransientBackendException ex)
         {
-            LogSubmitFailed(_dagId, _runId, _taskId, job.Attempt, ex.Message);
-            await EndAttemptAsync(current, AttemptState.Failed, $"submit failed: {ex.Message}", exitCode: null, jobEnded: true, allowRetry: true);
+            // Throttled or the service is briefly away: the attempt stays queued and is submitted again
+            // (the backend adopts a job of the same name), without holding this grain's turn meanwhile.
+            var delay = TimeSpan.FromSeconds(Math.Min(60, 2 * Math.Pow(2, Math.Min(_deferrals++, 5))) * (0.8 + (0.4 * Random.Shared.NextDouble())));
+            LogSubmitDeferred(_dagId, _runId, _taskId, job.Attempt, ex.Message, delay);
+            _rewatchAt = time.GetUtcNow() + delay;
+            RearmTimer();
             return;
         }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_life.IsCancellationRequested)
+        {
+            // The job may exist although the answer was lost: it is stopped (a no-op when it does not).
+            LogSubmitFailed(_dagId, _runId, _taskId, job.Attempt, ex.Message);
+            await EndAttemptAsync(current, AttemptState.Failed, $"submit failed: {ex.Message}", exitCode: null, jobEnded: false, allowRetry: true);
+            return;
+        }
+        _deferrals = 0;
 
         await ApplyStatusAsync(Current!, JobStatusUpdate.From(status), acknowledged: true);
     }
@@ -432,7 +451,8 @@ public sealed partial class TaskRunGrain(
 
     private void EnsureWatching()
     {
-        if (S.Job is not { } job || _watching == job.Attempt || backends.Find(job.Backend) is not { } backend)
+        // A watcher whose last report could not be delivered has ended: it counts as not watching.
+        if (S.Job is not { } job || (_watching == job.Attempt && _watchTask is { IsCompleted: false }) || backends.Find(job.Backend) is not { } backend)
         {
             return;
         }
@@ -441,26 +461,34 @@ public sealed partial class TaskRunGrain(
         _rewatchAt = null;
         var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
         _watchCts = cts;
+        var token = cts.Token;
         var self = this.AsReference<ITaskRunCallbacks>();
         var log = OpenLog(job.Attempt);
-        _ = Task.Run(async () =>
+        _watchTask = Task.Run(async () =>
         {
             try
             {
                 var ended = false;
-                await foreach (var status in backend.WatchAsync(job, log, cts.Token))
+                await foreach (var status in backend.WatchAsync(job, log, token))
                 {
                     await self.OnJobStatusAsync(job.Attempt, JobStatusUpdate.From(status));
                     ended |= status.IsFinal;
                 }
-                if (!ended && !cts.IsCancellationRequested)
+                if (!ended && !token.IsCancellationRequested)
                 {
                     await self.OnWatchFailedAsync(job.Attempt, "the backend stopped reporting before the job ended");
                 }
             }
-            catch (Exception ex) when (!cts.IsCancellationRequested)
+            catch (Exception ex) when (!token.IsCancellationRequested)
             {
-                await self.OnWatchFailedAsync(job.Attempt, ex.Message);
+                try
+                {
+                    await self.OnWatchFailedAsync(job.Attempt, ex.Message);
+                }
+                catch (Exception)
+                {
+                    // The grain is unreachable; the next wake-up finds this watcher ended and starts another.
+                }
             }
             catch (OperationCanceledException)
             {
@@ -510,12 +538,13 @@ public sealed partial class TaskRunGrain(
         delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > LongestTimer ? LongestTimer : delay;
         var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
         _timerCts = cts;
+        var token = cts.Token;
         var self = this.AsReference<ITaskRunGrain>();
         _ = Task.Run(async () =>
         {
             try
             {
-                await Task.Delay(delay, time, cts.Token);
+                await Task.Delay(delay, time, token);
                 await self.AdvanceAsync();
             }
             catch (OperationCanceledException)
@@ -548,6 +577,9 @@ public sealed partial class TaskRunGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: submitting to {Backend} as {JobName}")]
     private partial void LogSubmitting(string dagId, string runId, string taskId, int attempt, string backend, string jobName);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: submit deferred ({Reason}); again in {Delay}")]
+    private partial void LogSubmitDeferred(string dagId, string runId, string taskId, int attempt, string reason, TimeSpan delay);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: submit failed: {Error}")]
     private partial void LogSubmitFailed(string dagId, string runId, string taskId, int attempt, string error);

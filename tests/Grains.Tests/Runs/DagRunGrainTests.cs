@@ -121,6 +121,25 @@ public sealed class DagRunGrainTests(ClusterFixture fx) : IClassFixture<ClusterF
     }
 
     [Fact]
+    public async Task ThrottledSubmits_AreDeferredAndRetried_WithoutFailingTheTaskOrStartingASecondAttempt()
+    {
+        var run = await TriggerAsync(Dag("busy", Task("t", "busy 3")));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        RunDetails current;
+        while ((current = (await fx.Run("busy", run.RunId).GetAsync())!).Tasks[0].State != TaskState.Running)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the throttled submit was never retried: " + ClusterFixture.Describe(current));
+            Assert.Equal(TaskState.Queued, current.Tasks[0].State);
+            fx.Time.Advance(TimeSpan.FromSeconds(20));
+            await System.Threading.Tasks.Task.Delay(50);
+        }
+        var task = TaskOf(current, "t");
+        Assert.Single(task.Attempts);
+        fx.Backend.Release(task.Attempts[0].JobId!, succeed: true);
+        Assert.Equal(RunState.Succeeded, (await fx.WaitForRunEndAsync("busy", run.RunId)).State);
+    }
+
+    [Fact]
     public async Task RetriesExhausted_TaskFails()
     {
         var run = await TriggerAsync(Dag("exhausted", Task("t", "fail") with { Retries = 1, RetryDelay = TimeSpan.FromSeconds(5) }));

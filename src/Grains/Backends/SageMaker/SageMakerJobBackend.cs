@@ -72,8 +72,13 @@ public abstract partial class SageMakerJobBackend(
             }
             catch (Exception e) when (AwsRetryPolicy.IsRetryable(e) || e is TimeoutException)
             {
-                // Throttling and 5xx never fail a task: the wire's own retries are spent, so wait and go again.
+                // Throttling and 5xx never fail a task: the wire's own retries are spent, so wait and go again,
+                // a little here and then from the task grain, which must not be held for long.
                 LogSubmitRetry(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, e.Message);
+                if (failures >= 1)
+                {
+                    throw new TransientBackendException($"SageMaker is throttling or unavailable: {e.Message}", e);
+                }
                 await Task.Delay(poller.TransientDelay(failures), time, cancellationToken).ConfigureAwait(false);
             }
             catch (AwsServiceException e)
