@@ -33,15 +33,21 @@ public sealed class BatchyardTestHost : IAsyncDisposable
     }
 
     public string Folder { get; }
+    public string DagsFolder => Path.Combine(Folder, "dags");
     public string HttpUrl { get; }
     public string GrpcUrl { get; }
     public LogCapture Logs { get; }
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<BatchyardTestHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null)
+    /// <summary>Starts a host; <paramref name="dagFiles"/> are written to its DAGs folder first.</summary>
+    public static async Task<BatchyardTestHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? dagFiles = null)
     {
         var folder = Path.Combine(Path.GetTempPath(), "batchyard-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(Path.Combine(folder, "dags"));
+        foreach (var (name, text) in dagFiles ?? new Dictionary<string, string>())
+        {
+            await File.WriteAllTextAsync(Path.Combine(folder, "dags", name), text);
+        }
         var grpcPort = FreePort();
         var config = new Dictionary<string, string?>
         {

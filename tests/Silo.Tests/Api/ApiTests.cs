@@ -26,15 +26,24 @@ public sealed class ApiTests : IAsyncLifetime
             backend: noop
         """;
 
-    private TestHost _host = null!;
+    private BatchyardTestHost _host = null!;
+    private HttpClient _http = null!;
 
-    private HttpClient Http => _host.Http;
+    private HttpClient Http => _http;
 
-    public async Task InitializeAsync() => _host = await TestHost.StartAsync(
-        new Dictionary<string, string> { ["pipeline.yaml"] = Pipeline },
-        new Dictionary<string, string?> { ["Batchyard:Pools:gpu"] = "2" });
+    public async Task InitializeAsync()
+    {
+        _host = await BatchyardTestHost.StartAsync(
+            new Dictionary<string, string?> { ["Batchyard:Pools:gpu"] = "2" },
+            new Dictionary<string, string> { ["pipeline.yaml"] = Pipeline });
+        _http = _host.Http(key: null);
+    }
 
-    public async Task DisposeAsync() => await _host.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _host.DisposeAsync();
+    }
 
     private static async Task<JsonElement> JsonOf(HttpResponseMessage response) =>
         (await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync())).RootElement.Clone();
@@ -199,7 +208,7 @@ public sealed class ApiTests : IAsyncLifetime
     [Fact]
     public async Task ClearFailedTask_RerunsIt_AndAnUnknownTaskIs404()
     {
-        var marker = Path.Combine(_host.Root, "second-time");
+        var marker = Path.Combine(_host.Folder, "second-time");
         await Http.PutAsync(new Uri("/api/v1/dags/clearable", UriKind.Relative), Yaml($$"""
             tasks:
               flaky: { command: [sh, -c, 'if [ -f {{marker}} ]; then echo ok; else touch {{marker}}; exit 4; fi'], resources: { memory_mb: 32 } }

@@ -6,19 +6,28 @@ namespace Batchyard.Tests.Api;
 /// <summary>The DAGs folder as the silo follows it: changes re-applied, refused files never replace the good version.</summary>
 public sealed class DagFolderTests : IAsyncLifetime
 {
-    private TestHost _host = null!;
+    private BatchyardTestHost _host = null!;
+    private HttpClient _http = null!;
 
-    public async Task InitializeAsync() => _host = await TestHost.StartAsync(new Dictionary<string, string>
+    public async Task InitializeAsync()
     {
-        ["watched.yaml"] = "tasks:\n  first: { backend: noop }\n",
-        ["broken.yaml"] = "tasks:\n  a: { backend: noop, depends_on: ghost }\n",
-    });
+        _host = await BatchyardTestHost.StartAsync(dagFiles: new Dictionary<string, string>
+        {
+            ["watched.yaml"] = "tasks:\n  first: { backend: noop }\n",
+            ["broken.yaml"] = "tasks:\n  a: { backend: noop, depends_on: ghost }\n",
+        });
+        _http = _host.Http(key: null);
+    }
 
-    public async Task DisposeAsync() => await _host.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _host.DisposeAsync();
+    }
 
     private async Task<JsonElement?> DagAsync(string dagId)
     {
-        var response = await _host.Http.GetAsync(new Uri($"/api/v1/dags/{dagId}", UriKind.Relative));
+        var response = await _http.GetAsync(new Uri($"/api/v1/dags/{dagId}", UriKind.Relative));
         return response.StatusCode == HttpStatusCode.OK
             ? (await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync())).RootElement.Clone()
             : null;
@@ -37,7 +46,7 @@ public sealed class DagFolderTests : IAsyncLifetime
     [Fact]
     public async Task BrokenFileAtStart_IsListedWithItsProblem_AndHasNoVersion()
     {
-        var dags = JsonDocument.Parse(await _host.Http.GetStringAsync(new Uri("/api/v1/dags", UriKind.Relative))).RootElement;
+        var dags = JsonDocument.Parse(await _http.GetStringAsync(new Uri("/api/v1/dags", UriKind.Relative))).RootElement;
         var broken = dags.EnumerateArray().Single(d => d.GetProperty("dagId").GetString() == "broken");
         Assert.Equal("broken.yaml:2: task 'a' depends on unknown task 'ghost'", broken.GetProperty("loadErrors")[0].GetString());
         Assert.Null(await DagAsync("broken"));

@@ -9,12 +9,17 @@ public sealed class NotificationTests
     [Fact]
     public async Task FailedRun_PostsToItsOnFailureNotifier_AndASucceededRunToOnSuccess()
     {
-        var port = TestHost.FreePort();
+        var port = Batchyard.Testing.FreePorts.Next();
         using var listener = new HttpListener();
         listener.Prefixes.Add($"http://127.0.0.1:{port}/hooks/");
         listener.Start();
 
-        await using var host = await TestHost.StartAsync(
+        await using var host = await BatchyardTestHost.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["Batchyard:Notifiers:team-slack:Url"] = $"http://127.0.0.1:{port}/hooks/slack",
+                ["Batchyard:Notifiers:audit:Url"] = $"http://127.0.0.1:{port}/hooks/audit",
+            },
             new Dictionary<string, string>
             {
                 ["alerting.yaml"] = """
@@ -27,14 +32,10 @@ public sealed class NotificationTests
                     tasks:
                       ok: { backend: noop }
                     """,
-            },
-            new Dictionary<string, string?>
-            {
-                ["Batchyard:Notifiers:team-slack:Url"] = $"http://127.0.0.1:{port}/hooks/slack",
-                ["Batchyard:Notifiers:audit:Url"] = $"http://127.0.0.1:{port}/hooks/audit",
             });
+        using var http = host.Http(key: null);
 
-        await host.Http.PostAsync(new Uri("/api/v1/dags/alerting/runs", UriKind.Relative), null);
+        await http.PostAsync(new Uri("/api/v1/dags/alerting/runs", UriKind.Relative), null);
         var failure = await ReceiveAsync(listener);
         Assert.Equal("/hooks/slack", failure.Path);
         Assert.Equal("alerting", failure.Body.GetProperty("dag_id").GetString());
@@ -42,7 +43,7 @@ public sealed class NotificationTests
         Assert.Equal("boom", failure.Body.GetProperty("failed_tasks")[0].GetString());
         Assert.Contains("(failed: boom)", failure.Body.GetProperty("text").GetString(), StringComparison.Ordinal);
 
-        await host.Http.PostAsync(new Uri("/api/v1/dags/fine/runs", UriKind.Relative), null);
+        await http.PostAsync(new Uri("/api/v1/dags/fine/runs", UriKind.Relative), null);
         var success = await ReceiveAsync(listener);
         Assert.Equal("/hooks/audit", success.Path);
         Assert.Equal("succeeded", success.Body.GetProperty("state").GetString());
