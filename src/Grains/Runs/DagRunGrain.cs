@@ -68,7 +68,9 @@ public sealed partial class DagRunGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_dirty)
+        // When the silo shuts down its storage may already be gone; nothing is lost by skipping the write:
+        // the next activation re-reads the task grains, which hold their own state.
+        if (_dirty && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
         {
             await SaveAsync();
         }
