@@ -219,6 +219,31 @@ public sealed class GrpcApiTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task StreamTaskLog_Follow_GoesOnThroughRetries_EachChunkNamingItsAttempt()
+    {
+        var dagId = HostFixture.NewDagId("grpc-logs-retry");
+        var marker = Path.Combine(fixture.Host.Folder, dagId + ".tried");
+        await ApplyAsync(dagId, $$"""
+            id: {{dagId}}
+            tasks:
+              flaky:
+                backend: local
+                retries: 1
+                retry_delay: 3s
+                command: [sh, -c, 'if [ -f "{{marker}}" ]; then echo "second"; else touch "{{marker}}"; echo "first"; exit 1; fi']
+            """);
+        var run = await _client.TriggerRunAsync(new TriggerRunRequest { DagId = dagId });
+
+        using var stream = _client.StreamTaskLog(new StreamTaskLogRequest { DagId = dagId, RunId = run.RunId, TaskId = "flaky", Follow = true }, deadline: DateTime.UtcNow.AddSeconds(60));
+        var chunks = await stream.ResponseStream.ReadAllAsync().ToListAsync();
+
+        Assert.Equal("first\n", string.Concat(chunks.Where(c => c.Attempt == 1).Select(c => c.Text)));
+        Assert.Equal("second\n", string.Concat(chunks.Where(c => c.Attempt == 2).Select(c => c.Text)));
+        Assert.True(chunks[^1].Complete);
+        Assert.Equal(2, chunks[^1].Attempt);
+    }
+
+    [Fact]
     public async Task StreamTaskLog_WithoutFollow_SendsWhatIsWrittenAndEnds()
     {
         var dagId = HostFixture.NewDagId("grpc-logs-once");

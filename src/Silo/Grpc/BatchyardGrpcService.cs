@@ -88,8 +88,14 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
         var token = context.CancellationToken;
         while (true)
         {
-            var page = (await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, token)).Unwrap();
-            // Follow the attempt that was newest at the start, even if a retry begins meanwhile.
+            var outcome = await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, token);
+            if (request.Follow && attempt is null && outcome.Failure?.Detail.EndsWith("has made no attempt yet", StringComparison.Ordinal) == true)
+            {
+                // Following a task that has not started yet: wait for its first attempt.
+                await Task.Delay(PollInterval, time, token);
+                continue;
+            }
+            var page = outcome.Unwrap();
             attempt = page.Attempt;
             cursor = page.Cursor;
             if (first || page.Text.Length > 0 || page.Complete)
@@ -99,6 +105,14 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
             first = false;
             if (page.Complete)
             {
+                // Following without a chosen attempt goes on through the task's retries (each chunk names its attempt).
+                if (request.Follow && request.Attempt == 0 && await NextAttemptAsync(dagId, runId, taskId, page.Attempt, token) is { } next)
+                {
+                    attempt = next;
+                    cursor = "";
+                    first = true;
+                    continue;
+                }
                 return;
             }
             if (page.Text.Length > 0)
@@ -108,6 +122,28 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
             if (!request.Follow)
             {
                 return;
+            }
+            await Task.Delay(PollInterval, time, token);
+        }
+    }
+
+    /// <summary>Waits for the attempt after <paramref name="ended"/>; null once the task is done without one.</summary>
+    private async Task<int?> NextAttemptAsync(string dagId, string runId, string taskId, int ended, CancellationToken token)
+    {
+        while (true)
+        {
+            var run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+            if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
+            {
+                return null;
+            }
+            if (task.Attempts.Length > ended)
+            {
+                return ended + 1;
+            }
+            if (task.State.IsFinal())
+            {
+                return null;
             }
             await Task.Delay(PollInterval, time, token);
         }
