@@ -7,7 +7,7 @@ using Batchyard.Silo.Loading;
 
 namespace Batchyard.Silo.Hosting;
 
-/// <summary>Builds the Batchyard host: the Orleans silo, the backends, the DAGs folder loader, the HTTP API.</summary>
+/// <summary>Builds the Batchyard host: the Orleans silo, the backends, the DAGs folder loader, the HTTP and gRPC APIs, the dashboard.</summary>
 public static class BatchyardHost
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
