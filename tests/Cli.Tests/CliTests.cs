@@ -191,15 +191,7 @@ public sealed class CliTests(CliFixture fixture)
     {
         var dagId = CliFixture.NewDagId("cli-follow-retry");
         var marker = Path.Combine(fixture.Host.Folder, dagId + ".tried");
-        await ApplyAsync(dagId, $$"""
-            id: {{dagId}}
-            tasks:
-              flaky:
-                backend: local
-                retries: 1
-                retry_delay: 3s
-                command: [sh, -c, 'if [ -f "{{marker}}" ]; then echo "second try works"; else touch "{{marker}}"; echo "first try fails"; exit 1; fi']
-            """);
+        await ApplyAsync(dagId, TestDags.FailsOnce(dagId, marker, "first try fails", "second try works"));
         var runId = RunIdFrom(await fixture.RunAsync("dags", "trigger", dagId));
 
         var logs = await fixture.RunAsync("tasks", "logs", dagId, runId, "flaky", "--follow");

@@ -223,15 +223,7 @@ public sealed class GrpcApiTests(HostFixture fixture)
     {
         var dagId = HostFixture.NewDagId("grpc-logs-retry");
         var marker = Path.Combine(fixture.Host.Folder, dagId + ".tried");
-        await ApplyAsync(dagId, $$"""
-            id: {{dagId}}
-            tasks:
-              flaky:
-                backend: local
-                retries: 1
-                retry_delay: 3s
-                command: [sh, -c, 'if [ -f "{{marker}}" ]; then echo "second"; else touch "{{marker}}"; echo "first"; exit 1; fi']
-            """);
+        await ApplyAsync(dagId, TestDags.FailsOnce(dagId, marker, "first", "second"));
         var run = await _client.TriggerRunAsync(new TriggerRunRequest { DagId = dagId });
 
         using var stream = _client.StreamTaskLog(new StreamTaskLogRequest { DagId = dagId, RunId = run.RunId, TaskId = "flaky", Follow = true }, deadline: DateTime.UtcNow.AddSeconds(60));

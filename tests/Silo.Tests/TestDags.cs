@@ -22,6 +22,17 @@ public static class TestDags
             command: [sh, -c, 'echo "about to fail"; exit 3']
         """;
 
+    /// <summary>A task <c>flaky</c> that prints <paramref name="first"/> and fails once (a marker file remembers), then prints <paramref name="second"/> on its retry 3 s later.</summary>
+    public static string FailsOnce(string dagId, string marker, string first, string second) => $$"""
+        id: {{dagId}}
+        tasks:
+          flaky:
+            backend: local
+            retries: 1
+            retry_delay: 3s
+            command: [sh, -c, 'if [ -f "{{marker}}" ]; then echo "{{second}}"; else touch "{{marker}}"; echo "{{first}}"; exit 1; fi']
+        """;
+
     /// <summary>A task that prints a line, then waits for a file in the DAGs folder to appear before it ends.</summary>
     public static string Slow(string dagId, string releaseFile) => $$"""
         id: {{dagId}}
