@@ -4,6 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# The SageMaker wire is checked against the AWS reference data kept beside the repository (../shared/reference).
+ref=""
+for dir in "$PWD/.." "$PWD/../.." "$PWD/../../.."; do
+  [ -d "$dir/shared/reference" ] && ref="$dir/shared/reference" && break
+done
+if [ -z "$ref" ]; then
+  echo "test.sh: ../shared/reference (the botocore models and the SigV4 suite) is missing beside this clone" >&2
+  exit 2
+fi
+
+# The official AWS clients the SageMaker emulator is checked against.
+if [ ! -d tests/SageMaker.Tests/clients/node_modules ]; then
+  (cd tests/SageMaker.Tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 env_file=$(mktemp /tmp/batchyard-pg-XXXXXX.env)
 cleanup() { scripts/pg-test.sh stop "$env_file" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
