@@ -14,8 +14,8 @@ namespace Batchyard;
 public static class BatchyardServices
 {
     /// <summary>
-    /// What the grains need from DI. Storage-specific services (history, logs) registered before this call win;
-    /// otherwise the embedded defaults are used: history in memory, logs as files under <paramref name="logsFolder"/>.
+    /// What the grains need from DI. Storage-specific services (journal, history, logs) registered before this call win;
+    /// otherwise the embedded defaults are used: journal and history in memory, logs as files under <paramref name="logsFolder"/>.
     /// </summary>
     public static IServiceCollection AddBatchyardGrains(this IServiceCollection services, string logsFolder)
     {
@@ -27,7 +27,9 @@ public static class BatchyardServices
         services.TryAddSingleton<Pools.PoolSettings>();
         services.TryAddSingleton<Notifications.RunNotifier>();
         services.TryAddSingleton<ISecretResolver>(sp => new ConfigurationSecretResolver(sp.GetService<IConfiguration>()));
-        services.TryAddSingleton<IRunHistoryStore, MemoryRunHistoryStore>();
+        services.TryAddSingleton<MemoryRunJournal>();
+        services.TryAddSingleton<IRunJournal>(sp => sp.GetRequiredService<MemoryRunJournal>());
+        services.TryAddSingleton<IRunHistoryStore>(sp => sp.GetRequiredService<MemoryRunJournal>());
         services.TryAddSingleton<IAttemptLogStore>(_ => new FileAttemptLogStore(logsFolder));
         // Grain state is stored in Orleans' own versioned binary format (its [Id] members), not the default
         // Newtonsoft JSON, which cannot read back immutable records and collections.

@@ -1,95 +1,150 @@
 using System.Collections.Immutable;
+using Batchyard.History;
 using Batchyard.Runs;
 using Batchyard.Silo.Storage.Postgres;
-using Microsoft.Extensions.Time.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Batchyard.Postgres.Tests;
 
-public sealed class PostgresRunHistoryStoreTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>, IAsyncLifetime
+/// <summary>Journal events as a run grain writes them, for the store tests.</summary>
+internal static class JournalEvents
 {
-    private static readonly DateTimeOffset Day0 = new(2026, 11, 1, 3, 0, 0, TimeSpan.Zero);
-    private readonly FakeTimeProvider _time = new(Day0);
+    public static readonly DateTimeOffset Day0 = new(2026, 11, 1, 3, 0, 0, TimeSpan.Zero);
 
-    public Task InitializeAsync() => db.ApplySchemaAsync();
+    public static RunEvent Created(string dagId, string runId, DateTimeOffset logicalDate, long seq = 1, params string[] tasks) => new()
+    {
+        DagId = dagId,
+        RunId = runId,
+        Seq = seq,
+        Kind = RunEventKinds.RunCreated,
+        At = logicalDate,
+        Payload = RunFactJson.Write(new RunCreatedFact(logicalDate, ImmutableDictionary<string, string>.Empty.Add("sample_rate", "0.1"), "scheduled", "v1", logicalDate,
+            [.. tasks.Select((t, i) => new PlannedTask(t, i == 0 ? [] : [tasks[i - 1]], "local"))])),
+    };
 
-    public Task DisposeAsync() => Task.CompletedTask;
+    public static RunEvent State(string dagId, string runId, long seq, RunState state, DateTimeOffset? started = null, DateTimeOffset? ended = null) => new()
+    {
+        DagId = dagId,
+        RunId = runId,
+        Seq = seq,
+        Kind = RunEventKinds.RunState,
+        At = Day0,
+        Payload = RunFactJson.Write(new RunStateFact(state, started, ended)),
+    };
+
+    public static RunEvent Task(string dagId, string runId, long seq, string taskId, TaskState state, AttemptDetails? attempt, DateTimeOffset? nextAttemptAt = null) => new()
+    {
+        DagId = dagId,
+        RunId = runId,
+        Seq = seq,
+        Kind = RunEventKinds.Task,
+        At = Day0,
+        TaskId = taskId,
+        Payload = RunFactJson.Write(new TaskFact(state, 0, nextAttemptAt, null, [], attempt)),
+    };
+}
+
+public sealed class PostgresRunJournalTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>, IAsyncLifetime
+{
+    private static readonly DateTimeOffset Day0 = JournalEvents.Day0;
+    private PostgresRunJournal _journal = null!;
+
+    public async Task InitializeAsync()
+    {
+        await db.ApplySchemaAsync();
+        _journal = new PostgresRunJournal(db.DataSource, new JournalOptions(), NullLogger<PostgresRunJournal>.Instance);
+    }
+
+    public async Task DisposeAsync() => await _journal.DisposeAsync();
 
     [Fact]
-    public async Task SaveRunAsync_ThenGetRunAsync_ReturnsTheSameSnapshotAndStoresAttempts()
+    public async Task AppendedEvents_FoldBackIntoTheRunWithEveryAttempt()
     {
-        var store = new PostgresRunHistoryStore(db.DataSource, _time);
-        var run = Run("roundtrip", "r1", Day0, RunState.Running) with
+        var store = new PostgresRunHistoryStore(db.DataSource, _journal);
+        var failed = new AttemptDetails
         {
-            Params = ImmutableDictionary<string, string>.Empty.Add("sample_rate", "0.1"),
-            StartedAt = Day0.AddSeconds(1),
-            Tasks =
-            [
-                new TaskInstanceDetails
-                {
-                    TaskId = "train",
-                    State = TaskState.UpForRetry,
-                    Backend = "local",
-                    Upstream = ["extract"],
-                    NextAttemptAt = Day0.AddMinutes(1),
-                    Attempts =
-                    [
-                        new AttemptDetails
-                        {
-                            Attempt = 1, State = AttemptState.Failed, JobId = "job-1", Backend = "local",
-                            QueuedAt = Day0, StartedAt = Day0.AddSeconds(2), EndedAt = Day0.AddSeconds(9),
-                            ExitCode = 137, Reason = "OutOfMemory",
-                            Details = ImmutableDictionary<string, string>.Empty.Add("oom_kills", "1"),
-                        },
-                    ],
-                },
-            ],
+            Attempt = 1, State = AttemptState.Failed, JobId = "job-1", Backend = "local",
+            QueuedAt = Day0, StartedAt = Day0.AddSeconds(2), EndedAt = Day0.AddSeconds(9),
+            ExitCode = 137, Reason = "OutOfMemory",
+            Details = ImmutableDictionary<string, string>.Empty.Add("oom_kills", "1"),
         };
+        await _journal.AppendAsync([
+            JournalEvents.Created("roundtrip", "r1", Day0, 1, "extract", "train"),
+            JournalEvents.State("roundtrip", "r1", 2, RunState.Running, Day0.AddSeconds(1)),
+            JournalEvents.Task("roundtrip", "r1", 3, "train", TaskState.Queued, failed with { State = AttemptState.Queued, StartedAt = null, EndedAt = null, ExitCode = null, Reason = null, Details = ImmutableDictionary<string, string>.Empty }),
+            JournalEvents.Task("roundtrip", "r1", 4, "train", TaskState.UpForRetry, failed, Day0.AddMinutes(1)),
+        ]);
 
-        await store.SaveRunAsync(run);
         var read = await store.GetRunAsync("roundtrip", "r1");
 
         Assert.NotNull(read);
-        Assert.Equal(Json(run), Json(read));
-        Assert.Equal("up_for_retry", await db.ScalarAsync<string>("SELECT snapshot->'tasks'->0->>'state' FROM batchyard_runs WHERE dag_id = 'roundtrip'"));
-        Assert.Equal(137, await db.ScalarAsync<int>("SELECT exit_code FROM batchyard_task_attempts WHERE dag_id = 'roundtrip' AND task_id = 'train' AND attempt = 1"));
+        Assert.Equal(RunState.Running, read.State);
+        Assert.Equal("0.1", read.Params["sample_rate"]);
+        Assert.Equal(TaskState.Pending, read.Tasks[0].State);
+        var train = read.Tasks[1];
+        Assert.Equal((TaskState.UpForRetry, Day0.AddMinutes(1)), (train.State, train.NextAttemptAt));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(failed), System.Text.Json.JsonSerializer.Serialize(Assert.Single(train.Attempts)));
+        Assert.Equal("running", await db.ScalarAsync<string>("SELECT state FROM batchyard_runs WHERE dag_id = 'roundtrip' AND run_id = 'r1'"));
+        Assert.Equal("up_for_retry", await db.ScalarAsync<string>("SELECT payload->>'state' FROM batchyard_journal WHERE dag_id = 'roundtrip' AND seq = 4"));
         Assert.Null(await store.GetRunAsync("roundtrip", "missing"));
     }
 
     [Fact]
-    public async Task SaveRunAsync_StateChanges_AppendOneEventPerTransition()
+    public async Task AnAppendRetriedAfterItLanded_WritesNothingTwice()
     {
-        var store = new PostgresRunHistoryStore(db.DataSource, _time);
-        var run = Run("events", "r1", Day0, RunState.Queued) with
-        {
-            Tasks = [new TaskInstanceDetails { TaskId = "a", State = TaskState.Pending }],
-        };
+        RunEvent[] events = [JournalEvents.Created("twice", "r1", Day0, 1, "a"), JournalEvents.State("twice", "r1", 2, RunState.Running, Day0)];
 
-        await store.SaveRunAsync(run);
-        await store.SaveRunAsync(run);
-        await store.SaveRunAsync(run with { State = RunState.Running, Tasks = [new TaskInstanceDetails { TaskId = "a", State = TaskState.Running }] });
+        await _journal.AppendAsync(events);
+        await _journal.AppendAsync(events);
 
-        var events = new List<string>();
-        await using var command = db.DataSource.CreateCommand(
-            "SELECT coalesce(task_id, '-') || ':' || coalesce(from_state, '') || '>' || to_state FROM batchyard_state_changes WHERE dag_id = 'events' ORDER BY id");
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_journal WHERE dag_id = 'twice'"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_runs WHERE dag_id = 'twice'"));
+    }
+
+    [Fact]
+    public async Task ConcurrentAppends_ShareCommits()
+    {
+        var before = _journal.Commits;
+
+        await Task.WhenAll(Enumerable.Range(0, 400).Select(i => _journal.AppendAsync([JournalEvents.Created("group", $"r{i:D3}", Day0.AddMinutes(i), 1, "a")])));
+
+        Assert.Equal(400L, await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_journal WHERE dag_id = 'group'"));
+        Assert.True(_journal.Commits - before < 200, $"{_journal.Commits - before} commits for 400 appends");
+    }
+
+    [Fact]
+    public async Task AnAppendWhileTheTableCannotBeWritten_WaitsAndLandsOnceItCan()
+    {
+        await using (var rename = db.DataSource.CreateCommand("ALTER TABLE batchyard_journal RENAME TO batchyard_journal_away"))
         {
-            events.Add(reader.GetString(0));
+            await rename.ExecuteNonQueryAsync();
         }
+        var append = _journal.AppendAsync([JournalEvents.Created("fault", "r1", Day0, 1, "a")]);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.False(append.IsCompleted, "the append finished while its table was gone");
 
-        Assert.Equal(["-:>queued", "-:queued>running", "a:pending>running"], events);
+        await using (var back = db.DataSource.CreateCommand("ALTER TABLE batchyard_journal_away RENAME TO batchyard_journal"))
+        {
+            await back.ExecuteNonQueryAsync();
+        }
+        await append.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_journal WHERE dag_id = 'fault'"));
     }
 
     [Fact]
     public async Task ListRunsAsync_PagesNewestFirstWithStateAndBefore()
     {
-        var store = new PostgresRunHistoryStore(db.DataSource, _time);
+        var store = new PostgresRunHistoryStore(db.DataSource, _journal);
         for (var i = 0; i < 10; i++)
         {
-            await store.SaveRunAsync(Run("paging", $"run-{i:D2}", Day0.AddDays(i), i % 3 == 0 ? RunState.Failed : RunState.Succeeded));
+            await _journal.AppendAsync([
+                JournalEvents.Created("paging", $"run-{i:D2}", Day0.AddDays(i), 1, "a"),
+                JournalEvents.State("paging", $"run-{i:D2}", 2, RunState.Running, Day0),
+                JournalEvents.State("paging", $"run-{i:D2}", 3, i % 3 == 0 ? RunState.Failed : RunState.Succeeded, Day0, Day0),
+            ]);
         }
-
-        await store.SaveRunAsync(Run("other-dag", "x", Day0.AddDays(20), RunState.Failed));
+        await _journal.AppendAsync([JournalEvents.Created("other-dag", "x", Day0.AddDays(20), 1, "a"), JournalEvents.State("other-dag", "x", 2, RunState.Running, Day0)]);
 
         var first = await store.ListRunsAsync("paging", null, null, 4);
         Assert.Equal(["run-09", "run-08", "run-07", "run-06"], first.Select(r => r.RunId));
@@ -102,18 +157,42 @@ public sealed class PostgresRunHistoryStoreTests(PostgresDatabase db) : IClassFi
         Assert.All(failed, r => Assert.Equal(RunState.Failed, r.State));
 
         Assert.Empty(await store.ListRunsAsync("paging", RunState.Running, null, 10));
+        Assert.Contains(await store.ListRunningAsync(), r => r.DagId == "other-dag" && r.RunId == "x");
+        Assert.DoesNotContain(await store.ListRunningAsync(), r => r.DagId == "paging");
+    }
+}
+
+public sealed class MemoryRunJournalTests
+{
+    private static readonly DateTimeOffset Day0 = JournalEvents.Day0;
+
+    [Fact]
+    public async Task ConcurrentAppends_AreAllListedNewestFirstAndFoldBack()
+    {
+        var journal = new MemoryRunJournal();
+
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(i => Task.Run(() => journal.AppendAsync([
+            JournalEvents.Created("d", $"r{i:D2}", Day0.AddHours(i), 1, "a"),
+            JournalEvents.State("d", $"r{i:D2}", 2, i % 2 == 0 ? RunState.Succeeded : RunState.Failed, Day0, Day0),
+        ]))));
+
+        var all = await journal.ListRunsAsync("d", null, null, 100);
+        Assert.Equal(50, all.Length);
+        Assert.Equal("r49", all[0].RunId);
+        var failedBefore = await journal.ListRunsAsync("d", RunState.Failed, Day0.AddHours(10), 2);
+        Assert.Equal(["r09", "r07"], failedBefore.Select(r => r.RunId));
+        Assert.Equal(RunState.Succeeded, (await journal.GetRunAsync("d", "r00"))!.State);
     }
 
-    private static RunDetails Run(string dagId, string runId, DateTimeOffset logicalDate, RunState state) => new()
+    [Fact]
+    public async Task AnAppendRepeated_IsKeptOnce()
     {
-        DagId = dagId,
-        RunId = runId,
-        State = state,
-        LogicalDate = logicalDate,
-        QueuedAt = logicalDate,
-        RunType = "scheduled",
-        DagVersion = "v1",
-    };
+        var journal = new MemoryRunJournal();
+        RunEvent[] events = [JournalEvents.Created("d", "r", Day0, 1, "a"), JournalEvents.Task("d", "r", 2, "a", TaskState.Queued, null)];
 
-    private static string Json(RunDetails run) => System.Text.Json.JsonSerializer.Serialize(run);
+        await journal.AppendAsync(events);
+        await journal.AppendAsync(events);
+
+        Assert.Equal(2, (await journal.ReadAsync("d", "r")).Count);
+    }
 }

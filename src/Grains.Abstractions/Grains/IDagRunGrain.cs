@@ -27,8 +27,13 @@ public interface IDagRunGrain : IGrainWithStringKey
     /// <summary>Moves a queued run to running (admitted under <c>max_active_runs</c>).</summary>
     Task BeginAsync();
 
-    /// <summary>The run with every task instance and attempt, or null when it does not exist.</summary>
+    /// <summary>The run with every task instance and attempt, or null when it does not exist (a read: it never waits behind a write).</summary>
+    [AlwaysInterleave]
     Task<RunDetails?> GetAsync();
+
+    /// <summary>The state of one task instance (a pool asks whether its holders still run); null when unknown.</summary>
+    [AlwaysInterleave]
+    Task<TaskState?> GetTaskStateAsync(string taskId);
 
     /// <summary>Cancels the run: stops every running job and marks unfinished tasks cancelled.</summary>
     Task<RunDetails> CancelAsync();
@@ -42,9 +47,15 @@ public interface IDagRunGrain : IGrainWithStringKey
     /// <summary>Stops pushing changes to <paramref name="observer"/>.</summary>
     Task UnwatchAsync(IRunObserver observer);
 
-    /// <summary>A task instance changed; called by the task grain.</summary>
+    /// <summary>
+    /// Picks the run up again after a restart, a failover or a lost message: orders every unfinished attempt's
+    /// job supervisor again (they re-attach, never double), re-sends owed stops and starts what became ready.
+    /// </summary>
+    Task ResumeAsync();
+
+    /// <summary>The pool has granted the task a slot it waited for.</summary>
     [OneWay]
-    Task OnTaskChangedAsync(TaskInstanceDetails task);
+    Task OnPoolSlotAsync(string taskId);
 }
 
 public static class RunKeys

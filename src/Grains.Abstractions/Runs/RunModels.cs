@@ -31,8 +31,7 @@ public sealed record TaskInstanceDetails
     [Id(3)] public DateTimeOffset? NextAttemptAt { get; init; }
     [Id(4)] public ImmutableArray<string> Upstream { get; init; } = [];
     [Id(5)] public string Backend { get; init; } = "";
-    /// <summary>Grows with every change the task grain makes, so that late messages are recognised as stale.</summary>
-    [Id(6)] public long Sequence { get; init; }
+
 }
 
 /// <summary>A DAG run with every task instance and attempt.</summary>

@@ -46,8 +46,12 @@ public static class StateExtensions
     public static bool IsFinal(this TaskState state) => state is TaskState.Succeeded or TaskState.Failed
         or TaskState.TimedOut or TaskState.Cancelled or TaskState.Skipped or TaskState.UpstreamFailed;
 
-    /// <summary>Final states that count as failure for trigger rules (Airflow counts timed-out as failed).</summary>
-    public static bool IsFailure(this TaskState state) => state is TaskState.Failed or TaskState.TimedOut;
+    /// <summary>
+    /// The one definition of "failed", for trigger rules, the run's outcome and notifications: final without
+    /// success or skip (Airflow counts timed-out, upstream-failed and cancelled tasks as failed upstream).
+    /// </summary>
+    public static bool IsFailure(this TaskState state) => state is TaskState.Failed or TaskState.TimedOut
+        or TaskState.UpstreamFailed or TaskState.Cancelled;
 
     public static bool IsFinal(this RunState state) => state is RunState.Succeeded or RunState.Failed or RunState.Cancelled;
 

@@ -29,7 +29,7 @@ public sealed partial class RunNotifier(IConfiguration configuration, ILogger<Ru
     /// <summary>Sends in the background to every named notifier; returns the sends so tests can await them.</summary>
     public Task NotifyAsync(IEnumerable<string> notifiers, RunDetails run)
     {
-        var failed = run.Tasks.Where(t => t.State is TaskState.Failed or TaskState.TimedOut or TaskState.UpstreamFailed).Select(t => t.TaskId).ToList();
+        var failed = run.Tasks.Where(t => t.State.IsFailure()).Select(t => t.TaskId).ToList();
         var text = run.State == RunState.Succeeded
             ? $"Batchyard: {run.DagId} run {run.RunId} succeeded"
             : $"Batchyard: {run.DagId} run {run.RunId} {run.State.ToString().ToLowerInvariant()}" + (failed.Count > 0 ? $" (failed: {string.Join(", ", failed)})" : "");

@@ -83,7 +83,8 @@ public sealed partial class PoolGrain(
             S.Waiting.RemoveAt(0);
             S.Holders.Add(next);
             // Woken with its slot already taken for it: its next AcquireAsync answers true.
-            GrainFactory.GetGrain<ITaskRunGrain>(next).AdvanceAsync().Ignore();
+            var (dagId, runId, taskId) = RunKeys.ParseTask(next);
+            GrainFactory.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId)).OnPoolSlotAsync(taskId).Ignore();
         }
     }
 
@@ -96,8 +97,10 @@ public sealed partial class PoolGrain(
         }
         _lastRecheck = DateTime.UtcNow;
         var holders = S.Holders.ToList();
-        var states = await Task.WhenAll(holders.Select(h => GrainFactory.GetGrain<ITaskRunGrain>(h).GetAsync()));
-        var ended = holders.Where((_, i) => states[i]?.State is not (TaskState.Queued or TaskState.Submitted or TaskState.Running or TaskState.UpForRetry)).ToList();
+        var states = await Task.WhenAll(holders.Select(h => RunKeys.ParseTask(h) is var (dagId, runId, taskId)
+            ? GrainFactory.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId)).GetTaskStateAsync(taskId)
+            : Task.FromResult<TaskState?>(null)));
+        var ended = holders.Where((_, i) => states[i] is not (TaskState.Queued or TaskState.Submitted or TaskState.Running or TaskState.UpForRetry)).ToList();
         foreach (var holder in ended)
         {
             S.Holders.Remove(holder);

@@ -1,79 +1,119 @@
 using System.Collections.Immutable;
+using Batchyard.Backends;
 using Batchyard.Dags;
 using Batchyard.Events;
 using Batchyard.Grains;
 using Batchyard.History;
+using Batchyard.Pools;
+using Batchyard.Scheduling;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Batchyard.Runs;
 
-/// <summary>What a run grain persists: the DAG snapshot it runs and the latest state of each task instance.</summary>
+/// <summary>What a run grain persists, once, when the run is created: the DAG snapshot it runs. Everything that changes is in the journal.</summary>
 [GenerateSerializer]
 public sealed class DagRunState
 {
     [Id(0)] public DagDefinition? Dag { get; set; }
     [Id(1)] public string RunId { get; set; } = "";
-    [Id(2)] public RunState State { get; set; }
     [Id(3)] public DateTimeOffset LogicalDate { get; set; }
     [Id(4)] public ImmutableDictionary<string, string> Params { get; set; } = ImmutableDictionary<string, string>.Empty;
     [Id(5)] public string RunType { get; set; } = "manual";
     [Id(6)] public DateTimeOffset QueuedAt { get; set; }
-    [Id(7)] public DateTimeOffset? StartedAt { get; set; }
-    [Id(8)] public DateTimeOffset? EndedAt { get; set; }
-    [Id(9)] public Dictionary<string, TaskInstanceDetails> Tasks { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
-/// One DAG run: starts each task the moment its upstream allows it (trigger rules), propagates skipped and
-/// upstream_failed, and decides the run's outcome from its leaf tasks, as Airflow does. Task grains push
-/// their changes here; a reminder wakes the run while it is active so that nothing waits on a lost message.
+/// One DAG run, the single owner of its task instances: their states, attempts, retry times, timeouts, clear
+/// and cancel, and the trigger rules between them. Every change is one event appended to the run's journal;
+/// job supervisors only run jobs and report facts back. Anything that reaches outside the grain (a submit, a
+/// stop, a notification) waits until the events before it are durable, so a crash can lose a decision but
+/// never act on one it forgot. Activation rebuilds the run from its journal.
 /// </summary>
 public sealed partial class DagRunGrain(
     [PersistentState("run", StorageNames.Batchyard)] IPersistentState<DagRunState> store,
-    IRunHistoryStore history,
+    IRunJournal journal,
     RunEvents events,
+    PoolSettings pools,
     Batchyard.Notifications.RunNotifier notifier,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger,
-    IOptions<WakeOptions> wake) : Grain, IDagRunGrain, IRemindable
+    IOptions<WakeOptions> wake) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
 {
-    /// <summary>The run's reminder; the failover resumer ticks it by hand to resume runs at once.</summary>
+    /// <summary>The run's durable wake-up while it is active (or owes stops).</summary>
     public const string WakeReminder = "wake";
-    private static readonly TimeSpan FlushDelay = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan HistoryRetryDelay = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan PublishDelay = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan LongestTimer = TimeSpan.FromHours(12);
 
-    private TimeSpan WakePeriod => wake.Value.WakePeriod;
-
+    private readonly CancellationTokenSource _life = new();
+    private readonly RunJournalWriter _writer = new();
     private string _dagId = "";
     private string _runId = "";
+    private RunState _state = RunState.Queued;
+    private DateTimeOffset? _startedAt;
+    private DateTimeOffset? _endedAt;
+    private Dictionary<string, FoldedTask> _tasks = new(StringComparer.Ordinal);
+    private Dictionary<string, TaskDefinition> _defs = new(StringComparer.Ordinal);
     private Dictionary<string, List<string>> _downstream = new(StringComparer.Ordinal);
-    private RunSummary? _lastSummary;
+    private readonly DueTimes _due = new();
+    private DateTimeOffset? _timerAt;
+    private CancellationTokenSource? _timerCts;
+    private RunSummary? _toldDag;
     private Orleans.Utilities.ObserverManager<IRunObserver>? _watchers;
-    private bool _dirty;
-    private IGrainTimer? _flushTimer;
+    private IGrainTimer? _publishTimer;
 
     private DagRunState S => store.State;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_dagId, _runId) = RunKeys.ParseRun(this.GetPrimaryKeyString());
-        IndexDownstream();
-        if (S.Dag is not null && S.State == RunState.Running)
+        _writer.Bind(this, journal, _life.Token, RunEffectFailed);
+        if (S.Dag is null)
         {
-            // Task changes are persisted lazily (see SaveAsync): the task grains have the latest word.
-            await RefreshTasksAsync();
+            return;
+        }
+        IndexDag();
+        var folded = FoldedRun.From(await journal.ReadAsync(_dagId, _runId, cancellationToken));
+        _writer.Seq = folded.LastSeq;
+        (_state, _startedAt, _endedAt) = (folded.State, folded.StartedAt, folded.EndedAt);
+        if (folded.Created is null)
+        {
+            // The snapshot was saved but its first event never was (a crash in between): record it now.
+            InitTasks();
+            RecordCreated();
+        }
+        else
+        {
+            _tasks = folded.Tasks;
+        }
+        foreach (var task in _tasks.Values)
+        {
+            _due.Set(task);
+        }
+        if (_state != RunState.Queued)
+        {
+            // As a turn of its own: re-order the unfinished attempts' supervisors and re-send owed stops.
+            this.AsReference<IDagRunGrain>().ResumeAsync().Ignore();
         }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // When the silo shuts down its storage may already be gone; nothing is lost by skipping the write:
-        // the next activation re-reads the task grains, which hold their own state.
-        if (_dirty && reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
+        _timerCts?.Cancel();
+        // Whatever is recorded is written before the grain goes; when the silo shuts down its storage may
+        // already be gone, and nothing is lost by not waiting: undurable decisions were never acted on.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
         {
-            await SaveAsync();
+            try
+            {
+                await _writer.FlushedAsync().WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Out of time: the next activation rebuilds from what was written.
+            }
         }
+        _life.Cancel();
     }
 
     public async Task<RunDetails?> CreateAsync(RunStart start)
@@ -82,44 +122,48 @@ public sealed partial class DagRunGrain(
         {
             return null;
         }
-        var now = time.GetUtcNow();
         S.Dag = start.Dag;
         S.RunId = start.RunId;
         S.LogicalDate = start.LogicalDate;
         S.Params = start.Params;
         S.RunType = start.RunType;
-        S.QueuedAt = now;
-        S.State = RunState.Queued;
-        foreach (var task in start.Dag.Tasks)
-        {
-            S.Tasks[task.TaskId] = new TaskInstanceDetails { TaskId = task.TaskId, State = TaskState.Pending, Upstream = task.Upstream, Backend = task.Backend };
-        }
-        IndexDownstream();
+        S.QueuedAt = time.GetUtcNow();
+        await store.WriteStateAsync();
+        IndexDag();
+        InitTasks();
+        RecordCreated();
         LogCreated(_dagId, _runId, start.StartNow);
         if (start.StartNow)
         {
-            await BeginAsync();
+            await BeginCoreAsync();
         }
-        else
-        {
-            await SaveAsync();
-        }
+        await _writer.FlushedAsync();
         return Details();
     }
 
     public async Task BeginAsync()
     {
-        if (S.Dag is null || S.State != RunState.Queued)
+        if (S.Dag is null || _state != RunState.Queued)
         {
             return;
         }
-        S.State = RunState.Running;
-        S.StartedAt = time.GetUtcNow();
-        await this.RegisterOrUpdateReminder(WakeReminder, WakePeriod, WakePeriod);
-        await ScheduleReadyTasksAsync();
+        await BeginCoreAsync();
+        await _writer.FlushedAsync();
+    }
+
+    private async Task BeginCoreAsync()
+    {
+        _state = RunState.Running;
+        _startedAt = time.GetUtcNow();
+        RecordRunState();
+        await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
+        await ScheduleReadyAsync();
     }
 
     public Task<RunDetails?> GetAsync() => Task.FromResult(S.Dag is null ? null : Details());
+
+    public Task<TaskState?> GetTaskStateAsync(string taskId) =>
+        Task.FromResult(_tasks.TryGetValue(taskId, out var task) ? task.State : (TaskState?)null);
 
     public Task WatchAsync(IRunObserver observer)
     {
@@ -140,117 +184,144 @@ public sealed partial class DagRunGrain(
         {
             throw new KeyNotFoundException($"run {_dagId}/{_runId} does not exist");
         }
-        if (S.State.IsFinal())
+        if (_state.IsFinal())
         {
             return Details();
         }
-
-        var started = new List<string>();
-        foreach (var (taskId, task) in S.Tasks.ToList())
-        {
-            if (task.State.IsFinal())
-            {
-                continue;
-            }
-            if (task.State != TaskState.Pending)
-            {
-                started.Add(taskId);
-            }
-            S.Tasks[taskId] = task with { State = TaskState.Cancelled, NextAttemptAt = null };
-        }
         LogCancelled(_dagId, _runId);
-        // Cancelled and saved before any job is touched: from here on the run stays cancelled whatever happens.
-        await FinishAsync(RunState.Cancelled);
-        if (!await CancelTasksAsync(started))
+        var now = time.GetUtcNow();
+        foreach (var task in _tasks.Values.Where(t => !t.State.IsFinal()))
         {
-            // A task did not answer (its silo is failing over, or it is busy submitting): the wake-up asks again.
-            await this.RegisterOrUpdateReminder(WakeReminder, WakePeriod, WakePeriod);
+            var touched = InterruptAttempt(task, "cancelled", now);
+            task.State = TaskState.Cancelled;
+            task.NextAttemptAt = null;
+            RecordTask(task, touched);
         }
+        // Saved cancelled before any job is touched: the stops wait for this write.
+        Finish(RunState.Cancelled);
+        await _writer.FlushedAsync();
         return Details();
-    }
-
-    /// <summary>Cancels the tasks; false when any of them could not be told.</summary>
-    private async Task<bool> CancelTasksAsync(IEnumerable<string> taskIds)
-    {
-        var results = await Task.WhenAll(taskIds.Select(async id =>
-        {
-            try
-            {
-                await TaskGrain(id).CancelAsync();
-                return true;
-            }
-            catch (Exception ex) when (ex is OrleansException or TimeoutException)
-            {
-                LogCancelFailed(_dagId, _runId, id, ex.Message);
-                return false;
-            }
-        }));
-        return results.All(r => r);
     }
 
     public async Task<RunDetails> ClearTaskAsync(string taskId)
     {
-        if (S.Dag is null || !S.Tasks.ContainsKey(taskId))
+        if (S.Dag is null || !_tasks.ContainsKey(taskId))
         {
             throw new KeyNotFoundException($"task {taskId} is not in run {_dagId}/{_runId}");
         }
-
-        var cleared = Downstream(taskId).ToList();
-        await Task.WhenAll(cleared.Where(id => S.Tasks[id].State != TaskState.Pending).Select(id => TaskGrain(id).ClearAsync()));
-        // The grains' own snapshots carry the sequence of the clear, so a report sent before it is recognised as stale.
-        var fresh = await Task.WhenAll(cleared.Select(id => TaskGrain(id).GetAsync()));
-        for (var i = 0; i < cleared.Count; i++)
+        var cleared = Downstream(taskId);
+        var now = time.GetUtcNow();
+        foreach (var id in cleared)
         {
-            S.Tasks[cleared[i]] = (fresh[i] ?? S.Tasks[cleared[i]]) with { State = TaskState.Pending, NextAttemptAt = null };
+            var task = _tasks[id];
+            var touched = InterruptAttempt(task, "cleared", now);
+            task.AttemptsAtClear = task.Attempts.Count;
+            task.State = TaskState.Pending;
+            task.NextAttemptAt = null;
+            RecordTask(task, touched);
         }
         LogCleared(_dagId, _runId, taskId, cleared.Count);
 
-        if (S.State != RunState.Running)
+        if (_state != RunState.Running)
         {
             // Clearing a finished run runs it again, as in Airflow.
-            S.State = RunState.Running;
-            S.StartedAt ??= time.GetUtcNow();
-            S.EndedAt = null;
-            await this.RegisterOrUpdateReminder(WakeReminder, WakePeriod, WakePeriod);
+            _state = RunState.Running;
+            _startedAt ??= now;
+            _endedAt = null;
+            RecordRunState();
+            await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
         }
-        await ScheduleReadyTasksAsync();
+        await ScheduleReadyAsync();
+        await _writer.FlushedAsync();
         return Details();
     }
 
-    public async Task OnTaskChangedAsync(TaskInstanceDetails task)
+    public async Task ResumeAsync()
     {
-        if (S.Dag is null || !S.Tasks.TryGetValue(task.TaskId, out var known))
+        if (S.Dag is null || _state == RunState.Queued)
         {
+            // A queued run waits for its DAG grain to begin it.
             return;
         }
-        if (task.Sequence <= known.Sequence)
+        foreach (var task in _tasks.Values)
         {
-            return;
+            foreach (var attempt in task.StopPending)
+            {
+                OrderStop(task, attempt);
+            }
+            if (_state != RunState.Running)
+            {
+                continue;
+            }
+            if (Current(task) is { } current)
+            {
+                var order = OrderFor(task, current.Attempt, acknowledged: current.State != AttemptState.Queued);
+                _writer.AfterDurable(() => Supervisor(order.Job).RunAsync(order));
+            }
+            else if (task.State == TaskState.Queued)
+            {
+                // Its launch (or its pool's wake-up) was lost.
+                await LaunchAttemptAsync(task);
+            }
         }
-        if (S.State == RunState.Cancelled && !task.State.IsFinal())
+        if (_state == RunState.Running)
         {
-            // A late report from before the cancel: keep the task cancelled, keep its attempts.
-            S.Tasks[task.TaskId] = task with { State = TaskState.Cancelled };
-            await SaveAsync(now: false);
-            return;
-        }
-        if (S.State != RunState.Running && task.State == TaskState.Pending)
-        {
-            S.Tasks[task.TaskId] = task;
-            await SaveAsync(now: false);
-            return;
-        }
-
-        S.Tasks[task.TaskId] = task;
-        if (S.State == RunState.Running && task.State.IsFinal())
-        {
-            await ScheduleReadyTasksAsync(persistNow: false);
+            await ScheduleReadyAsync();
+            await OnDueCoreAsync();
         }
         else
         {
-            await SaveAsync(now: false);
+            if (!_tasks.Values.Any(t => t.StopPending.Count > 0))
+            {
+                await UnregisterWakeAsync();
+            }
+            TellDag(force: true);
         }
     }
+
+    public async Task OnPoolSlotAsync(string taskId)
+    {
+        if (_state == RunState.Running && _tasks.TryGetValue(taskId, out var task) && task.State == TaskState.Queued && Current(task) is null)
+        {
+            await LaunchAttemptAsync(task);
+        }
+    }
+
+    async Task IRunCallbacks.OnJobReportAsync(JobReport report)
+    {
+        if (S.Dag is null || !_tasks.TryGetValue(report.TaskId, out var task))
+        {
+            return;
+        }
+        if (report.Stopped)
+        {
+            if (task.StopPending.Remove(report.Attempt))
+            {
+                RecordTask(task, null);
+                if (_state.IsFinal() && !_tasks.Values.Any(t => t.StopPending.Count > 0))
+                {
+                    _writer.AfterDurable(UnregisterWakeAsync);
+                }
+            }
+            return;
+        }
+        // Facts about an attempt that has ended already (a repeat, or a late word after a cancel or clear) change nothing.
+        if (Current(task) is not { } current || current.Attempt != report.Attempt)
+        {
+            return;
+        }
+        if (report.SubmitFailure is { } failure)
+        {
+            // A refusal before any job exists needs no stop; a failed submit may have made one.
+            await EndAttemptAsync(task, current, AttemptState.Failed, failure, exitCode: null, jobEnded: !report.Retryable, allowRetry: report.Retryable);
+        }
+        else if (report.Status is { } status)
+        {
+            await ApplyStatusAsync(task, current, status);
+        }
+    }
+
+    Task IRunCallbacks.OnDueAsync() => OnDueCoreAsync();
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -258,91 +329,156 @@ public sealed partial class DagRunGrain(
         {
             return;
         }
-        if (S.Dag is not null && S.State == RunState.Queued)
-        {
-            // Registered by BeginAsync just before a crash kept it from saving Running: the DAG grain begins it again.
-            return;
-        }
-        if (S.Dag is not null && S.State == RunState.Cancelled)
-        {
-            var states = await Task.WhenAll(S.Tasks.Keys.Select(async id => (Id: id, Task: await TaskGrain(id).GetAsync())));
-            var unfinished = states.Where(t => t.Task is { } task && !task.State.IsFinal()).Select(t => t.Id).ToList();
-            if (unfinished.Count == 0 || await CancelTasksAsync(unfinished))
-            {
-                await UnregisterWakeAsync();
-            }
-            return;
-        }
-        if (S.Dag is null || S.State != RunState.Running)
+        if (S.Dag is null || (_state.IsFinal() && !_tasks.Values.Any(t => t.StopPending.Count > 0)))
         {
             await UnregisterWakeAsync();
+            TellDag(force: true);
             return;
         }
-
-        // A durable wake-up: refresh every unfinished task from its grain (a push may have been lost with a
-        // silo), nudge the started ones to re-check their jobs, start again any whose start was lost, and
-        // start whatever became ready.
-        var neverStarted = await RefreshTasksAsync();
-        foreach (var task in S.Tasks.Values.Where(t => t.State != TaskState.Pending && !t.State.IsFinal() && !neverStarted.Contains(t.TaskId)))
-        {
-            TaskGrain(task.TaskId).AdvanceAsync().Ignore();
-        }
-        await Task.WhenAll(neverStarted.Select(id => TaskGrain(id).StartAsync(StartOf(id))));
-        await ScheduleReadyTasksAsync(persistNow: true);
+        await ResumeAsync();
     }
 
-    /// <summary>Reads every unfinished task from its grain; returns those this run started whose grain never got the start.</summary>
-    private async Task<List<string>> RefreshTasksAsync()
+    private async Task ApplyStatusAsync(FoldedTask task, AttemptDetails current, JobStatusUpdate status)
     {
-        var unfinished = S.Tasks.Values.Where(t => !t.State.IsFinal()).Select(t => t.TaskId).ToList();
-        var fresh = await Task.WhenAll(unfinished.Select(id => TaskGrain(id).GetAsync()));
-        var neverStarted = new List<string>();
-        for (var i = 0; i < unfinished.Count; i++)
+        var jobId = status.JobId ?? current.JobId;
+        var details = status.Details.IsEmpty ? current.Details : current.Details.SetItems(status.Details);
+        var startedAt = current.StartedAt ?? status.StartedAt;
+        AttemptDetails next;
+        switch (status.State)
         {
-            if (fresh[i] is not { } task || (task.State == TaskState.Pending && S.Tasks[unfinished[i]].State != TaskState.Pending))
-            {
-                // Started here, but the task grain never kept its start (its silo died first; a task's start
-                // is written with its first attempt): send it again.
-                if (S.Tasks[unfinished[i]].State != TaskState.Pending)
+            case JobState.Queued:
+                if (current.State == AttemptState.Running || (current.State == AttemptState.Submitted && jobId == current.JobId && details == current.Details))
                 {
-                    neverStarted.Add(unfinished[i]);
+                    return;
                 }
-            }
-            else if (task.Sequence > S.Tasks[task.TaskId].Sequence)
-            {
-                S.Tasks[task.TaskId] = task;
-            }
+                next = current with { State = AttemptState.Submitted, JobId = jobId, Details = details };
+                task.State = TaskState.Submitted;
+                break;
+            case JobState.Running:
+                if (current.State == AttemptState.Running && jobId == current.JobId && details == current.Details)
+                {
+                    return;
+                }
+                var since = startedAt ?? time.GetUtcNow();
+                next = current with { State = AttemptState.Running, JobId = jobId, StartedAt = since, Details = details };
+                task.State = TaskState.Running;
+                task.Deadline = _defs[task.Plan.TaskId].Timeout is { } timeout ? since + timeout : null;
+                break;
+            case JobState.Succeeded:
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
+                return;
+            case JobState.TimedOut:
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.TimedOut, status.Reason ?? "the backend stopped the job at its maximum runtime", status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
+                return;
+            default:
+                var reason = status.State switch
+                {
+                    JobState.Stopped => "the job was stopped outside Batchyard" + (status.Reason is null ? "" : $": {status.Reason}"),
+                    JobState.Lost => status.Reason ?? "the job was lost",
+                    _ => status.Reason ?? (status.ExitCode is { } code ? $"exit code {code}" : "failed"),
+                };
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.Failed, reason, status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
+                return;
         }
-        return neverStarted;
+        task.Attempts[current.Attempt - 1] = next;
+        RecordTask(task, next);
+        ArmTimer();
     }
 
-    /// <summary>Applies trigger rules until nothing changes, starts the tasks that became ready, and ends the run when all are final.</summary>
-    private async Task ScheduleReadyTasksAsync(bool persistNow = true)
+    private async Task EndAttemptAsync(FoldedTask task, AttemptDetails current, AttemptState state, string? reason, int? exitCode, bool jobEnded, bool allowRetry, DateTimeOffset? endedAt = null)
     {
-        var toStart = new List<TaskDefinition>();
+        var now = time.GetUtcNow();
+        var ended = current with { State = state, Reason = reason, ExitCode = exitCode ?? current.ExitCode, EndedAt = endedAt ?? now };
+        task.Attempts[current.Attempt - 1] = ended;
+        task.Deadline = null;
+        if (!jobEnded)
+        {
+            task.StopPending.Add(ended.Attempt);
+            OrderStop(task, ended.Attempt);
+        }
+
+        var def = _defs[task.Plan.TaskId];
+        var attemptsSinceClear = task.Attempts.Count - task.AttemptsAtClear;
+        if (state == AttemptState.Succeeded)
+        {
+            task.State = TaskState.Succeeded;
+        }
+        else if (allowRetry && attemptsSinceClear <= def.Retries)
+        {
+            var delay = RetryPolicy.DelayBefore(def, attemptsSinceClear);
+            task.State = TaskState.UpForRetry;
+            task.NextAttemptAt = now + delay;
+            LogRetrying(_dagId, _runId, task.Plan.TaskId, ended.Attempt, reason ?? "", delay);
+        }
+        else
+        {
+            task.State = state == AttemptState.TimedOut ? TaskState.TimedOut : TaskState.Failed;
+        }
+        LogAttemptEnded(_dagId, _runId, task.Plan.TaskId, ended.Attempt, state, reason ?? "");
+        RecordTask(task, ended);
+        ReleasePoolSlot(task);
+        if (task.State.IsFinal())
+        {
+            await ScheduleReadyAsync();
+        }
+        ArmTimer();
+    }
+
+    /// <summary>Ends the task's unfinished attempt as cancelled and owes its job a stop; returns that attempt (or null).</summary>
+    private AttemptDetails? InterruptAttempt(FoldedTask task, string reason, DateTimeOffset now)
+    {
+        task.Deadline = null;
+        if (Current(task) is not { } current)
+        {
+            if (task.State == TaskState.Queued)
+            {
+                // Waiting in its pool's line.
+                ReleasePoolSlot(task);
+            }
+            return null;
+        }
+        var ended = current with { State = AttemptState.Cancelled, Reason = reason, EndedAt = now };
+        task.Attempts[current.Attempt - 1] = ended;
+        task.StopPending.Add(ended.Attempt);
+        OrderStop(task, ended.Attempt);
+        ReleasePoolSlot(task);
+        return ended;
+    }
+
+    /// <summary>Applies trigger rules until nothing changes, launches the tasks that became ready, and ends the run when all are final.</summary>
+    private async Task ScheduleReadyAsync()
+    {
+        if (_state != RunState.Running)
+        {
+            return;
+        }
+        var toStart = new List<FoldedTask>();
         bool changed;
         do
         {
             changed = false;
-            foreach (var task in S.Dag!.Tasks)
+            foreach (var def in S.Dag!.Tasks)
             {
-                var instance = S.Tasks[task.TaskId];
-                if (instance.State != TaskState.Pending || toStart.Contains(task))
+                var task = _tasks[def.TaskId];
+                if (task.State != TaskState.Pending)
                 {
                     continue;
                 }
-                var decision = TriggerRules.Decide(task.TriggerRule, task.Upstream.Select(id => S.Tasks[id].State));
-                switch (decision)
+                switch (TriggerRules.Decide(def.TriggerRule, def.Upstream.Select(id => _tasks[id].State)))
                 {
                     case TriggerDecision.Run:
+                        // Marked at once so that no later pass picks it again; its launch records it.
+                        task.State = TaskState.Queued;
                         toStart.Add(task);
                         break;
                     case TriggerDecision.Skip:
-                        S.Tasks[task.TaskId] = instance with { State = TaskState.Skipped };
+                        task.State = TaskState.Skipped;
+                        RecordTask(task, null);
                         changed = true;
                         break;
                     case TriggerDecision.UpstreamFailed:
-                        S.Tasks[task.TaskId] = instance with { State = TaskState.UpstreamFailed };
+                        task.State = TaskState.UpstreamFailed;
+                        RecordTask(task, null);
                         changed = true;
                         break;
                 }
@@ -350,53 +486,128 @@ public sealed partial class DagRunGrain(
         }
         while (changed);
 
-        foreach (var task in toStart)
+        if (toStart.Count == 0 && _tasks.Values.All(t => t.State.IsFinal()))
         {
-            // Marked queued here so that a second pass never starts it twice; the grain's own report follows.
-            S.Tasks[task.TaskId] = S.Tasks[task.TaskId] with { State = TaskState.Queued };
-        }
-
-        if (toStart.Count == 0 && S.Tasks.Values.All(t => t.State.IsFinal()))
-        {
-            await FinishAsync(LeafOutcome());
+            Finish(LeafOutcome());
             return;
         }
-
-        await SaveAsync(persistNow);
-        if (toStart.Count > 0)
+        foreach (var task in toStart)
         {
-            await Task.WhenAll(toStart.Select(task => TaskGrain(task.TaskId).StartAsync(StartOf(task.TaskId))));
+            await LaunchAttemptAsync(task);
         }
     }
 
-    private TaskStart StartOf(string taskId) => new()
+    /// <summary>Makes the task's next attempt (after its pool grants a slot) and orders its supervisor once the attempt is durable.</summary>
+    private async Task LaunchAttemptAsync(FoldedTask task)
     {
-        Task = S.Dag!.Tasks.First(t => t.TaskId == taskId),
-        LogicalDate = S.LogicalDate,
-        Params = S.Params,
-    };
+        var def = _defs[task.Plan.TaskId];
+        task.State = TaskState.Queued;
+        task.NextAttemptAt = null;
+        task.Deadline = null;
+        if (pools.IsLimited(def.Pool) && !await GrainFactory.GetGrain<IPoolGrain>(def.Pool).AcquireAsync(HolderOf(task)))
+        {
+            // In line: the pool calls OnPoolSlotAsync when the slot is ours.
+            RecordTask(task, null);
+            return;
+        }
+        var attempt = new AttemptDetails
+        {
+            Attempt = task.Attempts.Count + 1,
+            State = AttemptState.Queued,
+            QueuedAt = time.GetUtcNow(),
+            Backend = def.Backend,
+        };
+        task.Attempts.Add(attempt);
+        RecordTask(task, attempt);
+        var order = OrderFor(task, attempt.Attempt, acknowledged: false);
+        _writer.AfterDurable(() => Supervisor(order.Job).RunAsync(order));
+    }
 
-    /// <summary>Airflow's rule: the run failed when any leaf task failed or could not run; otherwise it succeeded.</summary>
-    private RunState LeafOutcome()
+    /// <summary>Launches retries that are due and times out attempts past their deadline, then re-arms the one timer.</summary>
+    private async Task OnDueCoreAsync()
     {
-        var leaves = S.Dag!.Tasks.Where(t => !_downstream.ContainsKey(t.TaskId) || _downstream[t.TaskId].Count == 0);
-        return leaves.Any(t => S.Tasks[t.TaskId].State is TaskState.Failed or TaskState.TimedOut or TaskState.UpstreamFailed or TaskState.Cancelled)
+        _timerAt = null;
+        var now = time.GetUtcNow();
+        while (_state == RunState.Running && _due.PopDue(now) is { } taskId)
+        {
+            var task = _tasks[taskId];
+            if (task.State == TaskState.UpForRetry && task.NextAttemptAt <= now)
+            {
+                await LaunchAttemptAsync(task);
+            }
+            else if (task.State == TaskState.Running && task.Deadline <= now && Current(task) is { } current)
+            {
+                var timeout = Durations.Format(_defs[taskId].Timeout ?? TimeSpan.Zero);
+                LogTimedOut(_dagId, _runId, taskId, current.Attempt, timeout);
+                await EndAttemptAsync(task, current, AttemptState.TimedOut, $"timed out after {timeout}", exitCode: null, jobEnded: false, allowRetry: true);
+            }
+        }
+        ArmTimer();
+    }
+
+    /// <summary>One timer for the run: the earliest retry or deadline of any task, on the injected clock.</summary>
+    private void ArmTimer()
+    {
+        if (_state != RunState.Running || _due.Earliest is not { } at)
+        {
+            _timerCts?.Cancel();
+            _timerAt = null;
+            return;
+        }
+        if (_timerAt == at)
+        {
+            return;
+        }
+        _timerCts?.Cancel();
+        _timerCts?.Dispose();
+        _timerAt = at;
+        var delay = at - time.GetUtcNow();
+        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > LongestTimer ? LongestTimer : delay;
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
+        _timerCts = cts;
+        var token = cts.Token;
+        var self = this.AsReference<IRunCallbacks>();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, time, token);
+                await self.OnDueAsync();
+            }
+            catch (OperationCanceledException)
+            {
+                // Re-armed or deactivated.
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>Airflow's rule: the run failed when any leaf task failed (or could not run); otherwise it succeeded.</summary>
+    private RunState LeafOutcome() =>
+        S.Dag!.Tasks.Where(t => !_downstream.TryGetValue(t.TaskId, out var children) || children.Count == 0)
+            .Any(t => _tasks[t.TaskId].State.IsFailure())
             ? RunState.Failed
             : RunState.Succeeded;
-    }
 
-    private async Task FinishAsync(RunState state)
+    private void Finish(RunState state)
     {
-        S.State = state;
-        S.EndedAt = time.GetUtcNow();
+        _state = state;
+        _endedAt = time.GetUtcNow();
+        RecordRunState();
         LogFinished(_dagId, _runId, state);
-        await SaveAsync();
-        await UnregisterWakeAsync();
+        ArmTimer();
         var notify = state == RunState.Succeeded ? S.Dag!.Notify.OnSuccess : state == RunState.Failed ? S.Dag!.Notify.OnFailure : [];
-        if (!notify.IsEmpty)
+        var owesStops = _tasks.Values.Any(t => t.StopPending.Count > 0);
+        _writer.AfterDurable(async () =>
         {
-            notifier.NotifyAsync(notify, Details()).Ignore();
-        }
+            if (!owesStops)
+            {
+                await UnregisterWakeAsync();
+            }
+            if (!notify.IsEmpty)
+            {
+                notifier.NotifyAsync(notify, Details()).Ignore();
+            }
+        });
     }
 
     private async Task UnregisterWakeAsync()
@@ -407,57 +618,100 @@ public sealed partial class DagRunGrain(
         }
     }
 
-    /// <summary>
-    /// Persists the run, writes its history and tells listeners. Run-level changes do it at once; a task's
-    /// change only marks the run dirty and is written within <see cref="FlushDelay"/>, together with every
-    /// other change of that moment, so that a wide DAG costs one write per batch instead of one per task.
-    /// Nothing is lost by the wait: each task grain holds its own state, and activation re-reads them.
-    /// </summary>
-    private async Task SaveAsync(bool now = true)
+    private void RecordCreated() => _writer.Record(RunEventKinds.RunCreated, null, new RunCreatedFact(
+        S.LogicalDate, S.Params, S.RunType, S.Dag!.Version, S.QueuedAt,
+        [.. S.Dag.Tasks.Select(t => new PlannedTask(t.TaskId, t.Upstream, t.Backend))]), time.GetUtcNow());
+
+    private void RecordRunState()
     {
-        if (!now)
+        _writer.Record(RunEventKinds.RunState, null, new RunStateFact(_state, _startedAt, _endedAt), time.GetUtcNow());
+        // Run-level changes are pushed at once; the DAG grain hears of them once they are durable.
+        _writer.AfterDurable(() =>
         {
-            _dirty = true;
-            _flushTimer ??= this.RegisterGrainTimer(FlushAsync, FlushDelay, Timeout.InfiniteTimeSpan);
-            return;
-        }
-        _dirty = false;
-        await store.WriteStateAsync();
+            TellDag(force: false);
+            Publish();
+            return Task.CompletedTask;
+        });
+    }
+
+    private void RecordTask(FoldedTask task, AttemptDetails? touched)
+    {
+        _due.Set(task);
+        _writer.Record(RunEventKinds.Task, task.Plan.TaskId, task.ToFact(touched), time.GetUtcNow());
+        // Task changes reach live views in batches: one snapshot per moment, however many tasks changed in it.
+        _publishTimer ??= this.RegisterGrainTimer(PublishSoonAsync, PublishDelay, Timeout.InfiniteTimeSpan);
+    }
+
+    private Task PublishSoonAsync(CancellationToken cancellationToken)
+    {
+        _publishTimer?.Dispose();
+        _publishTimer = null;
+        Publish();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Tells this silo's live views and the run's watchers (on any silo or client) the run's snapshot.</summary>
+    private void Publish()
+    {
         var details = Details();
         events.Publish(details);
-        // Watchers on other silos and clients (a dashboard) hear of it too; the local event feed only reaches this silo.
         _watchers?.Notify(w => w.OnRunChangedAsync(details));
-        var summary = RunSummary.From(details);
-        if (summary != _lastSummary)
+    }
+
+    /// <summary>The DAG grain cares about the run's own state, not each task's.</summary>
+    private void TellDag(bool force)
+    {
+        var summary = RunSummary.From(Details() with { Tasks = [] });
+        if (force || summary != _toldDag)
         {
-            // The DAG grain cares about the run's own state, not each task's.
-            _lastSummary = summary;
+            _toldDag = summary;
             GrainFactory.GetGrain<IDagGrain>(_dagId).OnRunChangedAsync(summary).Ignore();
         }
-        try
-        {
-            await history.SaveRunAsync(details);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // The grain's state is saved; the history table catches up once its database answers again.
-            LogHistoryFailed(_dagId, _runId, ex.Message);
-            _dirty = true;
-            _flushTimer ??= this.RegisterGrainTimer(FlushAsync, HistoryRetryDelay, Timeout.InfiniteTimeSpan);
-        }
     }
 
-    private async Task FlushAsync(CancellationToken cancellationToken)
+    private void OrderStop(FoldedTask task, int attempt)
     {
-        _flushTimer?.Dispose();
-        _flushTimer = null;
-        if (_dirty)
+        var job = JobOf(task, attempt);
+        _writer.AfterDurable(() => Supervisor(job).StopAsync(job));
+    }
+
+    private void ReleasePoolSlot(FoldedTask task)
+    {
+        var pool = _defs[task.Plan.TaskId].Pool;
+        if (pools.IsLimited(pool))
         {
-            await SaveAsync();
+            var holder = HolderOf(task);
+            _writer.AfterDurable(() => GrainFactory.GetGrain<IPoolGrain>(pool).ReleaseAsync(holder));
         }
     }
 
-    private HashSet<string> Downstream(string taskId)
+    private string HolderOf(FoldedTask task) => RunKeys.Task(_dagId, _runId, task.Plan.TaskId);
+
+    private static AttemptDetails? Current(FoldedTask task) =>
+        task.Attempts.Count > 0 && !task.Attempts[^1].State.IsFinal() ? task.Attempts[^1] : null;
+
+    private JobRef JobOf(FoldedTask task, int attempt) => new()
+    {
+        Backend = _defs[task.Plan.TaskId].Backend,
+        JobName = JobNames.For(_dagId, _runId, task.Plan.TaskId, attempt),
+        DagId = _dagId,
+        RunId = _runId,
+        TaskId = task.Plan.TaskId,
+        Attempt = attempt,
+    };
+
+    private JobOrder OrderFor(FoldedTask task, int attempt, bool acknowledged) => new()
+    {
+        Job = JobOf(task, attempt),
+        Task = _defs[task.Plan.TaskId],
+        LogicalDate = S.LogicalDate,
+        Params = S.Params,
+        Acknowledged = acknowledged,
+    };
+
+    private IJobSupervisorGrain Supervisor(JobRef job) => GrainFactory.GetGrain<IJobSupervisorGrain>(job.JobName);
+
+    private List<string> Downstream(string taskId)
     {
         var result = new HashSet<string>(StringComparer.Ordinal);
         var stack = new Stack<string>([taskId]);
@@ -468,13 +722,14 @@ public sealed partial class DagRunGrain(
                 children.ForEach(stack.Push);
             }
         }
-        return result;
+        return [.. S.Dag!.Tasks.Select(t => t.TaskId).Where(result.Contains)];
     }
 
-    private void IndexDownstream()
+    private void IndexDag()
     {
+        _defs = S.Dag!.Tasks.ToDictionary(t => t.TaskId, StringComparer.Ordinal);
         _downstream = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var task in S.Dag?.Tasks ?? [])
+        foreach (var task in S.Dag.Tasks)
         {
             foreach (var up in task.Upstream)
             {
@@ -487,22 +742,25 @@ public sealed partial class DagRunGrain(
         }
     }
 
-    private ITaskRunGrain TaskGrain(string taskId) => GrainFactory.GetGrain<ITaskRunGrain>(RunKeys.Task(_dagId, _runId, taskId));
+    private void InitTasks() =>
+        _tasks = S.Dag!.Tasks.ToDictionary(t => t.TaskId, t => new FoldedTask(new PlannedTask(t.TaskId, t.Upstream, t.Backend)), StringComparer.Ordinal);
 
     private RunDetails Details() => new()
     {
         DagId = _dagId,
         RunId = _runId,
-        State = S.State,
+        State = _state,
         LogicalDate = S.LogicalDate,
         Params = S.Params,
         QueuedAt = S.QueuedAt,
-        StartedAt = S.StartedAt,
-        EndedAt = S.EndedAt,
+        StartedAt = _startedAt,
+        EndedAt = _endedAt,
         RunType = S.RunType,
         DagVersion = S.Dag?.Version ?? "",
-        Tasks = [.. S.Dag?.Tasks.Select(t => S.Tasks[t.TaskId]) ?? []],
+        Tasks = [.. S.Dag?.Tasks.Select(t => _tasks[t.TaskId].ToDetails()) ?? []],
     };
+
+    private void RunEffectFailed(Exception ex) => LogEffectFailed(_dagId, _runId, ex.Message);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: created (start now: {StartNow})")]
     private partial void LogCreated(string dagId, string runId, bool startNow);
@@ -510,15 +768,21 @@ public sealed partial class DagRunGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: {State}")]
     private partial void LogFinished(string dagId, string runId, RunState state);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: writing history failed, trying again shortly: {Error}")]
-    private partial void LogHistoryFailed(string dagId, string runId, string error);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}: cancel could not be delivered, asking again at the next wake-up: {Error}")]
-    private partial void LogCancelFailed(string dagId, string runId, string taskId, string error);
-
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: cancel requested")]
     private partial void LogCancelled(string dagId, string runId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}: cleared {TaskId} and {Count} task(s) with its downstream")]
     private partial void LogCleared(string dagId, string runId, string taskId, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: {State} {Reason}")]
+    private partial void LogAttemptEnded(string dagId, string runId, string taskId, int attempt, AttemptState state, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt} failed ({Reason}); retrying in {Delay}")]
+    private partial void LogRetrying(string dagId, string runId, string taskId, int attempt, string reason, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: timed out after {Timeout}; stopping its job")]
+    private partial void LogTimedOut(string dagId, string runId, string taskId, int attempt, string timeout);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: an action after a journal write failed (the next wake-up repeats it): {Error}")]
+    private partial void LogEffectFailed(string dagId, string runId, string error);
 }

@@ -25,18 +25,17 @@ public static class TriggerRules
                 continue;
             }
             done++;
-            switch (state)
+            if (state.IsFailure())
             {
-                case TaskState.Succeeded:
-                    succeeded++;
-                    break;
-                case TaskState.Skipped:
-                    skipped++;
-                    break;
-                default:
-                    // failed, timed_out, upstream_failed and cancelled all count as failures of the upstream.
-                    failed++;
-                    break;
+                failed++;
+            }
+            else if (state == TaskState.Skipped)
+            {
+                skipped++;
+            }
+            else
+            {
+                succeeded++;
             }
         }
         if (total == 0)

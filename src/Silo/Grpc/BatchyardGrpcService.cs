@@ -212,7 +212,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     }
 
     private static string Fingerprint(RunDetails run) =>
-        $"{run.State}|{string.Join(',', run.Tasks.Select(t => $"{t.TaskId}:{t.State}:{t.Sequence}:{t.Attempts.Length}"))}";
+        $"{run.State}|{string.Join(',', run.Tasks.Select(t => $"{t.TaskId}:{t.State}:{string.Join(';', t.Attempts.Select(a => a.State))}"))}";
 
     private static string Required(string value, string name) =>
         string.IsNullOrEmpty(value) ? throw new RpcException(new Status(StatusCode.InvalidArgument, $"{name} is required")) : value;

@@ -44,8 +44,12 @@ internal static class DashboardRole
 
         var services = builder.Services;
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
-        services.AddSingleton<IRunHistoryStore>(sp => new PostgresRunHistoryStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<TimeProvider>()));
+        var connections = builder.Configuration.GetSection("Batchyard:Postgres").Get<PostgresConnections>() ?? new PostgresConnections();
+        services.AddSingleton(_ => connections.CreateDataSource(connectionString));
+        services.AddSingleton(new JournalOptions { Writers = 1 });
+        services.AddSingleton<PostgresRunJournal>();
+        services.AddSingleton<IRunJournal>(sp => sp.GetRequiredService<PostgresRunJournal>());
+        services.AddSingleton<IRunHistoryStore>(sp => new PostgresRunHistoryStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IRunJournal>()));
         services.AddSingleton<IAttemptLogStore>(sp => new PostgresAttemptLogStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<RunEvents>();
     }

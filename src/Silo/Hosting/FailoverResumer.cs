@@ -1,24 +1,23 @@
 using System.Diagnostics;
 using Batchyard.Grains;
-using Batchyard.Runs;
-using Npgsql;
+using Batchyard.History;
 using Orleans.Runtime;
 
 namespace Batchyard.Silo.Hosting;
 
 /// <summary>
 /// Resumes the active runs as soon as a silo is declared dead, instead of at their next wake reminder (up to
-/// <c>Batchyard:WakePeriod</c> later): it ticks each running run's wake reminder by hand, which re-activates
-/// its task grains on a survivor, where they re-attach to their jobs (or find them lost and retry). The same
+/// <c>Batchyard:WakePeriod</c> later): it asks the history (the journal's projection) which runs are running
+/// and has each run grain resume, which re-activates it on a survivor and re-orders its jobs' supervisors,
+/// which re-attach to their jobs (or find them lost and retry). The same
 /// happens when a silo starts as the only one (the whole cluster was down). One silo does it: the oldest active
 /// one. The reminders stay the guarantee; this only shortens the wait.
 /// </summary>
 internal sealed partial class FailoverResumer(
     IClusterMembershipService membership,
     ILocalSiloDetails self,
-    NpgsqlDataSource dataSource,
+    IRunHistoryStore history,
     IGrainFactory grains,
-    TimeProvider time,
     ILogger<FailoverResumer> logger) : BackgroundService
 {
     private const int Parallelism = 16;
@@ -61,24 +60,13 @@ internal sealed partial class FailoverResumer(
         var watch = Stopwatch.StartNew();
         try
         {
-            var runs = new List<(string DagId, string RunId)>();
-            await using (var command = dataSource.CreateCommand("SELECT dag_id, run_id FROM batchyard_runs WHERE state = 'running'"))
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-            {
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    runs.Add((reader.GetString(0), reader.GetString(1)));
-                }
-            }
-
-            var now = time.GetUtcNow().UtcDateTime;
+            var runs = await history.ListRunningAsync(cancellationToken);
             var failed = 0;
             await Parallel.ForEachAsync(runs, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (run, _) =>
             {
                 try
                 {
-                    var remindable = grains.GetGrain<IDagRunGrain>(RunKeys.Run(run.DagId, run.RunId)).AsReference<IRemindable>();
-                    await remindable.ReceiveReminder(DagRunGrain.WakeReminder, new TickStatus(now, TimeSpan.Zero, now));
+                    await grains.GetGrain<IDagRunGrain>(RunKeys.Run(run.DagId, run.RunId)).ResumeAsync();
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -87,9 +75,9 @@ internal sealed partial class FailoverResumer(
                     LogRunNotResumed(run.DagId, run.RunId, ex.Message);
                 }
             });
-            LogResumed(reason, runs.Count - failed, watch.ElapsedMilliseconds);
+            LogResumed(reason, runs.Length - failed, watch.ElapsedMilliseconds);
         }
-        catch (NpgsqlException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogResumeFailed(reason, ex.Message);
         }

@@ -28,8 +28,13 @@ internal static class PostgresSilo
         // Registered before AddBatchyardGrains, whose TryAdd defaults (memory history, file logs) then stand aside.
         var services = silo.Services;
         services.AddSingleton(cluster);
-        services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
-        services.AddSingleton<IRunHistoryStore>(sp => new PostgresRunHistoryStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<TimeProvider>()));
+        var connections = configuration.GetSection("Batchyard:Postgres").Get<PostgresConnections>() ?? new PostgresConnections();
+        var journal = configuration.GetSection("Batchyard:Journal").Get<JournalOptions>() ?? new JournalOptions();
+        services.AddSingleton(_ => connections.CreateDataSource(connectionString));
+        services.AddSingleton(journal);
+        services.AddSingleton<PostgresRunJournal>();
+        services.AddSingleton<IRunJournal>(sp => sp.GetRequiredService<PostgresRunJournal>());
+        services.AddSingleton<IRunHistoryStore>(sp => new PostgresRunHistoryStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IRunJournal>()));
         services.AddSingleton<IAttemptLogStore>(sp => new PostgresAttemptLogStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchemaAtStartup>();
         services.AddHostedService<FailoverResumer>();

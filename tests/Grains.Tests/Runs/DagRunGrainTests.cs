@@ -253,8 +253,7 @@ public sealed class GrainStateRoundTripTests(ClusterFixture fx) : IClassFixture<
         Assert.Equal(new[] { "x" }, info.Definition!.Tags.ToArray());
         Assert.Equal("@daily", info.Definition.Schedule);
         Assert.Contains("round-trip", await fx.Grains.GetGrain<Batchyard.Grains.IDagRegistryGrain>(0).ListAsync());
-        var task = await fx.Grains.GetGrain<Batchyard.Grains.ITaskRunGrain>(Batchyard.Grains.RunKeys.Task("round-trip", run.RunId, "b")).GetAsync();
-        Assert.Equal(Batchyard.Runs.TaskState.Failed, task!.State);
+        Assert.Equal(Batchyard.Runs.TaskState.Failed, await fx.Run("round-trip", run.RunId).GetTaskStateAsync("b"));
     }
 }
 

@@ -226,7 +226,7 @@ public sealed class SageMakerDagTests(SageMakerClusterFixture fx, Xunit.Abstract
     }
 
     [Fact]
-    public async Task TaskGrainReactivatedMidJob_ReattachesWithoutASecondJob()
+    public async Task RunAndSupervisorReactivatedMidJob_ReattachWithoutASecondJob()
     {
         var run = await fx.TriggerAsync($$$"""
             tasks:
@@ -238,14 +238,15 @@ public sealed class SageMakerDagTests(SageMakerClusterFixture fx, Xunit.Abstract
             """, "sm-reattach");
         await fx.WaitAsync(run, r => TaskOf(r, "steady").State == TaskState.Running);
 
-        var task = fx.Cluster.Client.GetGrain<ITaskRunGrain>(RunKeys.Task("sm-reattach", run.RunId, "steady"));
-        // Collect every idle activation: the task grain goes, with its watcher; its state stays in storage.
+        var grain = fx.Cluster.Client.GetGrain<IDagRunGrain>(RunKeys.Run("sm-reattach", run.RunId));
+        // Collect every idle activation: the run grain and the job's supervisor go, with its watcher; the journal stays.
         var management = fx.Cluster.Client.GetGrain<IManagementGrain>(0);
         await management.ForceActivationCollection(TimeSpan.FromMilliseconds(1));
         var active = await management.GetDetailedGrainStatistics();
-        Assert.DoesNotContain(active, s => s.GrainId.ToString().Contains("sm-reattach", StringComparison.Ordinal) && s.GrainType.Contains("TaskRun", StringComparison.Ordinal));
+        Assert.DoesNotContain(active, s => s.GrainId.ToString().Contains("sm-reattach", StringComparison.Ordinal) && s.GrainType.Contains("JobSupervisor", StringComparison.Ordinal));
 
-        Assert.Equal(TaskState.Running, (await task.GetAsync())!.State);
+        // Rebuilt from its journal, the run orders the job's supervisor again, which follows the job it made.
+        Assert.Equal(TaskState.Running, await grain.GetTaskStateAsync("steady"));
 
         var done = await fx.WaitAsync(run, r => r.State.IsFinal());
         Assert.Equal(RunState.Succeeded, done.State);

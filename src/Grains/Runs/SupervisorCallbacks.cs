@@ -2,17 +2,20 @@ using Batchyard.Backends;
 
 namespace Batchyard.Runs;
 
-/// <summary>Calls a task grain makes to itself from its background watchers, so that their results land as turns.</summary>
-internal interface ITaskRunCallbacks : IGrainWithStringKey
+/// <summary>Calls a job supervisor makes to itself from its background work, so that their results land as turns.</summary>
+internal interface ISupervisorCallbacks : IGrainWithStringKey
 {
-    /// <summary>The backend reported a status for an attempt's job.</summary>
-    Task OnJobStatusAsync(int attempt, JobStatusUpdate status);
+    /// <summary>The backend reported a status for the job.</summary>
+    Task OnJobStatusAsync(JobStatusUpdate status);
 
-    /// <summary>Following an attempt's job failed; it is tried again shortly.</summary>
-    Task OnWatchFailedAsync(int attempt, string error);
+    /// <summary>Following the job failed; it is tried again shortly.</summary>
+    Task OnWatchFailedAsync(string error);
 
-    /// <summary>A job that was asked to stop has stopped (or could not be found).</summary>
-    Task OnJobStoppedAsync(string jobName, string? error);
+    /// <summary>A stop finished (error null) or failed.</summary>
+    Task OnStopFinishedAsync(string? error);
+
+    /// <summary>Something the supervisor waits for (a deferred submit, a re-watch, a stop retry) is due.</summary>
+    Task OnDueAsync();
 }
 
 /// <summary>A <see cref="JobStatus"/> in a form that crosses grain calls.</summary>

@@ -1,17 +1,18 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Batchyard.Silo.Storage.Postgres;
+namespace Batchyard.History;
 
-/// <summary>How run snapshots and state names are written to PostgreSQL: the same camelCase / snake_case as the API.</summary>
-internal static class HistoryJson
+/// <summary>How journal payloads and stored states are written: the same camelCase / snake_case as the API.</summary>
+public static class JournalJson
 {
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    /// <summary>The snake_case name of a state (<c>up_for_retry</c>), as stored in the state columns.</summary>
+    /// <summary>The snake_case name of a state (<c>up_for_retry</c>), as stored in state columns.</summary>
     public static string StateName<TEnum>(TEnum state) where TEnum : struct, Enum =>
         JsonNamingPolicy.SnakeCaseLower.ConvertName(state.ToString());
 

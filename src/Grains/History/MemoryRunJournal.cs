@@ -1,0 +1,105 @@
+using System.Collections.Immutable;
+using Batchyard.Runs;
+
+namespace Batchyard.History;
+
+/// <summary>
+/// The run journal kept in this process (the embedded, single-silo default): nothing survives a restart.
+/// It is also the history store, projecting runs from the same events: run-level events keep a summary per
+/// run for listing; a run's details are folded from its events on demand.
+/// </summary>
+public sealed class MemoryRunJournal : IRunJournal, IRunHistoryStore
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string DagId, string RunId), List<RunEvent>> _events = [];
+    private readonly Dictionary<string, Dictionary<string, RunSummary>> _summaries = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public Task AppendAsync(IReadOnlyList<RunEvent> events, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        lock (_lock)
+        {
+            foreach (var e in events)
+            {
+                var key = (e.DagId, e.RunId);
+                if (!_events.TryGetValue(key, out var list))
+                {
+                    _events[key] = list = [];
+                }
+                if (list.Count > 0 && list[^1].Seq >= e.Seq)
+                {
+                    // Written already (a retried append): appends are idempotent per sequence number.
+                    continue;
+                }
+                list.Add(e);
+                if (e.Kind is RunEventKinds.RunCreated or RunEventKinds.RunState)
+                {
+                    Project(e);
+                }
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<RunEvent>> ReadAsync(string dagId, string runId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult<IReadOnlyList<RunEvent>>(_events.TryGetValue((dagId, runId), out var list) ? [.. list] : []);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
+        FoldedRun.From(await ReadAsync(dagId, runId, cancellationToken)).ToDetails(dagId, runId);
+
+    /// <inheritdoc />
+    public Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        lock (_lock)
+        {
+            if (!_summaries.TryGetValue(dagId, out var runs))
+            {
+                return Task.FromResult(ImmutableArray<RunSummary>.Empty);
+            }
+            // Same order as the PostgreSQL store: newest logical date first, run id breaking ties.
+            return Task.FromResult(runs.Values
+                .Where(r => state is null || r.State == state)
+                .Where(r => before is null || r.LogicalDate < before)
+                .OrderByDescending(r => r.LogicalDate)
+                .ThenByDescending(r => r.RunId, StringComparer.Ordinal)
+                .Take(limit)
+                .ToImmutableArray());
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<ImmutableArray<RunSummary>> ListRunningAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(_summaries.Values.SelectMany(r => r.Values).Where(r => r.State == RunState.Running).ToImmutableArray());
+        }
+    }
+
+    private void Project(RunEvent e)
+    {
+        if (!_summaries.TryGetValue(e.DagId, out var runs))
+        {
+            _summaries[e.DagId] = runs = new Dictionary<string, RunSummary>(StringComparer.Ordinal);
+        }
+        if (e.Kind == RunEventKinds.RunCreated)
+        {
+            var created = RunFactJson.Read<RunCreatedFact>(e.Payload);
+            runs[e.RunId] = new RunSummary { DagId = e.DagId, RunId = e.RunId, State = RunState.Queued, LogicalDate = created.LogicalDate, QueuedAt = created.QueuedAt, RunType = created.RunType };
+        }
+        else if (runs.TryGetValue(e.RunId, out var summary))
+        {
+            var state = RunFactJson.Read<RunStateFact>(e.Payload);
+            runs[e.RunId] = summary with { State = state.State, StartedAt = state.StartedAt, EndedAt = state.EndedAt };
+        }
+    }
+}

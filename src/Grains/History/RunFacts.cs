@@ -1,0 +1,143 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using Batchyard.Runs;
+
+namespace Batchyard.History;
+
+/// <summary>A task of a run as the run was created: enough to list it before it has done anything.</summary>
+public sealed record PlannedTask(string TaskId, ImmutableArray<string> Upstream, string Backend);
+
+/// <summary>Payload of <see cref="RunEventKinds.RunCreated"/>.</summary>
+public sealed record RunCreatedFact(
+    DateTimeOffset LogicalDate,
+    ImmutableDictionary<string, string> Params,
+    string RunType,
+    string DagVersion,
+    DateTimeOffset QueuedAt,
+    ImmutableArray<PlannedTask> Tasks);
+
+/// <summary>Payload of <see cref="RunEventKinds.RunState"/>.</summary>
+public sealed record RunStateFact(RunState State, DateTimeOffset? StartedAt, DateTimeOffset? EndedAt);
+
+/// <summary>
+/// Payload of <see cref="RunEventKinds.Task"/>: the task's whole small state after the change, plus the one
+/// attempt the change touched (attempts are folded by number, so history is never rewritten).
+/// </summary>
+public sealed record TaskFact(
+    TaskState State,
+    int AttemptsAtClear,
+    DateTimeOffset? NextAttemptAt,
+    DateTimeOffset? Deadline,
+    ImmutableArray<int> StopPending,
+    AttemptDetails? Attempt);
+
+/// <summary>A task instance rebuilt from the journal, with what only the run grain needs (deadline, stops owed).</summary>
+public sealed class FoldedTask(PlannedTask plan)
+{
+    public PlannedTask Plan { get; } = plan;
+    public TaskState State { get; set; } = TaskState.Pending;
+    public List<AttemptDetails> Attempts { get; } = [];
+    public int AttemptsAtClear { get; set; }
+    public DateTimeOffset? NextAttemptAt { get; set; }
+    public DateTimeOffset? Deadline { get; set; }
+    public HashSet<int> StopPending { get; } = [];
+
+    public TaskInstanceDetails ToDetails() => new()
+    {
+        TaskId = Plan.TaskId,
+        State = State,
+        Attempts = [.. Attempts],
+        NextAttemptAt = State == TaskState.UpForRetry ? NextAttemptAt : null,
+        Upstream = Plan.Upstream,
+        Backend = Plan.Backend,
+    };
+
+    public void Apply(TaskFact fact)
+    {
+        State = fact.State;
+        AttemptsAtClear = fact.AttemptsAtClear;
+        NextAttemptAt = fact.NextAttemptAt;
+        Deadline = fact.Deadline;
+        StopPending.Clear();
+        StopPending.UnionWith(fact.StopPending);
+        if (fact.Attempt is { } attempt)
+        {
+            while (Attempts.Count < attempt.Attempt)
+            {
+                Attempts.Add(new AttemptDetails { Attempt = Attempts.Count + 1, State = AttemptState.Cancelled });
+            }
+            Attempts[attempt.Attempt - 1] = attempt;
+        }
+    }
+
+    public TaskFact ToFact(AttemptDetails? touched) =>
+        new(State, AttemptsAtClear, NextAttemptAt, Deadline, [.. StopPending.Order()], touched);
+}
+
+/// <summary>A run rebuilt from its journal: the one fold that the run grain and every history read share.</summary>
+public sealed class FoldedRun
+{
+    public RunCreatedFact? Created { get; private set; }
+    public RunState State { get; private set; } = RunState.Queued;
+    public DateTimeOffset? StartedAt { get; private set; }
+    public DateTimeOffset? EndedAt { get; private set; }
+    public long LastSeq { get; private set; }
+    public Dictionary<string, FoldedTask> Tasks { get; } = new(StringComparer.Ordinal);
+
+    public static FoldedRun From(IEnumerable<RunEvent> events)
+    {
+        var run = new FoldedRun();
+        foreach (var e in events)
+        {
+            run.Apply(e);
+        }
+        return run;
+    }
+
+    public void Apply(RunEvent e)
+    {
+        LastSeq = Math.Max(LastSeq, e.Seq);
+        switch (e.Kind)
+        {
+            case RunEventKinds.RunCreated:
+                Created = RunFactJson.Read<RunCreatedFact>(e.Payload);
+                foreach (var plan in Created.Tasks)
+                {
+                    Tasks.TryAdd(plan.TaskId, new FoldedTask(plan));
+                }
+                break;
+            case RunEventKinds.RunState:
+                var state = RunFactJson.Read<RunStateFact>(e.Payload);
+                (State, StartedAt, EndedAt) = (state.State, state.StartedAt, state.EndedAt);
+                break;
+            case RunEventKinds.Task when e.TaskId is { } taskId && Tasks.TryGetValue(taskId, out var task):
+                task.Apply(RunFactJson.Read<TaskFact>(e.Payload));
+                break;
+        }
+    }
+
+    /// <summary>The run as the API shows it; null before its creation is in the journal.</summary>
+    public RunDetails? ToDetails(string dagId, string runId) => Created is not { } created ? null : new RunDetails
+    {
+        DagId = dagId,
+        RunId = runId,
+        State = State,
+        LogicalDate = created.LogicalDate,
+        Params = created.Params,
+        QueuedAt = created.QueuedAt,
+        StartedAt = StartedAt,
+        EndedAt = EndedAt,
+        RunType = created.RunType,
+        DagVersion = created.DagVersion,
+        Tasks = [.. created.Tasks.Select(t => Tasks[t.TaskId].ToDetails())],
+    };
+}
+
+/// <summary>Journal payloads to and from JSON.</summary>
+public static class RunFactJson
+{
+    public static string Write<T>(T fact) => JsonSerializer.Serialize(fact, JournalJson.Options);
+
+    public static T Read<T>(string payload) =>
+        JsonSerializer.Deserialize<T>(payload, JournalJson.Options) ?? throw new JsonException($"empty {typeof(T).Name} payload");
+}

@@ -1,0 +1,61 @@
+using Orleans.Concurrency;
+using System.Collections.Immutable;
+using Batchyard.Backends;
+using Batchyard.Dags;
+
+namespace Batchyard.Runs;
+
+/// <summary>What a run grain asks of a job supervisor: run (or keep following) one attempt's job.</summary>
+[GenerateSerializer, Immutable]
+public sealed record JobOrder
+{
+    [Id(0)] public required JobRef Job { get; init; }
+    [Id(1)] public required TaskDefinition Task { get; init; }
+    [Id(2)] public DateTimeOffset LogicalDate { get; init; }
+    [Id(3)] public ImmutableDictionary<string, string> Params { get; init; } = ImmutableDictionary<string, string>.Empty;
+    /// <summary>True once the run knows the backend took the job: the supervisor only follows it, never submits.</summary>
+    [Id(4)] public bool Acknowledged { get; init; }
+}
+
+/// <summary>What a supervisor tells its run: one fact about one attempt's job, sent once, safe to receive twice.</summary>
+[GenerateSerializer, Immutable]
+public sealed record JobReport
+{
+    [Id(0)] public required string TaskId { get; init; }
+    [Id(1)] public int Attempt { get; init; }
+    /// <summary>The job's status as its backend reports it; null for the other kinds of report.</summary>
+    [Id(2)] public JobStatusUpdate? Status { get; init; }
+    /// <summary>The attempt could not be submitted (template, secret, backend refusal).</summary>
+    [Id(3)] public string? SubmitFailure { get; init; }
+    /// <summary>Whether <see cref="SubmitFailure"/> may be retried.</summary>
+    [Id(4)] public bool Retryable { get; init; }
+    /// <summary>True when a job asked to stop has stopped (or was never there).</summary>
+    [Id(5)] public bool Stopped { get; init; }
+}
+
+/// <summary>
+/// One attempt's job, keyed by its job name: submits it, follows it and stops it, and reports each job fact to
+/// its run. It owns no durable state: the run grain owns the attempt and sends the order again after a failover.
+/// </summary>
+public interface IJobSupervisorGrain : IGrainWithStringKey
+{
+    /// <summary>Submits the job (unless the order says it is acknowledged) and follows it; repeated orders re-report the latest status.</summary>
+    [OneWay]
+    Task RunAsync(JobOrder order);
+
+    /// <summary>Stops the job; reports <see cref="JobReport.Stopped"/> when it has.</summary>
+    [OneWay]
+    Task StopAsync(JobRef job);
+}
+
+/// <summary>How job supervisors and the run's own timer call a run grain (implemented by <see cref="DagRunGrain"/>).</summary>
+public interface IRunCallbacks : IGrainWithStringKey
+{
+    /// <summary>A fact about one attempt's job.</summary>
+    [OneWay]
+    Task OnJobReportAsync(JobReport report);
+
+    /// <summary>The run's timer: a retry or a deadline is due.</summary>
+    [OneWay]
+    Task OnDueAsync();
+}

@@ -1,0 +1,372 @@
+using Batchyard.Backends;
+using Batchyard.Dags;
+using Batchyard.Grains;
+using Batchyard.Logs;
+using Batchyard.Secrets;
+using Microsoft.Extensions.Logging;
+
+namespace Batchyard.Runs;
+
+/// <summary>
+/// Supervises one attempt's job (keyed by the job name): renders the task, resolves its secrets, submits it,
+/// follows it and stops it, reporting every job fact to the run grain. It holds nothing durable: the run grain
+/// owns the attempt, and after a failover sends the order again, which re-attaches (backends adopt a job of
+/// the same name) instead of making a second job.
+/// </summary>
+[CollectionAgeLimit(Minutes = 5)]
+public sealed partial class JobSupervisorGrain(
+    BackendCatalog backends,
+    IAttemptLogStore logs,
+    ISecretResolver secrets,
+    [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
+    ILogger<JobSupervisorGrain> logger) : Grain, IJobSupervisorGrain, ISupervisorCallbacks
+{
+    private static readonly TimeSpan RewatchDelay = TimeSpan.FromSeconds(15);
+
+    private readonly CancellationTokenSource _life = new();
+    private JobOrder? _order;
+    private bool _submitted;
+    private JobStatusUpdate? _last;
+    private int _deferrals;
+    private bool _stopRequested;
+    private bool _stopping;
+    private bool _stopped;
+    private Task? _watchTask;
+    private CancellationTokenSource? _watchCts;
+    private DateTimeOffset? _dueAt;
+    private CancellationTokenSource? _timerCts;
+
+    private JobRef? Job => _order?.Job;
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _life.Cancel();
+        return Task.CompletedTask;
+    }
+
+    public async Task RunAsync(JobOrder order)
+    {
+        if (_order is null)
+        {
+            _order = order;
+            _submitted = order.Acknowledged;
+        }
+        else if (order.Acknowledged)
+        {
+            _submitted = true;
+        }
+
+        if (_stopRequested)
+        {
+            return;
+        }
+        if (_last is { IsFinal: true } last)
+        {
+            // The run asks again because it may have missed the end: tell it once more.
+            Report(new JobReport { TaskId = order.Job.TaskId, Attempt = order.Job.Attempt, Status = last });
+            return;
+        }
+        if (!_submitted)
+        {
+            await SubmitAsync();
+        }
+        else
+        {
+            EnsureWatching();
+            if (_last is { } latest)
+            {
+                Report(new JobReport { TaskId = order.Job.TaskId, Attempt = order.Job.Attempt, Status = latest });
+            }
+        }
+    }
+
+    public Task StopAsync(JobRef job)
+    {
+        _order ??= new JobOrder { Job = job, Task = new TaskDefinition { TaskId = job.TaskId, Backend = job.Backend }, Acknowledged = true };
+        _stopRequested = true;
+        StopWatching();
+        if (_stopped)
+        {
+            Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, Stopped = true });
+        }
+        else
+        {
+            BeginStop();
+        }
+        return Task.CompletedTask;
+    }
+
+    private async Task SubmitAsync()
+    {
+        var order = _order!;
+        var job = order.Job;
+        TaskDefinition rendered;
+        try
+        {
+            rendered = Templates.RenderTask(order.Task, new TemplateContext(job.DagId, job.RunId, job.TaskId, job.Attempt, order.LogicalDate, order.Params));
+        }
+        catch (TemplateException ex)
+        {
+            // The same template fails the same way on every retry.
+            SubmitFailed($"template: {ex.Message}", retryable: false);
+            return;
+        }
+
+        // Secrets resolve here, at submit time, into the backend's request only: the run and its journal keep `secret:NAME`.
+        (rendered, var missingSecret) = TaskSecrets.Resolve(rendered, secrets);
+        if (missingSecret is not null)
+        {
+            SubmitFailed($"secret '{missingSecret}' is not configured on the server ({ConfigurationSecretResolver.Section}:{missingSecret})", retryable: false);
+            return;
+        }
+
+        if (backends.Find(job.Backend) is not { } backend)
+        {
+            SubmitFailed($"backend '{job.Backend}' is not available on this silo", retryable: true);
+            return;
+        }
+
+        LogSubmitting(job.DagId, job.RunId, job.TaskId, job.Attempt, job.Backend, job.JobName);
+        JobStatus status;
+        try
+        {
+            status = await backend.SubmitAsync(new JobRequest { Job = job, Task = rendered, LogicalDate = order.LogicalDate, Log = OpenLog() }, _life.Token);
+        }
+        catch (TransientBackendException ex)
+        {
+            // Throttled or briefly away: the attempt stays queued and is submitted again later (the backend
+            // adopts a job of the same name), without holding this grain's turn meanwhile.
+            var delay = TimeSpan.FromSeconds(Math.Min(60, 2 * Math.Pow(2, Math.Min(_deferrals++, 5))) * (0.8 + (0.4 * Random.Shared.NextDouble())));
+            LogSubmitDeferred(job.DagId, job.RunId, job.TaskId, job.Attempt, ex.Message, delay);
+            ArmTimer(time.GetUtcNow() + delay);
+            return;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_life.IsCancellationRequested)
+        {
+            // The job may exist although the answer was lost: the run has it stopped (a no-op when it does not).
+            LogSubmitFailed(job.DagId, job.RunId, job.TaskId, job.Attempt, ex.Message);
+            SubmitFailed($"submit failed: {ex.Message}", retryable: true);
+            return;
+        }
+        _deferrals = 0;
+        _submitted = true;
+        OnStatus(JobStatusUpdate.From(status));
+        if (!status.IsFinal)
+        {
+            EnsureWatching();
+        }
+    }
+
+    private void SubmitFailed(string reason, bool retryable)
+    {
+        var job = Job!;
+        _last = new JobStatusUpdate(JobState.Failed, null, null, reason, null, null, System.Collections.Immutable.ImmutableDictionary<string, string>.Empty);
+        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, SubmitFailure = reason, Retryable = retryable });
+    }
+
+    Task ISupervisorCallbacks.OnJobStatusAsync(JobStatusUpdate status)
+    {
+        if (!_stopRequested && _last is not { IsFinal: true })
+        {
+            OnStatus(status);
+        }
+        return Task.CompletedTask;
+    }
+
+    private void OnStatus(JobStatusUpdate status)
+    {
+        if (status == _last)
+        {
+            return;
+        }
+        _last = status;
+        var job = Job!;
+        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, Status = status });
+    }
+
+    Task ISupervisorCallbacks.OnWatchFailedAsync(string error)
+    {
+        var job = Job!;
+        LogWatchFailed(job.DagId, job.RunId, job.TaskId, job.Attempt, error);
+        _watchTask = null;
+        ArmTimer(time.GetUtcNow() + RewatchDelay);
+        return Task.CompletedTask;
+    }
+
+    Task ISupervisorCallbacks.OnStopFinishedAsync(string? error)
+    {
+        var job = Job!;
+        _stopping = false;
+        if (error is not null)
+        {
+            LogStopFailed(job.DagId, job.RunId, job.TaskId, job.JobName, error);
+            ArmTimer(time.GetUtcNow() + RewatchDelay);
+            return Task.CompletedTask;
+        }
+        _stopped = true;
+        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, Stopped = true });
+        return Task.CompletedTask;
+    }
+
+    async Task ISupervisorCallbacks.OnDueAsync()
+    {
+        if (_dueAt is not { } due || due > time.GetUtcNow())
+        {
+            return;
+        }
+        _dueAt = null;
+        if (_stopRequested)
+        {
+            BeginStop();
+        }
+        else if (!_submitted)
+        {
+            await SubmitAsync();
+        }
+        else
+        {
+            EnsureWatching();
+        }
+    }
+
+    private void Report(JobReport report)
+    {
+        var job = Job!;
+        GrainFactory.GetGrain<IRunCallbacks>(RunKeys.Run(job.DagId, job.RunId)).OnJobReportAsync(report).Ignore();
+    }
+
+    private void BeginStop()
+    {
+        if (_stopping || _stopped)
+        {
+            return;
+        }
+        _stopping = true;
+        var job = Job!;
+        var backend = backends.Find(job.Backend);
+        var self = this.AsReference<ISupervisorCallbacks>();
+        var token = _life.Token;
+        _ = Task.Run(async () =>
+        {
+            string? error = null;
+            try
+            {
+                if (backend is not null)
+                {
+                    await backend.StopAsync(job, token);
+                }
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                error = ex.Message;
+            }
+            if (!token.IsCancellationRequested)
+            {
+                await self.OnStopFinishedAsync(error);
+            }
+        }, CancellationToken.None);
+    }
+
+    private void EnsureWatching()
+    {
+        // A watcher whose last report could not be delivered has ended: it counts as not watching.
+        if (Job is not { } job || _stopRequested || _watchTask is { IsCompleted: false } || _last is { IsFinal: true } || backends.Find(job.Backend) is not { } backend)
+        {
+            return;
+        }
+        StopWatching();
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
+        _watchCts = cts;
+        var token = cts.Token;
+        var self = this.AsReference<ISupervisorCallbacks>();
+        var log = OpenLog();
+        _watchTask = Task.Run(async () =>
+        {
+            try
+            {
+                var ended = false;
+                await foreach (var status in backend.WatchAsync(job, log, token))
+                {
+                    await self.OnJobStatusAsync(JobStatusUpdate.From(status));
+                    ended |= status.IsFinal;
+                }
+                if (!ended && !token.IsCancellationRequested)
+                {
+                    await self.OnWatchFailedAsync("the backend stopped reporting before the job ended");
+                }
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                try
+                {
+                    await self.OnWatchFailedAsync(ex.Message);
+                }
+                catch (Exception)
+                {
+                    // The grain is unreachable; the run's next order finds this watcher ended and starts another.
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Watching ended on purpose (a stop, or the grain deactivated).
+            }
+        }, CancellationToken.None);
+    }
+
+    private void StopWatching()
+    {
+        _watchCts?.Cancel();
+        _watchCts?.Dispose();
+        _watchCts = null;
+        _watchTask = null;
+    }
+
+    /// <summary>The attempt's log, writing <c>***</c> for the values of the secrets the task uses.</summary>
+    private IAttemptLog OpenLog()
+    {
+        var order = _order!;
+        var job = order.Job;
+        return TaskSecrets.Masking(logs.Open(job.DagId, job.RunId, job.TaskId, job.Attempt), TaskSecrets.Values(order.Task, secrets));
+    }
+
+    /// <summary>One timer for whatever this supervisor waits for next (a deferred submit, a re-watch, a stop retry).</summary>
+    private void ArmTimer(DateTimeOffset at)
+    {
+        _timerCts?.Cancel();
+        _timerCts?.Dispose();
+        _dueAt = at;
+        var delay = at - time.GetUtcNow();
+        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
+        _timerCts = cts;
+        var token = cts.Token;
+        var self = this.AsReference<ISupervisorCallbacks>();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, time, token);
+                await self.OnDueAsync();
+            }
+            catch (OperationCanceledException)
+            {
+                // Re-armed or deactivated.
+            }
+        }, CancellationToken.None);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: submitting to {Backend} as {JobName}")]
+    private partial void LogSubmitting(string dagId, string runId, string taskId, int attempt, string backend, string jobName);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: submit deferred ({Reason}); again in {Delay}")]
+    private partial void LogSubmitDeferred(string dagId, string runId, string taskId, int attempt, string reason, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: submit failed: {Error}")]
+    private partial void LogSubmitFailed(string dagId, string runId, string taskId, int attempt, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: following the job failed: {Error}")]
+    private partial void LogWatchFailed(string dagId, string runId, string taskId, int attempt, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}: stopping job {JobName} failed: {Error}")]
+    private partial void LogStopFailed(string dagId, string runId, string taskId, string jobName, string error);
+}

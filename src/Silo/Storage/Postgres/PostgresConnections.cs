@@ -1,0 +1,27 @@
+using Npgsql;
+
+namespace Batchyard.Silo.Storage.Postgres;
+
+/// <summary>
+/// The <c>Batchyard:Postgres</c> section: one bounded connection pool per process, shared by Orleans'
+/// providers (membership, reminders, grain state), the journal writers, history reads and logs.
+/// </summary>
+public sealed record PostgresConnections
+{
+    /// <summary>Connections this process opens at most; callers beyond it wait for one (a SCRAM login costs CPU, so a storm of them is avoided).</summary>
+    public int MaxConnections { get; init; } = 20;
+
+    /// <summary>How long a caller waits for a free connection (or to open one) before that call fails and is retried by its owner.</summary>
+    public TimeSpan WaitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The data source for <paramref name="connectionString"/>, bounded by these settings.</summary>
+    public NpgsqlDataSource CreateDataSource(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            MaxPoolSize = MaxConnections,
+            Timeout = (int)Math.Ceiling(WaitTimeout.TotalSeconds),
+        };
+        return NpgsqlDataSource.Create(builder.ConnectionString);
+    }
+}
