@@ -47,6 +47,40 @@ public sealed class TestPostgres
         await RunAsync(PgCtl(), "-D", Path.Combine(dir, "data"), "-w", "-m", "immediate", "stop");
     }
 
+    /// <summary>Freezes the server (SIGSTOP to every PostgreSQL process) for <paramref name="stall"/>: connections hang, as in a storage stall.</summary>
+    public async Task StallAsync(TimeSpan stall)
+    {
+        var dir = Directory ?? throw new InvalidOperationException("only a private server can be stalled");
+        var postmaster = int.Parse(File.ReadLines(Path.Combine(dir, "data", "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+        var pids = new List<int> { postmaster };
+        foreach (var stat in System.IO.Directory.GetDirectories("/proc").Select(d => Path.Combine(d, "stat")).Where(File.Exists))
+        {
+            try
+            {
+                // "pid (comm) state ppid ...": the parent is the second field after the command's closing parenthesis.
+                var text = await File.ReadAllTextAsync(stat);
+                var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == postmaster)
+                {
+                    pids.Add(int.Parse(text[..text.IndexOf(' ', StringComparison.Ordinal)], CultureInfo.InvariantCulture));
+                }
+            }
+            catch (IOException)
+            {
+                // The process ended while it was read.
+            }
+        }
+        await RunAsync("bash", "-c", "kill -STOP " + string.Join(' ', pids));
+        try
+        {
+            await Task.Delay(stall);
+        }
+        finally
+        {
+            await RunAsync("bash", "-c", "kill -CONT " + string.Join(' ', pids) + " 2>/dev/null || true");
+        }
+    }
+
     public async Task StartAgainAsync()
     {
         var dir = Directory ?? throw new InvalidOperationException("only a private server can be started");

@@ -17,7 +17,8 @@ public interface IDagGrain : IGrainWithStringKey
     /// <summary>Removes the DAG: its schedule stops and queued runs are dropped; history stays readable.</summary>
     Task DeleteAsync();
 
-    /// <summary>The DAG's current state, or null when it does not exist.</summary>
+    /// <summary>The DAG's current state, or null when it does not exist (a read: it never waits behind a write).</summary>
+    [AlwaysInterleave]
     Task<DagInfo?> GetAsync();
 
     /// <summary>Stops (true) or resumes (false) the schedule.</summary>
@@ -30,10 +31,10 @@ public interface IDagGrain : IGrainWithStringKey
     Task<ImmutableArray<string>> EvaluateScheduleAsync();
 
     /// <summary>The next scheduled slots from now (for the API and dashboard).</summary>
+    [AlwaysInterleave]
     Task<ImmutableArray<DateTimeOffset>> GetNextSlotsAsync(int count);
 
-    /// <summary>A run of this DAG changed state; called by the run grain.</summary>
-    [OneWay]
+    /// <summary>A run of this DAG changed state; called by the run grain, which repeats it until this call succeeds.</summary>
     Task OnRunChangedAsync(RunSummary run);
 }
 

@@ -45,15 +45,6 @@ public sealed partial class DagGrain(
 
     private string DagId => this.GetPrimaryKeyString();
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        if (S.ActiveRuns.Count > 0 || S.QueuedRuns.Count > 0)
-        {
-            // After a failover this grain may have missed a run's last message: ask the runs themselves.
-            await ReconcileRunsAsync();
-        }
-    }
-
     public async Task<DagInfo> ApplyAsync(DagDefinition definition)
     {
         var now = time.GetUtcNow();
@@ -212,24 +203,44 @@ public sealed partial class DagGrain(
             S.RecentRuns.RemoveRange(RecentRunsKept, S.RecentRuns.Count - RecentRunsKept);
         }
 
+        var begin = false;
+        var tracked = false;
         if (run.State.IsFinal())
         {
-            S.ActiveRuns.Remove(run.RunId);
-            S.QueuedRuns.Remove(run.RunId);
+            tracked = S.ActiveRuns.Remove(run.RunId) | S.QueuedRuns.Remove(run.RunId);
         }
-        else if (run.State == RunState.Running && !S.QueuedRuns.Contains(run.RunId))
+        else if (run.State == RunState.Running)
         {
-            S.ActiveRuns.Add(run.RunId);
+            tracked = S.QueuedRuns.Remove(run.RunId) | S.ActiveRuns.Add(run.RunId);
+        }
+        else if (run.State == RunState.Queued)
+        {
+            // A queued run tells of itself until it begins: admitted already (its begin was lost), or made just
+            // before a crash and never tracked here (its place in line is taken now).
+            begin = S.ActiveRuns.Contains(run.RunId);
+            if (!begin && !S.QueuedRuns.Contains(run.RunId))
+            {
+                S.QueuedRuns.Add(run.RunId);
+                tracked = true;
+            }
+        }
+        if (tracked || run.State.IsFinal())
+        {
+            // Only what admission depends on must be durable before the run hears back; the recent-runs list
+            // rides along with those writes.
+            await store.WriteStateAsync();
+        }
+        if (begin)
+        {
+            await RunGrain(run.RunId).BeginAsync();
         }
         await AdmitQueuedRunsAsync();
-        await store.WriteStateAsync();
     }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName == ScheduleReminder)
         {
-            await ReconcileRunsAsync();
             var created = await EvaluateScheduleAsync();
             if (created.Length > 0)
             {
@@ -240,18 +251,10 @@ public sealed partial class DagGrain(
 
     private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType)
     {
+        // The active and queued runs are what the runs told this grain: each run tells of every state change
+        // and repeats it from its own reminder until it is heard, so nothing here needs checking against them.
         var startNow = S.ActiveRuns.Count < definition.MaxActiveRuns && S.QueuedRuns.Count == 0;
-        if (!startNow)
-        {
-            // Full, as far as this grain knows: a run's last message may have been lost, so ask the runs first.
-            await ReconcileRunsAsync();
-            startNow = S.ActiveRuns.Count < definition.MaxActiveRuns && S.QueuedRuns.Count == 0;
-        }
 
-        // Tracked before it exists: a crash between the two leaves an id that reconciliation drops, never a
-        // run that nobody admits or counts.
-        (startNow ? (ICollection<string>)S.ActiveRuns : S.QueuedRuns).Add(runId);
-        await store.WriteStateAsync();
         var run = await RunGrain(runId).CreateAsync(new RunStart
         {
             Dag = definition,
@@ -261,68 +264,24 @@ public sealed partial class DagGrain(
             RunType = runType,
             StartNow = startNow,
         });
-        if (run is not null)
-        {
-            return run;
-        }
-
-        // It existed already: keep tracking it only if it is unfinished (made just before a crash, untracked since).
-        S.ActiveRuns.Remove(runId);
-        S.QueuedRuns.Remove(runId);
-        switch ((await RunGrain(runId).GetAsync())?.State)
+        var existed = run is null;
+        // Tracked once it exists: a crash before this write loses nothing, since the run tells of itself.
+        switch ((run ?? await RunGrain(runId).GetAsync())?.State)
         {
             case RunState.Running:
                 S.ActiveRuns.Add(runId);
                 break;
-            case RunState.Queued:
+            case RunState.Queued when !S.ActiveRuns.Contains(runId) && !S.QueuedRuns.Contains(runId):
                 S.QueuedRuns.Add(runId);
                 break;
         }
         await store.WriteStateAsync();
-        await AdmitQueuedRunsAsync();
-        return null;
-    }
-
-    /// <summary>
-    /// Brings the active and queued lists in line with the runs' own states: a run's "finished" message is
-    /// one-way and can be lost with a dying silo, and an admitted run may not have heard its <c>BeginAsync</c>.
-    /// </summary>
-    private async Task ReconcileRunsAsync()
-    {
-        var ids = S.ActiveRuns.Concat(S.QueuedRuns).Distinct(StringComparer.Ordinal).ToList();
-        if (ids.Count == 0)
+        if (existed)
         {
-            return;
+            await AdmitQueuedRunsAsync();
+            return null;
         }
-        var runs = await Task.WhenAll(ids.Select(id => RunGrain(id).GetAsync()));
-        var changed = false;
-        var toBegin = new List<string>();
-        for (var i = 0; i < ids.Count; i++)
-        {
-            var id = ids[i];
-            if (runs[i] is not { } run || run.State.IsFinal())
-            {
-                changed |= S.ActiveRuns.Remove(id) | S.QueuedRuns.Remove(id);
-                if (runs[i] is { } ended)
-                {
-                    var recent = S.RecentRuns.FindIndex(r => r.RunId == id);
-                    if (recent >= 0)
-                    {
-                        S.RecentRuns[recent] = RunSummary.From(ended);
-                    }
-                }
-            }
-            else if (run.State == RunState.Queued && S.ActiveRuns.Contains(id))
-            {
-                toBegin.Add(id);
-            }
-        }
-        if (changed)
-        {
-            await store.WriteStateAsync();
-        }
-        await Task.WhenAll(toBegin.Select(id => RunGrain(id).BeginAsync()));
-        await AdmitQueuedRunsAsync();
+        return run;
     }
 
     private async Task AdmitQueuedRunsAsync()

@@ -58,7 +58,9 @@ public sealed partial class DagRunGrain(
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private CancellationTokenSource? _timerCts;
-    private RunSummary? _toldDag;
+    private bool _tellPending;
+    private Task _telling = Task.CompletedTask;
+    private RunState? _dagHeard;
     private Orleans.Utilities.ObserverManager<IRunObserver>? _watchers;
     private IGrainTimer? _publishTimer;
 
@@ -136,6 +138,12 @@ public sealed partial class DagRunGrain(
         if (start.StartNow)
         {
             await BeginCoreAsync();
+        }
+        else
+        {
+            // A queued run, too, has its wake-up: it tells its DAG grain of itself until it is begun.
+            await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
+            TellDagSoon();
         }
         await _writer.FlushedAsync();
         return Details();
@@ -238,9 +246,14 @@ public sealed partial class DagRunGrain(
 
     public async Task ResumeAsync()
     {
-        if (S.Dag is null || _state == RunState.Queued)
+        if (S.Dag is null)
         {
-            // A queued run waits for its DAG grain to begin it.
+            return;
+        }
+        if (_state == RunState.Queued)
+        {
+            // A queued run waits for its DAG grain to begin it, and reminds it that it waits.
+            TellDagSoon();
             return;
         }
         foreach (var task in _tasks.Values)
@@ -271,11 +284,7 @@ public sealed partial class DagRunGrain(
         }
         else
         {
-            if (!_tasks.Values.Any(t => t.StopPending.Count > 0))
-            {
-                await UnregisterWakeAsync();
-            }
-            TellDag(force: true);
+            TellDagSoon();
         }
     }
 
@@ -298,10 +307,7 @@ public sealed partial class DagRunGrain(
             if (task.StopPending.Remove(report.Attempt))
             {
                 RecordTask(task, null);
-                if (_state.IsFinal() && !_tasks.Values.Any(t => t.StopPending.Count > 0))
-                {
-                    _writer.AfterDurable(UnregisterWakeAsync);
-                }
+                _writer.AfterDurable(RetireIfDoneAsync);
             }
             return;
         }
@@ -329,10 +335,9 @@ public sealed partial class DagRunGrain(
         {
             return;
         }
-        if (S.Dag is null || (_state.IsFinal() && !_tasks.Values.Any(t => t.StopPending.Count > 0)))
+        if (S.Dag is null)
         {
             await UnregisterWakeAsync();
-            TellDag(force: true);
             return;
         }
         await ResumeAsync();
@@ -596,18 +601,14 @@ public sealed partial class DagRunGrain(
         LogFinished(_dagId, _runId, state);
         ArmTimer();
         var notify = state == RunState.Succeeded ? S.Dag!.Notify.OnSuccess : state == RunState.Failed ? S.Dag!.Notify.OnFailure : [];
-        var owesStops = _tasks.Values.Any(t => t.StopPending.Count > 0);
-        _writer.AfterDurable(async () =>
+        if (!notify.IsEmpty)
         {
-            if (!owesStops)
-            {
-                await UnregisterWakeAsync();
-            }
-            if (!notify.IsEmpty)
+            _writer.AfterDurable(() =>
             {
                 notifier.NotifyAsync(notify, Details()).Ignore();
-            }
-        });
+                return Task.CompletedTask;
+            });
+        }
     }
 
     private async Task UnregisterWakeAsync()
@@ -628,7 +629,7 @@ public sealed partial class DagRunGrain(
         // Run-level changes are pushed at once; the DAG grain hears of them once they are durable.
         _writer.AfterDurable(() =>
         {
-            TellDag(force: false);
+            TellDagSoon();
             Publish();
             return Task.CompletedTask;
         });
@@ -658,14 +659,54 @@ public sealed partial class DagRunGrain(
         _watchers?.Notify(w => w.OnRunChangedAsync(details));
     }
 
-    /// <summary>The DAG grain cares about the run's own state, not each task's.</summary>
-    private void TellDag(bool force)
+    /// <summary>
+    /// Tells the DAG grain the run's own state (it cares about that, not each task's), from a loop of its own
+    /// that no request waits on (the DAG grain may be waiting on this run). Failed tells are repeated a few
+    /// times here and then by the wake reminder, which stays until the DAG grain has heard the outcome.
+    /// </summary>
+    private void TellDagSoon()
     {
-        var summary = RunSummary.From(Details() with { Tasks = [] });
-        if (force || summary != _toldDag)
+        _tellPending = true;
+        if (_telling.IsCompleted)
         {
-            _toldDag = summary;
-            GrainFactory.GetGrain<IDagGrain>(_dagId).OnRunChangedAsync(summary).Ignore();
+            _telling = TellLoopAsync();
+        }
+    }
+
+    private async Task TellLoopAsync()
+    {
+        await Task.Yield();
+        var failures = 0;
+        while (_tellPending && !_life.IsCancellationRequested)
+        {
+            _tellPending = false;
+            var summary = RunSummary.From(Details() with { Tasks = [] });
+            try
+            {
+                await GrainFactory.GetGrain<IDagGrain>(_dagId).OnRunChangedAsync(summary);
+                _dagHeard = summary.State;
+                failures = 0;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogTellFailed(_dagId, _runId, ex.Message);
+                if (++failures >= 5)
+                {
+                    break;
+                }
+                _tellPending = true;
+                await Task.Delay(TimeSpan.FromSeconds(failures));
+            }
+        }
+        await RetireIfDoneAsync();
+    }
+
+    /// <summary>Drops the wake reminder once the run is over, its DAG grain knows it, and no job still owes a stop.</summary>
+    private async Task RetireIfDoneAsync()
+    {
+        if (_state.IsFinal() && _dagHeard == _state && !_tasks.Values.Any(t => t.StopPending.Count > 0))
+        {
+            await UnregisterWakeAsync();
         }
     }
 
@@ -782,6 +823,9 @@ public sealed partial class DagRunGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: timed out after {Timeout}; stopping its job")]
     private partial void LogTimedOut(string dagId, string runId, string taskId, int attempt, string timeout);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: telling the DAG grain failed (tried again): {Error}")]
+    private partial void LogTellFailed(string dagId, string runId, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: an action after a journal write failed (the next wake-up repeats it): {Error}")]
     private partial void LogEffectFailed(string dagId, string runId, string error);

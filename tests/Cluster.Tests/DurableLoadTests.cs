@@ -1,0 +1,168 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Xunit.Abstractions;
+
+namespace Batchyard.Cluster.Tests;
+
+/// <summary>The durable mode under load, with real silo processes on a real PostgreSQL of each test's own.</summary>
+public sealed class DurableLoadTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(60) };
+    private readonly string _dags = Directory.CreateTempSubdirectory("batchyard-load-").FullName;
+    private readonly List<SiloProcess> _silos = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var silo in _silos)
+        {
+            await silo.DisposeAsync();
+        }
+        Directory.Delete(_dags, recursive: true);
+    }
+
+    [Fact]
+    public async Task A30SecondDatabaseStallDuringAWideRun_FailsNoTaskAndTheApiKeepsAnswering()
+    {
+        var server = await TestPostgres.PrivateAsync();
+        var silo = await StartAsync("stall", await server.CreateDatabaseAsync());
+        await silo.Api.PutDagAsync("wide", WideDag("wide", 1000, """start: { backend: local, command: [sleep, "3"], resources: { memory_mb: 16 } }"""));
+        var runId = await silo.Api.TriggerAsync("wide");
+        await Wait.UntilAsync(async () => (await silo.Api.GetRunAsync("wide", runId)).Tasks().First().State() == "running", TimeSpan.FromSeconds(30), "start to run");
+
+        // The start job ends while the database is frozen: its end, and the 1,000 tasks it lets go, wait for it.
+        var reads = new ConcurrentBag<(HttpStatusCode Status, TimeSpan Took)>();
+        using var polling = new CancellationTokenSource();
+        var poller = PollAsync(silo, $"/api/v1/dags/wide/runs/{runId}", reads, polling.Token);
+        var stalledAt = Stopwatch.StartNew();
+        await server.StallAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine($"database frozen for {stalledAt.Elapsed.TotalSeconds:F1} s");
+
+        var done = await WaitForRunEndAsync(silo, "wide", runId, TimeSpan.FromSeconds(120));
+        await polling.CancelAsync();
+        await poller;
+
+        Assert.Equal("succeeded", done.State());
+        Assert.All(done.Tasks(), t => Assert.Equal(("succeeded", 1), (t.State(), t.Attempts().Count())));
+        output.WriteLine($"{reads.Count} reads during the stall, slowest {reads.Max(r => r.Took).TotalMilliseconds:F0} ms");
+        Assert.All(reads, r => Assert.True(r.Status == HttpStatusCode.OK, $"GET run answered {(int)r.Status}"));
+    }
+
+    [Fact]
+    public async Task KillingTheSiloOfA1000TaskWideRun_EveryTaskEndsOnceAndTheRunSucceeds()
+    {
+        var server = await TestPostgres.SharedAsync();
+        var connectionString = await server.CreateDatabaseAsync();
+        // One event per commit: slow enough for the kill to fall in the middle of the run.
+        var a = await StartAsync("load-a", connectionString, slow: true);
+        var b = await StartAsync("load-b", connectionString, slow: true);
+        await a.Api.PutDagAsync("wide", WideDag("wide", 1000, "start: { backend: noop }"));
+        var runId = await a.Api.TriggerAsync("wide");
+        await Wait.UntilAsync(() => Task.FromResult(a.Output.Contains($"wide/{runId}: created", StringComparison.Ordinal) || b.Output.Contains($"wide/{runId}: created", StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "the run grain to be placed");
+        var victim = a.Output.Contains($"wide/{runId}: created", StringComparison.Ordinal) ? a : b;
+        var survivor = victim == a ? b : a;
+        await Wait.UntilAsync(async () => (await survivor.Api.GetRunAsync("wide", runId)).Tasks().Count(t => t.State() == "succeeded") >= 100, TimeSpan.FromSeconds(60), "a hundred tasks to end");
+
+        var before = (await survivor.Api.GetRunAsync("wide", runId)).Tasks().Count(t => t.State() == "succeeded");
+        victim.KillHard();
+        output.WriteLine($"killed {victim.Name}, the run's silo, with {before} of 1002 tasks done");
+
+        var done = await WaitForRunEndAsync(survivor, "wide", runId, TimeSpan.FromSeconds(180));
+        Assert.Equal("succeeded", done.State());
+        Assert.Equal(1002, done.Tasks().Count());
+        // Each task made one attempt: attempts the dead silo had made but not yet written were made again under the same number (and job name).
+        Assert.All(done.Tasks(), t => Assert.Equal(("succeeded", 1), (t.State(), t.Attempts().Count())));
+        Assert.True(before < 1002, "the run had ended before the kill");
+    }
+
+    [Fact]
+    public async Task ABurstOf2000Runs_AllSucceedWhileTheApiKeepsAnswering()
+    {
+        var server = await TestPostgres.SharedAsync();
+        var silo = await StartAsync("burst", await server.CreateDatabaseAsync());
+        await silo.Api.PutDagAsync("burst", """
+            id: burst
+            max_active_runs: 5000
+            defaults: { backend: noop }
+            flow: extract >> score
+            tasks: { extract: {}, score: {} }
+            """);
+        var reads = new ConcurrentBag<(HttpStatusCode Status, TimeSpan Took)>();
+        using var polling = new CancellationTokenSource();
+        var poller = PollAsync(silo, "/api/v1/dags/burst", reads, polling.Token);
+
+        var watch = Stopwatch.StartNew();
+        var day0 = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var triggers = new ConcurrentBag<string>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 2000), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
+            triggers.Add(await silo.Api.TriggerAsync("burst", day0.AddMinutes(i))));
+        output.WriteLine($"2000 runs triggered in {watch.Elapsed.TotalSeconds:F1} s");
+        await Wait.UntilAsync(async () => (await silo.Api.ListRunsAsync("burst", 2000, state: "succeeded")).Count == 2000, TimeSpan.FromSeconds(180), "every run to succeed");
+        output.WriteLine($"2000 runs succeeded {watch.Elapsed.TotalSeconds:F1} s after the first trigger");
+        await polling.CancelAsync();
+        await poller;
+
+        Assert.Equal(2000, triggers.Distinct().Count());
+        Assert.Empty(await silo.Api.ListRunsAsync("burst", 10, state: "failed"));
+        output.WriteLine($"{reads.Count} DAG reads during the burst, slowest {reads.Max(r => r.Took).TotalMilliseconds:F0} ms");
+        Assert.All(reads, r => Assert.Equal(HttpStatusCode.OK, r.Status));
+    }
+
+    private async Task<SiloProcess> StartAsync(string name, string connectionString, bool slow = false)
+    {
+        var settings = SiloProcess.Settings(connectionString, _dags);
+        settings["Logging__LogLevel__Batchyard.Runs.JobSupervisorGrain"] = "Warning";
+        settings["Logging__LogLevel__Batchyard.Runs.DagRunGrain"] = "Warning";
+        settings["Logging__LogLevel__Batchyard.Runs.DagRunGrain"] = "Information";
+        if (slow)
+        {
+            settings["Batchyard__Journal__MaxBatchEvents"] = "1";
+            settings["Batchyard__Journal__Writers"] = "1";
+        }
+        var silo = SiloProcess.Start(name, settings);
+        _silos.Add(silo);
+        await silo.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        return silo;
+    }
+
+    private static string WideDag(string id, int width, string start) =>
+        $"id: {id}\nmax_active_runs: 10\ndefaults: {{ backend: noop }}\ntasks:\n  {start}\n"
+        + string.Concat(Enumerable.Range(0, width).Select(i => $"  w{i}: {{ depends_on: [start] }}\n"))
+        + $"  join: {{ depends_on: [{string.Join(", ", Enumerable.Range(0, width).Select(i => $"w{i}"))}] }}\n";
+
+    private static async Task<JsonElement> WaitForRunEndAsync(SiloProcess silo, string dagId, string runId, TimeSpan timeout)
+    {
+        JsonElement run = default;
+        await Wait.UntilAsync(async () => (run = await silo.Api.GetRunAsync(dagId, runId)).IsFinal(), timeout, $"{dagId}/{runId} to end\n{silo.Tail()}");
+        return run;
+    }
+
+    /// <summary>Reads <paramref name="path"/> every 100 ms until cancelled, recording each answer's status and time.</summary>
+    private static async Task PollAsync(SiloProcess silo, string path, ConcurrentBag<(HttpStatusCode, TimeSpan)> reads, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                using var response = await Http.GetAsync(new Uri(silo.BaseAddress, path), CancellationToken.None);
+                reads.Add((response.StatusCode, watch.Elapsed));
+            }
+            catch (TaskCanceledException)
+            {
+                reads.Add((HttpStatusCode.GatewayTimeout, watch.Elapsed));
+            }
+            try
+            {
+                await Task.Delay(100, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}
