@@ -58,6 +58,7 @@ public sealed partial class DagRunGrain(
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private CancellationTokenSource? _timerCts;
+    private Task _wakeArming = Task.CompletedTask;
     private bool _tellPending;
     private Task _telling = Task.CompletedTask;
     private RunState? _dagHeard;
@@ -142,7 +143,7 @@ public sealed partial class DagRunGrain(
         else
         {
             // A queued run, too, has its wake-up: it tells its DAG grain of itself until it is begun.
-            await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
+            ArmWake();
             TellDagSoon();
         }
         await _writer.FlushedAsync();
@@ -164,7 +165,7 @@ public sealed partial class DagRunGrain(
         _state = RunState.Running;
         _startedAt = time.GetUtcNow();
         RecordRunState();
-        await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
+        ArmWake();
         await ScheduleReadyAsync();
     }
 
@@ -237,7 +238,7 @@ public sealed partial class DagRunGrain(
             _startedAt ??= now;
             _endedAt = null;
             RecordRunState();
-            await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
+            ArmWake();
         }
         await ScheduleReadyAsync();
         await _writer.FlushedAsync();
@@ -611,8 +612,41 @@ public sealed partial class DagRunGrain(
         }
     }
 
+    /// <summary>
+    /// Registers the wake reminder from a task of its own (retried while storage is away), so that neither the
+    /// run nor its DAG grain waits on the reminder table; until it lands, a failover still finds the run
+    /// through the journal's projection of running runs.
+    /// </summary>
+    private void ArmWake()
+    {
+        if (!_wakeArming.IsCompleted)
+        {
+            return;
+        }
+        _wakeArming = ArmWakeAsync();
+    }
+
+    private async Task ArmWakeAsync()
+    {
+        await Task.Yield();
+        for (var attempt = 1; !_life.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && attempt < 10)
+            {
+                LogWakeFailed(_dagId, _runId, ex.Message);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, attempt * 2)));
+            }
+        }
+    }
+
     private async Task UnregisterWakeAsync()
     {
+        await _wakeArming;
         if (await this.GetReminder(WakeReminder) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
@@ -823,6 +857,9 @@ public sealed partial class DagRunGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: timed out after {Timeout}; stopping its job")]
     private partial void LogTimedOut(string dagId, string runId, string taskId, int attempt, string timeout);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: registering the wake reminder failed (tried again): {Error}")]
+    private partial void LogWakeFailed(string dagId, string runId, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: telling the DAG grain failed (tried again): {Error}")]
     private partial void LogTellFailed(string dagId, string runId, string error);
