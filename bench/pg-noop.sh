@@ -10,6 +10,7 @@ cleanup() { [[ -n "${silo:-}" ]] && kill "$silo" 2>/dev/null; scripts/pg-test.sh
 trap cleanup EXIT
 scripts/pg-test.sh start "$env_file" >/dev/null; . "$env_file"
 port=$(sed 's/.*Port=\([0-9]*\).*/\1/' <<<"$BATCHYARD_TEST_PG")
+export PGPASSWORD=$(sed 's/.*Password=\([^;]*\).*/\1/' <<<"$BATCHYARD_TEST_PG")
 dotnet build src/Silo -c Release -v q -nologo >/dev/null
 mkdir "$work/dags"
 Batchyard__Storage=Postgres ConnectionStrings__Postgres="$BATCHYARD_TEST_PG" Batchyard__DagsFolder="$work/dags" \

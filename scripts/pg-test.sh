@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Starts or stops a throwaway PostgreSQL for tests: loopback only, trust auth, data in a temp dir.
+# Starts or stops a throwaway PostgreSQL for tests and benchmarks, configured as deployed: scram-sha-256
+# password auth with a generated password (in the connection string), fsync, synchronous_commit and
+# full_page_writes on; loopback only, data in a temp dir. Beyond stock it sets max_connections=200 and
+# autovacuum_naptime=1s (as ../shared/peers/run.sh does: freshly loaded tables get analyzed promptly).
 #   scripts/pg-test.sh start [ENV_FILE]   # writes BATCHYARD_TEST_PG=... and BATCHYARD_TEST_PG_DIR=... to ENV_FILE
 #   scripts/pg-test.sh stop  [ENV_FILE]   # stops that server and removes its directory and ENV_FILE
 # ENV_FILE is shell-sourceable: `. ENV_FILE && export BATCHYARD_TEST_PG`. It defaults to $BATCHYARD_TEST_PG_FILE, else /tmp/batchyard-pg-test.env.
@@ -40,17 +43,34 @@ as_pg() {
 }
 
 start() {
-  local bin dir port db
+  local bin dir port db password
   bin=$(pg_bin)
   dir=$(mktemp -d /tmp/batchyard-pg.XXXXXX)
   chmod 700 "$dir"
   if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
-  as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
-    || { cat "$dir/initdb.log" >&2; exit 1; }
+  # Hex only: it goes into a connection string unquoted.
+  password=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  (umask 077; printf '%s' "$password" >"$dir/pwfile")
+  if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir/pwfile"; fi
+  as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=scram-sha-256 --pwfile="$dir/pwfile" --encoding=UTF8 --locale=C.UTF-8 \
+      >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+  rm -f "$dir/pwfile"
+  # In postgresql.conf rather than on the command line, so that a plain `pg_ctl start` of this directory
+  # (tests restart a server after a simulated crash) gets the same settings.
+  cat >>"$dir/data/postgresql.conf" <<'CONF'
+
+# scripts/pg-test.sh: as deployed (these are also PostgreSQL's defaults, spelled out on purpose)
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+# beyond stock
+max_connections = 200
+autovacuum_naptime = 1s
+CONF
   for _ in 1 2 3 4 5; do
     port=$(free_port)
     if as_pg "$bin/pg_ctl" -D "$dir/data" -w -t 60 -l "$dir/server.log" \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir" \
         start >/dev/null; then
       break
     fi
@@ -58,10 +78,10 @@ start() {
   done
   [[ -n "$port" ]] || { cat "$dir/server.log" >&2; exit 1; }
   db=batchyard_test
-  as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db"
-  local cs="Host=127.0.0.1;Port=$port;Username=postgres;Database=$db"
+  as_pg env PGPASSWORD="$password" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db"
+  local cs="Host=127.0.0.1;Port=$port;Username=postgres;Password=$password;Database=$db"
   # Quoted so that the file can be sourced (the connection string contains ';').
-  printf "BATCHYARD_TEST_PG='%s'\nBATCHYARD_TEST_PG_DIR='%s'\n" "$cs" "$dir" >"$env_file"
+  (umask 077; printf "BATCHYARD_TEST_PG='%s'\nBATCHYARD_TEST_PG_DIR='%s'\n" "$cs" "$dir" >"$env_file")
   echo "BATCHYARD_TEST_PG=$cs"
   if [[ -n "${BATCHYARD_TEST_PG_OWNER_PID:-}" ]]; then
     setsid bash "$0" watch "$env_file" "$BATCHYARD_TEST_PG_OWNER_PID" </dev/null >/dev/null 2>&1 &

@@ -85,9 +85,9 @@ public sealed class TestPostgres
     {
         var dir = Directory ?? throw new InvalidOperationException("only a private server can be started");
         var port = new NpgsqlConnectionStringBuilder(ConnectionString).Port.ToString(CultureInfo.InvariantCulture);
-        // The same settings scripts/pg-test.sh starts it with.
+        // The address scripts/pg-test.sh starts it on; its other settings are in the directory's postgresql.conf.
         await RunAsync(PgCtl(), "-D", Path.Combine(dir, "data"), "-w", "-t", "60", "-l", Path.Combine(dir, "server.log"),
-            "-o", $"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "-o", $"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={dir}",
             "start");
     }
 
