@@ -15,9 +15,12 @@ public sealed class Faults
 {
     private readonly ConcurrentDictionary<(string Marker, string Method), Plan> _plans = new();
 
-    /// <summary>Makes the next <paramref name="times"/> calls of <paramref name="method"/> on <paramref name="marker"/> throw.</summary>
-    public void Arm(string marker, string method, Func<Exception> fault, int times = int.MaxValue) =>
-        _plans[(marker, method)] = new Plan(fault, times);
+    /// <summary>
+    /// Makes the next <paramref name="times"/> calls of <paramref name="method"/> on <paramref name="marker"/> throw,
+    /// each after <paramref name="after"/> (a call held until a dead silo is declared dead fails late).
+    /// </summary>
+    public void Arm(string marker, string method, Func<Exception> fault, int times = int.MaxValue, TimeSpan after = default) =>
+        _plans[(marker, method)] = new Plan(fault, times, after);
 
     /// <summary>How many calls of <paramref name="method"/> on <paramref name="marker"/> were made to fail.</summary>
     public int Thrown(string marker, string method) => _plans.TryGetValue((marker, method), out var plan) ? plan.Thrown : 0;
@@ -30,20 +33,26 @@ public sealed class Faults
         services.AddSingleton<IRunHistoryStore>(new FaultyHistory(new MemoryRunHistoryStore(), faults));
     }
 
-    private void ThrowIfArmed(string target, string method)
+    private async Task ThrowIfArmedAsync(string target, string method)
     {
         foreach (var ((marker, armed), plan) in _plans)
         {
             if (armed == method && target.Contains(marker, StringComparison.Ordinal) && plan.TryTake() is { } fault)
             {
+                if (plan.After > TimeSpan.Zero)
+                {
+                    await Task.Delay(plan.After);
+                }
                 throw fault;
             }
         }
     }
 
-    private sealed class Plan(Func<Exception> fault, int times)
+    private sealed class Plan(Func<Exception> fault, int times, TimeSpan after)
     {
         private int _thrown;
+
+        public TimeSpan After => after;
 
         public int Thrown => Volatile.Read(ref _thrown);
 
@@ -61,7 +70,7 @@ public sealed class Faults
     {
         public async Task Invoke(IOutgoingGrainCallContext context)
         {
-            faults.ThrowIfArmed(context.TargetId.ToString(), context.MethodName);
+            await faults.ThrowIfArmedAsync(context.TargetId.ToString(), context.MethodName);
             await context.Invoke();
         }
     }
@@ -71,16 +80,16 @@ public sealed class Faults
     {
         public Task SaveRunAsync(RunDetails run, CancellationToken cancellationToken = default) => inner.SaveRunAsync(run, cancellationToken);
 
-        public Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default)
+        public async Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default)
         {
-            faults.ThrowIfArmed(dagId, nameof(GetRunAsync));
-            return inner.GetRunAsync(dagId, runId, cancellationToken);
+            await faults.ThrowIfArmedAsync(dagId, nameof(GetRunAsync));
+            return await inner.GetRunAsync(dagId, runId, cancellationToken);
         }
 
-        public Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)
+        public async Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)
         {
-            faults.ThrowIfArmed(dagId, nameof(ListRunsAsync));
-            return inner.ListRunsAsync(dagId, state, before, limit, cancellationToken);
+            await faults.ThrowIfArmedAsync(dagId, nameof(ListRunsAsync));
+            return await inner.ListRunsAsync(dagId, state, before, limit, cancellationToken);
         }
     }
 }

@@ -42,7 +42,7 @@ public readonly record struct Outcome<T>(T? Value, Failure? Failure)
 /// The operations of the API, shared by the HTTP routes and the gRPC service so that both check, parse and
 /// refuse the same way; the transports only translate requests and results.
 /// </summary>
-public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs, TimeProvider time)
+public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs, ReadRetry retry)
 {
     public const int MaxLogChars = 256 * 1024;
 
@@ -223,7 +223,7 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         Read(() => grains.GetGrain<IPoolGrain>(name).GetAsync(), cancellationToken);
 
     /// <summary>A read, tried again through a short transient fault (it changes nothing); writes are never repeated.</summary>
-    private Task<T> Read<T>(Func<Task<T>> read, CancellationToken cancellationToken) => ReadRetry.RunAsync(read, time, cancellationToken);
+    private Task<T> Read<T>(Func<Task<T>> read, CancellationToken cancellationToken) => retry.RunAsync(read, cancellationToken);
 
     private IDagRunGrain Run(string dagId, string runId) => grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
 

@@ -37,6 +37,7 @@ public static class BatchyardHost
         builder.Services.AddSingleton<DagFolderLoader>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DagFolderLoader>());
 
+        builder.Services.AddSingleton<ReadRetry>();
         builder.Services.AddSingleton<ApiOperations>();
         builder.Services.AddApiKeyAuthentication();
         builder.AddBatchyardGrpc();

@@ -67,6 +67,34 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     }
 
     [Fact]
+    public async Task GetRun_RejectedLateBecauseItsSiloWasJustDeclaredDead_IsTriedOnceMore_AndAnswers200()
+    {
+        var (dagId, runId) = await FinishedRunAsync("fo-late");
+        var run = $"{dagId}/{runId}";
+        fixture.Faults.Arm(run, "GetAsync", () => new SiloUnavailableException("The target silo became unavailable"), times: 1, after: TimeSpan.FromSeconds(2.5));
+        using var http = Host.Http();
+
+        using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}/runs/{runId}", UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, fixture.Faults.Thrown(run, "GetAsync"));
+    }
+
+    [Fact]
+    public async Task GetRun_ThatTimedOutPastTheRetryBudget_IsNotRepeated_AndAnswers503()
+    {
+        var (dagId, runId) = await FinishedRunAsync("fo-slow");
+        var run = $"{dagId}/{runId}";
+        fixture.Faults.Arm(run, "GetAsync", () => new TimeoutException("Response did not arrive on time"), times: 1, after: TimeSpan.FromSeconds(2.5));
+        using var http = Host.Http();
+
+        using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}/runs/{runId}", UriKind.Relative));
+
+        await AssertUnavailableAsync(response);
+        Assert.Equal(1, fixture.Faults.Thrown(run, "GetAsync"));
+    }
+
+    [Fact]
     public async Task GetRun_WithAFaultThatIsNotTransient_StillAnswers500()
     {
         var (dagId, runId) = await FinishedRunAsync("fo-bug");
