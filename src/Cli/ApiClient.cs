@@ -18,9 +18,14 @@ internal sealed class ApiException(HttpStatusCode status, string title, string? 
 /// <summary>The Batchyard HTTP API (<c>/api/v1</c>) as JSON documents; errors become <see cref="ApiException"/>.</summary>
 internal sealed class ApiClient(HttpClient http) : IDisposable
 {
-    public static ApiClient Create(string server, string? token, HttpMessageHandler? handler = null)
+    /// <summary>
+    /// A client of <paramref name="server"/> that rides out its unavailability for up to <paramref name="retryFor"/>
+    /// per call (saying so on <paramref name="error"/>); <paramref name="handler"/> replaces the network in tests.
+    /// </summary>
+    public static ApiClient Create(string server, string? token, TextWriter error, TimeSpan retryFor, HttpMessageHandler? handler = null)
     {
-        var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        var retry = new RetryWhileUnavailable(error, retryFor, TimeProvider.System) { InnerHandler = handler ?? new SocketsHttpHandler() };
+        var http = new HttpClient(retry, disposeHandler: handler is null);
         http.BaseAddress = new Uri(server.TrimEnd('/') + "/");
         http.Timeout = TimeSpan.FromSeconds(100);
         if (!string.IsNullOrEmpty(token))

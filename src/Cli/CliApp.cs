@@ -45,12 +45,26 @@ public static class CliApp
 {
     public const string DefaultServer = "http://localhost:5080";
 
+    /// <summary>How long a call rides out an unavailable server (503, refused connections) unless <c>--retry-for</c> says otherwise.</summary>
+    public const int DefaultRetryForSeconds = 30;
+
     /// <summary>Runs one command line; <paramref name="environment"/> supplies BATCHYARD_SERVER and BATCHYARD_TOKEN.</summary>
-    public static async Task<int> RunAsync(
+    public static Task<int> RunAsync(
         string[] args,
         TextWriter output,
         TextWriter error,
         Func<string, string?> environment,
+        CancellationToken cancellationToken = default,
+        TimeSpan? pollInterval = null) =>
+        RunAsync(args, output, error, environment, handler: null, cancellationToken, pollInterval);
+
+    /// <summary>As the public overload, with <paramref name="handler"/> in place of the network (tests).</summary>
+    internal static async Task<int> RunAsync(
+        string[] args,
+        TextWriter output,
+        TextWriter error,
+        Func<string, string?> environment,
+        HttpMessageHandler? handler,
         CancellationToken cancellationToken = default,
         TimeSpan? pollInterval = null)
     {
@@ -68,8 +82,21 @@ public static class CliApp
             DefaultValueFactory = _ => environment("BATCHYARD_TOKEN") is { Length: > 0 } t ? t : null,
         };
         var json = new Option<bool>("--json") { Description = "Write the server's JSON instead of tables", Recursive = true };
+        var retryFor = new Option<int>("--retry-for")
+        {
+            Description = $"Seconds each call keeps retrying while the server is unavailable (503, connection refused), saying so on stderr; 0: never (default {DefaultRetryForSeconds})",
+            Recursive = true,
+            DefaultValueFactory = _ => DefaultRetryForSeconds,
+        };
+        retryFor.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 0)
+            {
+                r.AddError("--retry-for must be 0 or more seconds");
+            }
+        });
 
-        var root = new RootCommand("Batchyard: DAGs, runs and task logs from the command line") { server, token, json };
+        var root = new RootCommand("Batchyard: DAGs, runs and task logs from the command line") { server, token, json, retryFor };
         var poll = pollInterval ?? TimeSpan.FromSeconds(1);
 
         ActionFactory act = action =>
@@ -81,7 +108,7 @@ public static class CliApp
                     await error.WriteLineAsync($"error: --server '{serverUrl}' is not an http(s) URL");
                     return ExitCodes.Failed;
                 }
-                using var api = ApiClient.Create(serverUrl, parse.GetValue(token));
+                using var api = ApiClient.Create(serverUrl, parse.GetValue(token), error, TimeSpan.FromSeconds(parse.GetValue(retryFor)), handler);
                 var context = new CliContext(api, output, error, parse.GetValue(json), poll);
                 try
                 {

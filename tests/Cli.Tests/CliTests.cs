@@ -262,12 +262,15 @@ public sealed class CliTests(CliFixture fixture)
     }
 
     [Fact]
-    public async Task UnreachableServer_Exits1()
+    public async Task UnreachableServer_IsRetriedForRetryFor_ThenExits1()
     {
-        var result = await fixture.RunAsync("dags", "list", "--server", "http://127.0.0.1:1");
+        var result = await fixture.RunAsync("dags", "list", "--server", "http://127.0.0.1:1", "--retry-for", "2");
 
         Assert.Equal(1, result.ExitCode);
-        Assert.StartsWith("error: cannot reach http://127.0.0.1:1", result.Error, StringComparison.Ordinal);
+        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.StartsWith("batchyard: http://127.0.0.1:1: ", lines[0], StringComparison.Ordinal);
+        Assert.EndsWith("; retrying in 1 s", lines[0], StringComparison.Ordinal);
+        Assert.StartsWith("error: cannot reach http://127.0.0.1:1", lines[^1], StringComparison.Ordinal);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
             return running.Count == runIds.Count * 3;
         }, TimeSpan.FromSeconds(60), "every work task to run");
 
-        var onSilo = running.ToLookup(r => ParentOf(r.Value));
+        var onSilo = running.ToLookup(r => SiloProcess.ParentOf(r.Value));
         var victim = onSilo[a.Pid].Count() >= onSilo[b.Pid].Count() ? a : b;
         var survivor = victim == a ? b : a;
         var doomed = onSilo[victim.Pid].ToList();
@@ -196,15 +196,6 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
             versions.Add(reader.GetInt32(0));
         }
         return versions;
-    }
-
-    /// <summary>The parent pid of a job process: the silo that started it.</summary>
-    private static int ParentOf(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        // Fields after the parenthesised command name: state, ppid, ...
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return int.Parse(fields[1], CultureInfo.InvariantCulture);
     }
 
     private static bool IsAlive(int pid)

@@ -67,6 +67,10 @@ public sealed class SiloApi(Uri baseAddress)
         return [.. document.RootElement.EnumerateArray().Select(e => e.Clone())];
     }
 
+    /// <summary>A GET as it is answered, whatever its status (the caller disposes the response).</summary>
+    public Task<HttpResponseMessage> GetAsync(string pathAndQuery, CancellationToken cancellationToken = default) =>
+        Http.GetAsync(new Uri(baseAddress, pathAndQuery), cancellationToken);
+
     private static async Task EnsureAsync(HttpResponseMessage response)
     {
         if (!response.IsSuccessStatusCode)

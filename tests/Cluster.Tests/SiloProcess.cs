@@ -127,6 +127,15 @@ public sealed class SiloProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>The parent pid of a local job's process: the silo that started it.</summary>
+    public static int ParentOf(int jobPid)
+    {
+        var stat = File.ReadAllText($"/proc/{jobPid}/stat");
+        // Fields after the parenthesised command name: state, ppid, ...
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return int.Parse(fields[1], CultureInfo.InvariantCulture);
+    }
+
     public string Tail(int lines = 60) => string.Join('\n', Output.Split('\n').TakeLast(lines));
 
     public async ValueTask DisposeAsync()

@@ -39,8 +39,14 @@ public sealed class BatchyardTestHost : IAsyncDisposable
     public LogCapture Logs { get; }
     public IServiceProvider Services => _app.Services;
 
-    /// <summary>Starts a host; <paramref name="dagFiles"/> are written to its DAGs folder first.</summary>
-    public static async Task<BatchyardTestHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string>? dagFiles = null)
+    /// <summary>
+    /// Starts a host; <paramref name="dagFiles"/> are written to its DAGs folder first, and <paramref name="services"/>
+    /// may register services of the test's own (they win over the host's defaults that are only tried).
+    /// </summary>
+    public static async Task<BatchyardTestHost> StartAsync(
+        IReadOnlyDictionary<string, string?>? settings = null,
+        IReadOnlyDictionary<string, string>? dagFiles = null,
+        Action<IServiceCollection>? services = null)
     {
         var folder = Path.Combine(Path.GetTempPath(), "batchyard-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(Path.Combine(folder, "dags"));
@@ -71,6 +77,7 @@ public sealed class BatchyardTestHost : IAsyncDisposable
             builder.Logging.AddProvider(logs);
             // Everything this provider is given is checked by the secrets test, down to Debug.
             builder.Logging.AddFilter<LogCapture>(null, LogLevel.Debug);
+            services?.Invoke(builder.Services);
         });
         await app.StartAsync();
 

@@ -3,7 +3,7 @@ using Grpc.Net.Client;
 
 namespace Batchyard.Tests;
 
-/// <summary>One Batchyard host for the tests of this assembly, with an API key and one secret configured.</summary>
+/// <summary>One Batchyard host for the tests of this assembly, with an API key, one secret, and faults tests can arm.</summary>
 public sealed class HostFixture : IAsyncLifetime
 {
     public const string SecretValue = "s3cr3t-Value-7f41d2";
@@ -12,11 +12,15 @@ public sealed class HostFixture : IAsyncLifetime
 
     public BatchyardTestHost Host { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Host = await BatchyardTestHost.StartAsync(new Dictionary<string, string?>
-    {
-        ["Batchyard:ApiKey"] = BatchyardTestHost.ApiKey,
-        ["Batchyard:Secrets:deploy_token"] = SecretValue,
-    });
+    public Faults Faults { get; } = new();
+
+    public async Task InitializeAsync() => Host = await BatchyardTestHost.StartAsync(
+        new Dictionary<string, string?>
+        {
+            ["Batchyard:ApiKey"] = BatchyardTestHost.ApiKey,
+            ["Batchyard:Secrets:deploy_token"] = SecretValue,
+        },
+        services: services => Faults.Register(services, Faults));
 
     /// <summary>A gRPC client sending <paramref name="key"/> as a bearer token (none when null).</summary>
     public BatchyardService.BatchyardServiceClient Grpc(string? key = BatchyardTestHost.ApiKey) => new(Channel(key));

@@ -14,6 +14,14 @@ public static class TestDags
             depends_on: hello
         """;
 
+    /// <summary>One noop task: a run that ends at once.</summary>
+    public static string Noop(string dagId) => $$"""
+        id: {{dagId}}
+        tasks:
+          only:
+            backend: noop
+        """;
+
     public static string Failing(string dagId) => $$"""
         id: {{dagId}}
         tasks:

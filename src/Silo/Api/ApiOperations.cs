@@ -42,18 +42,18 @@ public readonly record struct Outcome<T>(T? Value, Failure? Failure)
 /// The operations of the API, shared by the HTTP routes and the gRPC service so that both check, parse and
 /// refuse the same way; the transports only translate requests and results.
 /// </summary>
-public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs)
+public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs, ReadRetry retry)
 {
     public const int MaxLogChars = 256 * 1024;
 
-    public async Task<DagListItem[]> ListDagsAsync()
+    public Task<DagListItem[]> ListDagsAsync(CancellationToken cancellationToken = default) => Read<DagListItem[]>(async () =>
     {
         var ids = await grains.GetGrain<IDagRegistryGrain>(0).ListAsync();
         var infos = await Task.WhenAll(ids.Select(id => grains.GetGrain<IDagGrain>(id).GetAsync()));
         return [.. infos.OfType<DagInfo>().Select(DagListItem.From)];
-    }
+    }, cancellationToken);
 
-    public async Task<Outcome<DagView>> GetDagAsync(string dagId)
+    public Task<Outcome<DagView>> GetDagAsync(string dagId, CancellationToken cancellationToken = default) => Read<Outcome<DagView>>(async () =>
     {
         var dag = grains.GetGrain<IDagGrain>(dagId);
         if (await dag.GetAsync() is not { } info)
@@ -65,7 +65,7 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             return new Failure(FailureKind.NotFound, "DAG not loaded", $"DAG '{dagId}' has no valid version: its file was refused", info.LoadErrors);
         }
         return DagView.From(info, definition, await dag.GetNextSlotsAsync(5));
-    }
+    }, cancellationToken);
 
     /// <summary>Parses and applies a DAG file's text; <c>Created</c> tells whether the DAG is new.</summary>
     public async Task<Outcome<(DagView View, bool Created)>> ApplyDagAsync(string dagId, string text)
@@ -137,11 +137,11 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         {
             return Failure.BadRequest("Invalid limit", "limit must be between 1 and 1000");
         }
-        return await history.ListRunsAsync(dagId, wanted, before, limit ?? 25, cancellationToken);
+        return await Read(() => history.ListRunsAsync(dagId, wanted, before, limit ?? 25, cancellationToken), cancellationToken);
     }
 
-    public async Task<Outcome<RunDetails>> GetRunAsync(string dagId, string runId) =>
-        await Run(dagId, runId).GetAsync() is { } run ? run : RunNotFound(dagId, runId);
+    public Task<Outcome<RunDetails>> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
+        Read<Outcome<RunDetails>>(async () => await Run(dagId, runId).GetAsync() is { } run ? run : RunNotFound(dagId, runId), cancellationToken);
 
     public async Task<Outcome<RunDetails>> CancelRunAsync(string dagId, string runId)
     {
@@ -180,7 +180,10 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
     }
 
     /// <summary>A page of an attempt's log (the newest attempt when <paramref name="attempt"/> is null) from <paramref name="cursor"/>.</summary>
-    public async Task<Outcome<LogView>> ReadLogAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken)
+    public Task<Outcome<LogView>> ReadLogAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken) =>
+        Read(() => ReadLogOnceAsync(dagId, runId, taskId, attempt, cursor, cancellationToken), cancellationToken);
+
+    private async Task<Outcome<LogView>> ReadLogOnceAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken)
     {
         if (await Run(dagId, runId).GetAsync() is not { } run)
         {
@@ -210,6 +213,17 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         var complete = details.State.IsFinal() && (await logs.ReadAsync(dagId, runId, taskId, number, page.NextCursor, 1, cancellationToken)).Text.Length == 0;
         return new LogView(page.Text, page.NextCursor.ToString(CultureInfo.InvariantCulture), complete, number);
     }
+
+    /// <summary>The configured pools (<c>Batchyard:Pools:NAME</c>), by name, with their holders and line.</summary>
+    public Task<PoolInfo[]> ListPoolsAsync(IEnumerable<string> names, CancellationToken cancellationToken = default) =>
+        Read(() => Task.WhenAll(names.Select(name => grains.GetGrain<IPoolGrain>(name).GetAsync())), cancellationToken);
+
+    /// <summary>One pool; a pool that is not configured is unlimited.</summary>
+    public Task<PoolInfo> GetPoolAsync(string name, CancellationToken cancellationToken = default) =>
+        Read(() => grains.GetGrain<IPoolGrain>(name).GetAsync(), cancellationToken);
+
+    /// <summary>A read, tried again through a short transient fault (it changes nothing); writes are never repeated.</summary>
+    private Task<T> Read<T>(Func<Task<T>> read, CancellationToken cancellationToken) => retry.RunAsync(read, cancellationToken);
 
     private IDagRunGrain Run(string dagId, string runId) => grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
 

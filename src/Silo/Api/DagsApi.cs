@@ -10,7 +10,7 @@ public static class DagsApi
     {
         var group = routes.MapGroup("/api/v1/dags").WithTags("DAGs");
         group.MapGet("/", ListAsync).WithSummary("All DAGs: id, paused, schedule, next run time, last run state");
-        group.MapGet("/{dagId}", async (string dagId, ApiOperations api) => Problems.OkOr(await api.GetDagAsync(dagId)))
+        group.MapGet("/{dagId}", async (string dagId, ApiOperations api, CancellationToken cancellationToken) => Problems.OkOr(await api.GetDagAsync(dagId, cancellationToken)))
             .WithSummary("The DAG, its tasks and edges, its state");
         group.MapPut("/{dagId}", ApplyAsync).WithSummary("Create or replace a DAG from a YAML or JSON body")
             .Accepts<string>("application/yaml", "application/json", "text/plain");
@@ -22,7 +22,7 @@ public static class DagsApi
         return group;
     }
 
-    private static async Task<Ok<DagListItem[]>> ListAsync(ApiOperations api) => TypedResults.Ok(await api.ListDagsAsync());
+    private static async Task<Ok<DagListItem[]>> ListAsync(ApiOperations api, CancellationToken cancellationToken) => TypedResults.Ok(await api.ListDagsAsync(cancellationToken));
 
     private static async Task<IResult> ApplyAsync(string dagId, HttpRequest request, ApiOperations api)
     {

@@ -10,14 +10,14 @@ public static class PoolsApi
     {
         var group = routes.MapGroup("/api/v1/pools").WithTags("Pools");
         group.MapGet("/", ListAsync).WithSummary("Configured pools (Batchyard:Pools:NAME = slots) and who uses them");
-        group.MapGet("/{pool}", async (string pool, IGrainFactory grains) => TypedResults.Ok(await grains.GetGrain<IPoolGrain>(pool).GetAsync()))
+        group.MapGet("/{pool}", async (string pool, ApiOperations api, CancellationToken cancellationToken) => TypedResults.Ok(await api.GetPoolAsync(pool, cancellationToken)))
             .WithSummary("One pool; a pool that is not configured is unlimited");
         return group;
     }
 
-    private static async Task<Ok<PoolInfo[]>> ListAsync(IConfiguration configuration, IGrainFactory grains)
+    private static async Task<Ok<PoolInfo[]>> ListAsync(IConfiguration configuration, ApiOperations api, CancellationToken cancellationToken)
     {
         var names = configuration.GetSection("Batchyard:Pools").GetChildren().Select(c => c.Key).Order(StringComparer.Ordinal);
-        return TypedResults.Ok(await Task.WhenAll(names.Select(name => grains.GetGrain<IPoolGrain>(name).GetAsync())));
+        return TypedResults.Ok(await api.ListPoolsAsync(names, cancellationToken));
     }
 }

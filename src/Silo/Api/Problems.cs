@@ -31,7 +31,28 @@ public static class Problems
             : TypedResults.Problem(title: failure.Title, detail: failure.Detail, statusCode: status);
     }
 
+    /// <summary>
+    /// 503 with <c>Retry-After</c> (whole seconds): the call met a transient fault (a silo failing over, the
+    /// database refusing for a moment) and may succeed if made again after that delay.
+    /// </summary>
+    public static IResult Unavailable(string detail, TimeSpan retryAfter) =>
+        new WithRetryAfter(TypedResults.Problem(title: "Service unavailable", detail: detail, statusCode: StatusCodes.Status503ServiceUnavailable), retryAfter);
+
     /// <summary>200 with the value, or the failure's problem.</summary>
     public static IResult OkOr<T>(Outcome<T> outcome) =>
         outcome.Failure is { } failure ? From(failure) : TypedResults.Ok(outcome.Value);
+}
+
+/// <summary>Another result, with a <c>Retry-After</c> header in whole seconds.</summary>
+internal sealed class WithRetryAfter(IResult inner, TimeSpan retryAfter) : IResult
+{
+    public static string Seconds(TimeSpan delay) =>
+        ((long)Math.Max(1, Math.Ceiling(delay.TotalSeconds))).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        httpContext.Response.Headers.RetryAfter = Seconds(retryAfter);
+        return inner.ExecuteAsync(httpContext);
+    }
 }

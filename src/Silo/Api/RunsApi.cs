@@ -46,8 +46,8 @@ public static class RunsApi
     private static async Task<IResult> ListAsync(string dagId, string? state, int? limit, DateTimeOffset? before, ApiOperations api, CancellationToken cancellationToken) =>
         Problems.OkOr(await api.ListRunsAsync(dagId, state, limit, before, cancellationToken));
 
-    private static async Task<IResult> GetAsync(string dagId, string runId, ApiOperations api) =>
-        Problems.OkOr(await api.GetRunAsync(dagId, runId));
+    private static async Task<IResult> GetAsync(string dagId, string runId, ApiOperations api, CancellationToken cancellationToken) =>
+        Problems.OkOr(await api.GetRunAsync(dagId, runId, cancellationToken));
 
     private static async Task<IResult> CancelAsync(string dagId, string runId, ApiOperations api) =>
         Problems.OkOr(await api.CancelRunAsync(dagId, runId));

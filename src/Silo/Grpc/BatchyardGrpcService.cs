@@ -20,12 +20,12 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     public override async Task<Proto.ListDagsResponse> ListDags(Proto.ListDagsRequest request, ServerCallContext context)
     {
         var response = new Proto.ListDagsResponse();
-        response.Dags.AddRange((await api.ListDagsAsync()).Select(d => d.ToProto()));
+        response.Dags.AddRange((await api.ListDagsAsync(context.CancellationToken)).Select(d => d.ToProto()));
         return response;
     }
 
     public override async Task<Proto.Dag> GetDag(Proto.GetDagRequest request, ServerCallContext context) =>
-        (await api.GetDagAsync(Required(request.DagId, "dag_id"))).Unwrap().ToProto();
+        (await api.GetDagAsync(Required(request.DagId, "dag_id"), context.CancellationToken)).Unwrap().ToProto();
 
     public override async Task<Proto.ApplyDagResponse> ApplyDag(Proto.ApplyDagRequest request, ServerCallContext context)
     {
@@ -69,7 +69,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     }
 
     public override async Task<Proto.Run> GetRun(Proto.GetRunRequest request, ServerCallContext context) =>
-        (await api.GetRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"))).Unwrap().ToProto();
+        (await api.GetRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), context.CancellationToken)).Unwrap().ToProto();
 
     public override async Task<Proto.Run> CancelRun(Proto.CancelRunRequest request, ServerCallContext context) =>
         (await api.CancelRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"))).Unwrap().ToProto();
@@ -132,7 +132,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     {
         while (true)
         {
-            var run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+            var run = (await api.GetRunAsync(dagId, runId, token)).Unwrap();
             if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
             {
                 return null;
@@ -161,7 +161,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
         var next = changes.MoveNextAsync().AsTask();
         try
         {
-            var run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+            var run = (await api.GetRunAsync(dagId, runId, token)).Unwrap();
             await responseStream.WriteAsync(run.ToProto(), token);
             var sent = Fingerprint(run);
 
@@ -185,7 +185,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
                 else
                 {
                     // Run grains publish on their own silo only: a run living elsewhere is followed by reading it.
-                    run = (await api.GetRunAsync(dagId, runId)).Unwrap();
+                    run = (await api.GetRunAsync(dagId, runId, token)).Unwrap();
                 }
                 var fingerprint = Fingerprint(run);
                 if (fingerprint != sent)

@@ -14,7 +14,7 @@ public static class GrpcHosting
     public static WebApplicationBuilder AddBatchyardGrpc(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddGrpc();
+        builder.Services.AddGrpc(o => o.Interceptors.Add<TransientFaultInterceptor>());
         builder.Services.AddGrpcReflection();
 
         var grpcUrl = builder.Configuration["Batchyard:GrpcUrl"] ?? DefaultUrl;

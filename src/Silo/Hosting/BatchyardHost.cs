@@ -37,11 +37,13 @@ public static class BatchyardHost
         builder.Services.AddSingleton<DagFolderLoader>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DagFolderLoader>());
 
+        builder.Services.AddSingleton<ReadRetry>();
         builder.Services.AddSingleton<ApiOperations>();
         builder.Services.AddApiKeyAuthentication();
         builder.AddBatchyardGrpc();
 
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<TransientFaultHandler>();
         // Binding failures throw (in every environment) so that ProblemOnError can say which parameter was bad.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
@@ -63,8 +65,9 @@ public static class BatchyardHost
     }
 
     /// <summary>
-    /// Errors as problem+json. A request the API cannot bind (a bad number or date in the query) is the
-    /// caller's 400 and says which parameter; anything else is a 500 whose details stay in the log.
+    /// Errors as problem+json. A transient fault is a 503 with Retry-After (<see cref="TransientFaultHandler"/>,
+    /// which runs first); a request the API cannot bind (a bad number or date in the query) is the caller's 400
+    /// and says which parameter; anything else is a 500 whose details stay in the log.
     /// </summary>
     private static readonly ExceptionHandlerOptions ProblemOnError = new()
     {
@@ -83,6 +86,7 @@ public static class BatchyardHost
     {
         DashboardRole.Configure(builder, options);
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<TransientFaultHandler>();
         builder.AddBatchyardDashboard();
         var app = builder.Build();
         app.UseExceptionHandler(ProblemOnError);
