@@ -30,7 +30,9 @@ public sealed class Faults
     {
         services.AddSingleton(faults);
         services.AddSingleton<IOutgoingGrainCallFilter>(new GrainFilter(faults));
-        services.AddSingleton<IRunHistoryStore>(new FaultyHistory(new MemoryRunHistoryStore(), faults));
+        services.AddSingleton<MemoryRunJournal>();
+        services.AddSingleton<IRunJournal>(sp => sp.GetRequiredService<MemoryRunJournal>());
+        services.AddSingleton<IRunHistoryStore>(sp => new FaultyHistory(sp.GetRequiredService<MemoryRunJournal>(), faults));
     }
 
     private async Task ThrowIfArmedAsync(string target, string method)
@@ -78,7 +80,7 @@ public sealed class Faults
     /// <summary>The in-memory history, whose reads of an armed DAG fail.</summary>
     private sealed class FaultyHistory(IRunHistoryStore inner, Faults faults) : IRunHistoryStore
     {
-        public Task SaveRunAsync(RunDetails run, CancellationToken cancellationToken = default) => inner.SaveRunAsync(run, cancellationToken);
+        public Task<ImmutableArray<RunSummary>> ListRunningAsync(CancellationToken cancellationToken = default) => inner.ListRunningAsync(cancellationToken);
 
         public async Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default)
         {
