@@ -57,7 +57,7 @@ public sealed partial class DagRunGrain(
     private Dictionary<string, List<string>> _downstream = new(StringComparer.Ordinal);
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
-    private CancellationTokenSource? _timerCts;
+    private ClockTimer? _timer;
     private Task _wakeArming = Task.CompletedTask;
     private bool _tellPending;
     private Task _telling = Task.CompletedTask;
@@ -66,6 +66,8 @@ public sealed partial class DagRunGrain(
     private IGrainTimer? _publishTimer;
 
     private DagRunState S => store.State;
+
+    private ClockTimer Timer => _timer ??= new ClockTimer(time, _life.Token);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -102,7 +104,7 @@ public sealed partial class DagRunGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        _timerCts?.Cancel();
+        _timer?.Cancel();
         // Whatever is recorded is written before the grain goes; when the silo shuts down its storage may
         // already be gone, and nothing is lost by not waiting: undurable decisions were never acted on.
         if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
@@ -556,7 +558,7 @@ public sealed partial class DagRunGrain(
     {
         if (_state != RunState.Running || _due.Earliest is not { } at)
         {
-            _timerCts?.Cancel();
+            _timer?.Cancel();
             _timerAt = null;
             return;
         }
@@ -564,27 +566,9 @@ public sealed partial class DagRunGrain(
         {
             return;
         }
-        _timerCts?.Cancel();
-        _timerCts?.Dispose();
         _timerAt = at;
-        var delay = at - time.GetUtcNow();
-        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > LongestTimer ? LongestTimer : delay;
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
-        _timerCts = cts;
-        var token = cts.Token;
         var self = this.AsReference<IRunCallbacks>();
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await Task.Delay(delay, time, token);
-                await self.OnDueAsync();
-            }
-            catch (OperationCanceledException)
-            {
-                // Re-armed or deactivated.
-            }
-        }, CancellationToken.None);
+        Timer.Arm(at, LongestTimer, self.OnDueAsync);
     }
 
     /// <summary>Airflow's rule: the run failed when any leaf task failed (or could not run); otherwise it succeeded.</summary>

@@ -34,7 +34,7 @@ public sealed partial class JobSupervisorGrain(
     private Task? _watchTask;
     private CancellationTokenSource? _watchCts;
     private DateTimeOffset? _dueAt;
-    private CancellationTokenSource? _timerCts;
+    private ClockTimer? _timer;
 
     private JobRef? Job => _order?.Job;
 
@@ -332,27 +332,9 @@ public sealed partial class JobSupervisorGrain(
     /// <summary>One timer for whatever this supervisor waits for next (a deferred submit, a re-watch, a stop retry).</summary>
     private void ArmTimer(DateTimeOffset at)
     {
-        _timerCts?.Cancel();
-        _timerCts?.Dispose();
         _dueAt = at;
-        var delay = at - time.GetUtcNow();
-        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
-        _timerCts = cts;
-        var token = cts.Token;
-        var self = this.AsReference<ISupervisorCallbacks>();
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await Task.Delay(delay, time, token);
-                await self.OnDueAsync();
-            }
-            catch (OperationCanceledException)
-            {
-                // Re-armed or deactivated.
-            }
-        }, CancellationToken.None);
+        _timer ??= new ClockTimer(time, _life.Token);
+        _timer.Arm(at, TimeSpan.FromHours(12), this.AsReference<ISupervisorCallbacks>().OnDueAsync);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: submitting to {Backend} as {JobName}")]
