@@ -16,12 +16,14 @@ internal sealed class ClockTimer(TimeProvider time, CancellationToken life)
         delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > longest ? longest : delay;
         var cts = CancellationTokenSource.CreateLinkedTokenSource(life);
         _cts = cts;
-        var token = cts.Token;
+        // The delay starts now, on this thread: started later on the pool, a fake clock advanced meanwhile
+        // would leave it waiting a whole delay more.
+        var due = Task.Delay(delay, time, cts.Token);
         _ = Task.Run(async () =>
         {
             try
             {
-                await Task.Delay(delay, time, token);
+                await due;
                 await callback();
             }
             catch (OperationCanceledException)
