@@ -151,7 +151,7 @@ def cancel_leftovers(api, dag_id, run_ids, timeout_s=60):
             log(f"    cancel {r}: {e}")
     _, err = wait_runs(api, dag_id, set(run_ids), timeout_s)
     if err:
-        log(f"    !! {err}: the scenarios after this one share the silo with them")
+        log(f"    !! {err}: the rest of this scenario shares the silo with them")
 
 
 def chain_yaml(dag_id, n):
@@ -224,7 +224,10 @@ def drain_ms(runs):
 def problems(err, api):
     """A short note for the value column: what went wrong besides the figures."""
     n, kinds = api.take_errors()
-    parts = ([("warm-up " if err.startswith("warm-up") else "") + "timeout"] if err and "not final" in err else ["error"] if err else [])
+    parts = []
+    if err:
+        kind = "timeout" if "not final" in err or "deadline" in err else "error"
+        parts.append(("warm-up " if err.startswith("warm-up") else "") + kind)
     if n:
         parts.append(f"{n} failed reads (" + ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items())) + ")")
         log(f"    {n} API reads failed and were retried: {kinds}")
