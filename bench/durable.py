@@ -576,7 +576,10 @@ def cmd_table(a):
     for t in table:
         print("  ".join(cell.ljust(widths[i]) if i in left else cell.rjust(widths[i]) for i, cell in enumerate(t)).rstrip())
     print(best_note)
-    return 0
+    not_ok = [f"{r['peer']}/{r['scenario']}/{r['mode']}" for r in rows if r["ok"] == "no"]
+    if not_ok:
+        print("not ok (failed tasks, timeouts or failed triggers): " + ", ".join(not_ok))
+    return 1 if not_ok else 0
 
 
 def main():

@@ -165,7 +165,7 @@ fi
 
 echo
 echo "================ durable-mode benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(git rev-parse --short HEAD)) ================"
-python3 bench/durable.py table --out "$out"
+python3 bench/durable.py table --out "$out" || status=1
 cat <<EOF
 goals: chain hop p50 <= 3 ms, p99 <= 15 ms; wide >= 2000 completions/s and >= 7x the best peer's fanout;
        ten runs at once: 0 tasks not succeeded; commits per task <= 0.5; memory wide >= 10000 completions/s.
