@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Driver of bench/durable.sh: measures one running Batchyard silo over its HTTP API, and prints the table.
 
-  durable.py postgres --url URL --psql PSQL --pg-cs CS --tsv FILE [--chain N] [--width N] [--runs N] [--runs-width N]
-  durable.py memory   --url URL --tsv FILE [--width N]
-  durable.py table    --out DIR            # DIR/batchyard.tsv (+ peers.tsv, pgbench.tsv) -> DIR/summary.tsv, printed
+  durable.py measure chain|wide|ten-wide|memory-wide --url URL --tsv FILE [--chain N] [--width N] [--runs N]
+                     [--runs-width N] [--timeout S] [--psql PSQL --pg-cs CS]   # wide: PostgreSQL's counters
+  durable.py table --out DIR     # DIR/batchyard.tsv (+ peers.tsv, pgbench.tsv) -> DIR/summary.tsv, printed
 
 Every wait has a deadline; a scenario that misses it is written as a row with ok=no (and its reason on stderr),
 the remaining scenarios still run, and the exit status is 1.
@@ -78,7 +78,8 @@ class Api:
     def _read(self, path, deadline, timeout=60):
         while True:
             try:
-                return self._call("GET", path, timeout=timeout)
+                # Never wait on one read much past the caller's deadline.
+                return self._call("GET", path, timeout=max(5.0, min(timeout, deadline - time.monotonic())))
             except TRANSIENT as e:
                 if isinstance(e, HttpFailure) and e.code < 500:
                     raise
@@ -96,7 +97,7 @@ class Api:
         return self._call("POST", f"/{dag_id}/runs", json.dumps({"logical_date": logical_date}).encode(), "application/json")
 
     def cancel(self, dag_id, run_id):
-        return self._call("POST", f"/{dag_id}/runs/{run_id}/cancel", b"", "application/json")
+        return self._call("POST", f"/{dag_id}/runs/{run_id}/cancel", b"", "application/json", timeout=30)
 
     def run(self, dag_id, run_id, deadline):
         return self._read(f"/{dag_id}/runs/{run_id}", deadline, timeout=120)
@@ -140,7 +141,7 @@ def wait_runs(api, dag_id, run_ids, timeout_s):
         time.sleep(POLL_S)
 
 
-def cancel_leftovers(api, dag_id, run_ids, timeout_s=120):
+def cancel_leftovers(api, dag_id, run_ids, timeout_s=60):
     """After a missed deadline: cancels what is still going, so that the next scenario starts on a quiet silo."""
     log(f"    cancelling {len(run_ids)} unfinished run(s) of {dag_id} and waiting up to {timeout_s} s for them")
     for r in run_ids:
@@ -150,7 +151,7 @@ def cancel_leftovers(api, dag_id, run_ids, timeout_s=120):
             log(f"    cancel {r}: {e}")
     _, err = wait_runs(api, dag_id, set(run_ids), timeout_s)
     if err:
-        log(f"    !! {err}: the scenarios after this one share the silo with them")
+        log(f"    !! {err}: the rest of this scenario shares the silo with them")
 
 
 def chain_yaml(dag_id, n):
@@ -196,7 +197,7 @@ def run_once(api, dates, dag_id, timeout_s):
     t1 = time.monotonic()
     seen, err = wait_runs(api, dag_id, {run_id}, timeout_s)
     try:
-        details = api.run(dag_id, run_id, time.monotonic() + 120)
+        details = api.run(dag_id, run_id, time.monotonic() + (60 if err else 120))
     except Timeout as e:
         details, err = None, err or str(e)
     if err:
@@ -205,11 +206,13 @@ def run_once(api, dates, dag_id, timeout_s):
 
 
 def warm_up(api, dates, dag_id, timeout_s):
-    details, _, _, err = run_once(api, dates, dag_id, timeout_s)
+    """The same run once before the measured one; returns the error when it missed its deadline (the
+    measured run is then skipped: the silo is not in a state to measure)."""
+    details, _, wall, err = run_once(api, dates, dag_id, timeout_s)
     state = details["state"] if details else "unknown"
-    log(f"    warm-up {state}" + (f" ({not_succeeded(details)} tasks not succeeded)" if details and state != "succeeded" else "")
+    log(f"    warm-up {state} in {fmt(wall, '{:.0f}')} ms" + (f" ({not_succeeded(details)} tasks not succeeded)" if details and state != "succeeded" else "")
         + (f"; {err}" if err else ""))
-    return err
+    return f"warm-up: {err}" if err else None
 
 
 def drain_ms(runs):
@@ -221,22 +224,31 @@ def drain_ms(runs):
 def problems(err, api):
     """A short note for the value column: what went wrong besides the figures."""
     n, kinds = api.take_errors()
-    parts = (["timeout"] if err and "not final" in err else ["error"] if err else [])
+    parts = []
+    if err:
+        kind = "timeout" if "not final" in err or "deadline" in err else "error"
+        parts.append(("warm-up " if err.startswith("warm-up") else "") + kind)
     if n:
         parts.append(f"{n} failed reads (" + ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items())) + ")")
         log(f"    {n} API reads failed and were retried: {kinds}")
     return "; ".join(parts) or "-"
 
 
+GOALS = {("chain", "postgres"): "p50<=3,p99<=15", ("wide", "postgres"): ">=2000/s", ("wide", "memory"): ">=10000/s",
+         ("ten-wide", "postgres"): "0 not succeeded"}
+
+
 def failed_row(scenario, mode, n, err, api):
-    return row(peer="batchyard", scenario=scenario, mode=mode, n=n, ok="no", value=problems(err, api), verdict="FAIL")
+    return row(peer="batchyard", scenario=scenario, mode=mode, n=n, ok="no", value=problems(err, api),
+               goal=GOALS.get((scenario, mode), "-"), verdict="FAIL")
 
 
 def measure_chain(api, dates, n, timeout_s):
     dag = "durable-chain"
     api.apply(dag, chain_yaml(dag, n))
     log(f"  chain of {n}: warm-up run")
-    warm_up(api, dates, dag, timeout_s)
+    if err := warm_up(api, dates, dag, timeout_s):
+        return [failed_row("chain", "postgres", n, err, api)], err
     log("    measured run")
     done, _, wall, err = run_once(api, dates, dag, timeout_s)
     if done is None:
@@ -341,10 +353,14 @@ class Commits:
 
 
 def measure_wide_with_commits(api, dates, width, timeout_s, commits, background_s):
-    dag = "durable-wide"
+    dag, warm = "durable-wide", "durable-wide-warm-up"
     api.apply(dag, wide_yaml(dag, width))
-    log(f"  wide {width}: warm-up run")
-    warm_up(api, dates, dag, timeout_s)
+    # A smaller warm-up: a full-size one wedges today's silo about every other time, and the measured run
+    # should start from a warm but quiet silo.
+    api.apply(warm, wide_yaml(warm, min(width, 200)))
+    log(f"  wide {width}: warm-up run of {min(width, 200)}")
+    if err := warm_up(api, dates, warm, timeout_s):
+        return [failed_row("wide", "postgres", width + 2, err, api)], err
     log(f"    {commits.settle_s:.0f} s for PostgreSQL's statistics to settle, then {background_s:.0f} s of idle background")
     commits.settle()
     idle0, t_idle0 = commits.read()
@@ -393,7 +409,8 @@ def measure_memory_wide(api, dates, width, timeout_s):
     dag = "durable-wide"
     api.apply(dag, wide_yaml(dag, width))
     log(f"  memory wide {width}: warm-up run")
-    warm_up(api, dates, dag, timeout_s)
+    if err := warm_up(api, dates, dag, timeout_s):
+        return [failed_row("wide", "memory", width + 2, err, api)], err
     log("    measured run")
     done, trigger_ms, wall, err = run_once(api, dates, dag, timeout_s)
     if done is None:
@@ -404,8 +421,14 @@ def measure_memory_wide(api, dates, width, timeout_s):
 def measure_ten_wide(api, dates, runs, width, timeout_s):
     dag = "durable-concurrent"
     api.apply(dag, wide_yaml(dag, width))
+    # A small warm-up (code paths, connection pool) that leaves the silo quiet for the burst.
+    warm = "durable-concurrent-warm-up"
+    api.apply(warm, wide_yaml(warm, min(width, 100)))
+    log(f"  {runs} runs of {width} triggered at once: one warm-up run of {min(width, 100)} first")
+    if err := warm_up(api, dates, warm, timeout_s):
+        return [failed_row("ten-wide", "postgres", runs * (width + 2), err, api)], err
     slots = [dates.take() for _ in range(runs)]
-    log(f"  {runs} runs of {width} triggered at once")
+    log("    measured runs")
 
     def trigger(slot):
         try:
@@ -428,7 +451,14 @@ def measure_ten_wide(api, dates, runs, width, timeout_s):
         run_ids += found
     seen, err = wait_runs(api, dag, set(run_ids), timeout_s)
     wall = (max(seen.values()) - t0) * 1000 if seen and err is None else None
-    details = [api.run(dag, r, time.monotonic() + 120) for r in run_ids]
+    details, unreadable = [], 0
+    read_by = time.monotonic() + (60 if err else 300)
+    for r in run_ids:
+        try:
+            details.append(api.run(dag, r, read_by))
+        except Timeout as e:
+            unreadable += 1
+            log(f"    run {r} could not be read: {e}")
     missing = runs - len(details)
     tasks = sum(len(d["tasks"]) for d in details)
     bad = sum(not_succeeded(d) for d in details) + missing * (width + 2)
@@ -438,7 +468,7 @@ def measure_ten_wide(api, dates, runs, width, timeout_s):
     total = ms(min(starts), max(ends)) if err is None and starts and len(ends) == len(details) else None
     rate = tasks / total * 1000 if total else None
     log(f"    {tasks} tasks in {len(details)} runs: first run start -> last run end {fmt(total)} ms = {fmt(rate)} completions/s;"
-        f" {bad} tasks not succeeded (incl. {missing} runs never made), {runs_bad} runs not succeeded; task states {task_states(details)}")
+        f" {bad} tasks not succeeded (incl. {missing} runs never made or unreadable: {unreadable} unreadable), {runs_bad} runs not succeeded; task states {task_states(details)}")
     if err:
         cancel_leftovers(api, dag, [r for r in run_ids if r not in seen])
     err = err or (f"{len(errors)} of {runs} triggers failed: {errors[0][:200]}" if errors else None)
@@ -460,34 +490,32 @@ def write_tsv(path, rows):
             f.write("\t".join(r[c] for c in COLUMNS) + "\n")
 
 
-def scenario(name, mode, rows, failures, fn):
-    """Runs one scenario. A missed deadline is already a failed row; anything unexpected becomes one too, and
-    the remaining scenarios still run."""
+def scenario(tsv, name, mode, failures, fn):
+    """Runs one scenario and appends its rows to the TSV at once. A missed deadline is already a failed row;
+    anything unexpected becomes one too, and the remaining scenarios still run."""
     try:
         out, err = fn()
-        rows.extend(out)
     except (Timeout, RuntimeError, urllib.error.URLError, OSError, subprocess.SubprocessError, KeyError, ValueError) as e:
         err = f"{type(e).__name__}: {e}"
-        rows.append(row(peer="batchyard", scenario=name, mode=mode, ok="no", verdict="FAIL", value=type(e).__name__))
+        out = [row(peer="batchyard", scenario=name, mode=mode, ok="no", verdict="FAIL", value=type(e).__name__)]
+    write_tsv(tsv, out)
     if err:
         failures.append(f"{name} ({mode}): {err}")
         log(f"!! {name} ({mode}) FAILED: {err}")
 
 
-def cmd_postgres(a):
-    api, dates, rows, failures = Api(a.url), Dates(), [], []
-    commits = Commits(a.psql, a.pg_cs, a.stats_settle)
-    scenario("chain", "postgres", rows, failures, lambda: measure_chain(api, dates, a.chain, a.timeout))
-    scenario("wide", "postgres", rows, failures, lambda: measure_wide_with_commits(api, dates, a.width, a.timeout, commits, a.background))
-    scenario("ten-wide", "postgres", rows, failures, lambda: measure_ten_wide(api, dates, a.runs, a.runs_width, a.timeout))
-    write_tsv(a.tsv, rows)
-    return finish(failures)
-
-
-def cmd_memory(a):
-    api, dates, rows, failures = Api(a.url), Dates(), [], []
-    scenario("wide", "memory", rows, failures, lambda: measure_memory_wide(api, dates, a.width, a.timeout))
-    write_tsv(a.tsv, rows)
+def cmd_measure(a):
+    """One scenario against one silo (durable.sh gives each its own silo and, in PostgreSQL mode, database)."""
+    api, dates, failures = Api(a.url), Dates(), []
+    if a.scenario == "chain":
+        scenario(a.tsv, "chain", "postgres", failures, lambda: measure_chain(api, dates, a.chain, a.timeout))
+    elif a.scenario == "wide":
+        commits = Commits(a.psql, a.pg_cs, a.stats_settle)
+        scenario(a.tsv, "wide", "postgres", failures, lambda: measure_wide_with_commits(api, dates, a.width, a.timeout, commits, a.background))
+    elif a.scenario == "ten-wide":
+        scenario(a.tsv, "ten-wide", "postgres", failures, lambda: measure_ten_wide(api, dates, a.runs, a.runs_width, a.timeout))
+    else:
+        scenario(a.tsv, "wide", "memory", failures, lambda: measure_memory_wide(api, dates, a.width, a.timeout))
     return finish(failures)
 
 
@@ -548,30 +576,34 @@ def cmd_table(a):
     for t in table:
         print("  ".join(cell.ljust(widths[i]) if i in left else cell.rjust(widths[i]) for i, cell in enumerate(t)).rstrip())
     print(best_note)
-    return 0
+    not_ok = [f"{r['peer']}/{r['scenario']}/{r['mode']}" for r in rows if r["ok"] == "no"]
+    if not_ok:
+        print("not ok (failed tasks, timeouts or failed triggers): " + ", ".join(not_ok))
+    return 1 if not_ok else 0
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("postgres", "memory"):
-        s = sub.add_parser(name)
-        s.add_argument("--url", required=True)
-        s.add_argument("--tsv", required=True)
-        s.add_argument("--width", type=int, default=2000)
-        s.add_argument("--timeout", type=float, default=600, help="seconds allowed for each awaited run (or set of runs)")
-        if name == "postgres":
-            s.add_argument("--psql", required=True)
-            s.add_argument("--pg-cs", required=True)
-            s.add_argument("--chain", type=int, default=200)
-            s.add_argument("--runs", type=int, default=10)
-            s.add_argument("--runs-width", type=int, default=1000)
-            s.add_argument("--stats-settle", type=float, default=11)
-            s.add_argument("--background", type=float, default=10)
+    m = sub.add_parser("measure")
+    m.add_argument("scenario", choices=["chain", "wide", "ten-wide", "memory-wide"])
+    m.add_argument("--url", required=True)
+    m.add_argument("--tsv", required=True)
+    m.add_argument("--timeout", type=float, default=300, help="seconds allowed for each awaited run (or set of runs)")
+    m.add_argument("--chain", type=int, default=200)
+    m.add_argument("--width", type=int, default=2000)
+    m.add_argument("--runs", type=int, default=10)
+    m.add_argument("--runs-width", type=int, default=1000)
+    m.add_argument("--psql", help="wide: psql, to read PostgreSQL's counters")
+    m.add_argument("--pg-cs", help="wide: the silo's connection string")
+    m.add_argument("--stats-settle", type=float, default=11)
+    m.add_argument("--background", type=float, default=10)
     t = sub.add_parser("table")
     t.add_argument("--out", required=True)
     a = p.parse_args()
-    return {"postgres": cmd_postgres, "memory": cmd_memory, "table": cmd_table}[a.cmd](a)
+    if a.cmd == "measure" and a.scenario == "wide" and not (a.psql and a.pg_cs):
+        p.error("measure wide needs --psql and --pg-cs")
+    return {"measure": cmd_measure, "table": cmd_table}[a.cmd](a)
 
 
 if __name__ == "__main__":

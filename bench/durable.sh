@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-chain=200 width=2000 runs=10 runs_width=1000 timeout_s=600 peers=1 pgbench=1 memory=1
+chain=200 width=2000 runs=10 runs_width=1000 timeout_s=300 peers=1 pgbench=1 memory=1
 out=/tmp/batchyard-durable-$(date +%Y%m%d-%H%M%S)
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
@@ -61,37 +61,55 @@ trap 'exit 130' INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 silo_log_tail() { echo "---- last 60 lines of $1 ----" >&2; tail -n 60 "$1" >&2 || true; echo "----" >&2; }
 
-# start_silo MODE: one Release silo on loopback, in PostgreSQL or memory mode; waits for /readyz (bounded).
+# start_silo NAME [CONNECTION_STRING]: one Release silo on loopback, in PostgreSQL mode with a connection
+# string, else in memory mode; waits for /readyz (bounded).
 start_silo() {
-  local mode=$1 http grpc siloport gw
+  local name=$1 cs=${2:-} http grpc siloport gw
   http=$(free_port) grpc=$(free_port) siloport=$(free_port) gw=$(free_port)
-  mkdir -p "$work/$mode/dags" "$work/$mode/data"
-  silo_log="$out/silo-$mode.log"
+  mkdir -p "$work/$name/dags" "$work/$name/data"
+  silo_log="$out/silo-$name.log"
   url="http://127.0.0.1:$http"
   local storage=(Batchyard__Storage=Memory)
-  [[ "$mode" == postgres ]] && storage=(Batchyard__Storage=Postgres "ConnectionStrings__Postgres=$BATCHYARD_TEST_PG")
-  env "${storage[@]}" Batchyard__DagsFolder="$work/$mode/dags" Batchyard__DataFolder="$work/$mode/data" \
+  [[ -n "$cs" ]] && storage=(Batchyard__Storage=Postgres "ConnectionStrings__Postgres=$cs")
+  env "${storage[@]}" Batchyard__DagsFolder="$work/$name/dags" Batchyard__DataFolder="$work/$name/data" \
     Batchyard__AdvertisedAddress=127.0.0.1 Batchyard__SiloPort="$siloport" Batchyard__GatewayPort="$gw" \
     Urls="$url" Batchyard__GrpcUrl="http://127.0.0.1:$grpc" Logging__LogLevel__Default=Warning \
     dotnet src/Silo/bin/Release/net10.0/Batchyard.Silo.dll >"$silo_log" 2>&1 &
   silo=$!
   for _ in $(seq 240); do
-    curl -sf "$url/readyz" >/dev/null 2>&1 && { echo "   silo ($mode) ready at $url, pid $silo, log $silo_log"; return 0; }
-    kill -0 "$silo" 2>/dev/null || { echo "durable.sh: the $mode silo exited during startup" >&2; silo_log_tail "$silo_log"; exit 1; }
+    curl -sf "$url/readyz" >/dev/null 2>&1 && { echo "   silo ready at $url (pid $silo, log $silo_log)"; return 0; }
+    kill -0 "$silo" 2>/dev/null || { echo "durable.sh: the $name silo exited during startup" >&2; silo_log_tail "$silo_log"; exit 1; }
     sleep 0.5
   done
-  echo "durable.sh: the $mode silo was not ready after 120 s" >&2; silo_log_tail "$silo_log"; exit 1
+  echo "durable.sh: the $name silo was not ready after 120 s" >&2; silo_log_tail "$silo_log"; exit 1
 }
 
-# run_driver MODE ARGS...: the measurements; on any failure the silo log tail goes to stderr.
-run_driver() {
-  local mode=$1; shift
-  local budget=$(( timeout_s * 4 + 300 ))   # several awaited runs, plus statistics settling; an outer bound only
-  if ! timeout --kill-after=10 "$budget" python3 bench/durable.py "$mode" --url "$url" --tsv "$out/batchyard.tsv" --timeout "$timeout_s" "$@"; then
-    echo "durable.sh: the $mode measurements FAILED (or hit the ${budget} s bound)" >&2
+# measure SCENARIO ARGS...: one scenario against the running silo; on failure the silo log's tail goes to stderr.
+measure() {
+  local scenario=$1; shift
+  # An outer bound only: two awaited runs, the cancellation after a missed deadline, statistics settling.
+  local budget=$(( timeout_s * 3 + 400 ))
+  if ! timeout --kill-after=10 "$budget" python3 bench/durable.py measure "$scenario" --url "$url" --tsv "$out/batchyard.tsv" \
+      --timeout "$timeout_s" "$@"; then
+    echo "durable.sh: $scenario FAILED (or hit the ${budget} s bound); the silo log ends with:" >&2
     silo_log_tail "$silo_log"
     status=1
   fi
+  local complaints
+  complaints=$(grep -ciE '^(warn|fail)' "$silo_log" || true)
+  [[ "$complaints" == 0 ]] || echo "   (the silo logged $complaints warnings/errors: $silo_log)"
+}
+
+# postgres_scenario SCENARIO ARGS...: a fresh database and a fresh silo for each, so that a scenario that
+# wedges the silo or leaves runs behind does not spill into the next one.
+postgres_scenario() {
+  local scenario=$1 db="durable_${1//-/_}"; shift
+  PGPASSWORD=$pg_password "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "CREATE DATABASE $db" >/dev/null
+  local cs
+  cs=$(sed "s/Database=[^;]*/Database=$db/" <<<"$BATCHYARD_TEST_PG")
+  start_silo "postgres-$scenario" "$cs"
+  measure "$scenario" --pg-cs "$cs" "$@"
+  stop_silo
 }
 
 echo "== results in $out"
@@ -115,17 +133,17 @@ if [[ "$peers" == 1 ]]; then
     || { cat "$out/peers-build.log" >&2; exit 1; }
 fi
 
-echo "== Batchyard, PostgreSQL mode: chain $chain, wide $width, $runs runs of $runs_width at once, commits per task"
-start_silo postgres
-run_driver postgres --psql "$pg_bin/psql" --pg-cs "$BATCHYARD_TEST_PG" --chain "$chain" --width "$width" --runs "$runs" --runs-width "$runs_width"
-complaints=$(grep -ciE 'fail|error|exception' "$silo_log" || true)
-[[ "$complaints" == 0 ]] || echo "   (the silo log has $complaints lines mentioning fail/error/exception: $silo_log)"
-stop_silo
+echo "== Batchyard, PostgreSQL mode (one silo and database each): chain $chain"
+postgres_scenario chain --chain "$chain"
+echo "== Batchyard, PostgreSQL mode: wide $width, with PostgreSQL's commit counters"
+postgres_scenario wide --width "$width" --psql "$pg_bin/psql"
+echo "== Batchyard, PostgreSQL mode: $runs runs of $runs_width triggered at once"
+postgres_scenario ten-wide --runs "$runs" --runs-width "$runs_width"
 
 if [[ "$memory" == 1 ]]; then
   echo "== Batchyard, memory mode: wide $width"
   start_silo memory
-  run_driver memory --width "$width"
+  measure memory-wide --width "$width"
   stop_silo
 fi
 
@@ -147,7 +165,7 @@ fi
 
 echo
 echo "================ durable-mode benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(git rev-parse --short HEAD)) ================"
-python3 bench/durable.py table --out "$out"
+python3 bench/durable.py table --out "$out" || status=1
 cat <<EOF
 goals: chain hop p50 <= 3 ms, p99 <= 15 ms; wide >= 2000 completions/s and >= 7x the best peer's fanout;
        ten runs at once: 0 tasks not succeeded; commits per task <= 0.5; memory wide >= 10000 completions/s.
