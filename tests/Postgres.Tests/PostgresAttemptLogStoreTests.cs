@@ -12,7 +12,7 @@ public sealed class PostgresAttemptLogStoreTests(PostgresDatabase db) : IClassFi
     public async Task ReadAsync_WithCursor_FollowsAppendsAcrossChunks()
     {
         var store = new PostgresAttemptLogStore(db.DataSource);
-        var log = store.Open("dag", "run", "task", 1);
+        var log = await store.OpenAsync("dag", "run", "task", 1);
         await log.AppendAsync("line one\n");
         await log.AppendAsync("line two\n");
 
@@ -36,9 +36,9 @@ public sealed class PostgresAttemptLogStoreTests(PostgresDatabase db) : IClassFi
     public async Task Open_ExistingLog_ContinuesAtItsLength()
     {
         var store = new PostgresAttemptLogStore(db.DataSource);
-        await store.Open("dag", "reopen", "task", 2).AppendAsync("abc");
+        await (await store.OpenAsync("dag", "reopen", "task", 2)).AppendAsync("abc");
 
-        var reopened = store.Open("dag", "reopen", "task", 2);
+        var reopened = await store.OpenAsync("dag", "reopen", "task", 2);
         Assert.Equal(3, reopened.Length);
         await reopened.AppendAsync("def");
 

@@ -13,8 +13,8 @@ public interface IAttemptLog
 /// <summary>Where attempt logs live; read by the API and dashboard, written by backends.</summary>
 public interface IAttemptLogStore
 {
-    /// <summary>Opens (creating when missing) the log of one attempt for appending.</summary>
-    IAttemptLog Open(string dagId, string runId, string taskId, int attempt);
+    /// <summary>Opens (creating when missing) the log of one attempt for appending; its <see cref="IAttemptLog.Length"/> is known once this completes.</summary>
+    Task<IAttemptLog> OpenAsync(string dagId, string runId, string taskId, int attempt, CancellationToken cancellationToken = default);
 
     /// <summary>Reads from <paramref name="cursor"/> (0 at the start) at most <paramref name="maxChars"/> characters.</summary>
     Task<LogPage> ReadAsync(string dagId, string runId, string taskId, int attempt, long cursor, int maxChars, CancellationToken cancellationToken);

@@ -13,8 +13,8 @@ public sealed class FileAttemptLogStore(string root) : IAttemptLogStore
 
     public string Root { get; } = Path.GetFullPath(root);
 
-    public IAttemptLog Open(string dagId, string runId, string taskId, int attempt) =>
-        _open.GetOrAdd(PathOf(dagId, runId, taskId, attempt), path => new FileAttemptLog(path));
+    public Task<IAttemptLog> OpenAsync(string dagId, string runId, string taskId, int attempt, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IAttemptLog>(_open.GetOrAdd(PathOf(dagId, runId, taskId, attempt), path => new FileAttemptLog(path)));
 
     public async Task<LogPage> ReadAsync(string dagId, string runId, string taskId, int attempt, long cursor, int maxChars, CancellationToken cancellationToken)
     {

@@ -126,19 +126,29 @@ public sealed partial class JobSupervisorGrain(
             return;
         }
 
+        IAttemptLog log;
+        try
+        {
+            log = await OpenLogAsync(order, _life.Token);
+        }
+        catch (Exception ex) when (!_life.IsCancellationRequested)
+        {
+            // The log store is briefly away (its database stalls): a storage fault never fails the attempt.
+            Defer(job, ex.Message);
+            return;
+        }
+
         LogSubmitting(job.DagId, job.RunId, job.TaskId, job.Attempt, job.Backend, job.JobName);
         JobStatus status;
         try
         {
-            status = await backend.SubmitAsync(new JobRequest { Job = job, Task = rendered, LogicalDate = order.LogicalDate, Log = OpenLog() }, _life.Token);
+            status = await backend.SubmitAsync(new JobRequest { Job = job, Task = rendered, LogicalDate = order.LogicalDate, Log = log }, _life.Token);
         }
         catch (TransientBackendException ex)
         {
             // Throttled or briefly away: the attempt stays queued and is submitted again later (the backend
             // adopts a job of the same name), without holding this grain's turn meanwhile.
-            var delay = TimeSpan.FromSeconds(Math.Min(60, 2 * Math.Pow(2, Math.Min(_deferrals++, 5))) * (0.8 + (0.4 * Random.Shared.NextDouble())));
-            LogSubmitDeferred(job.DagId, job.RunId, job.TaskId, job.Attempt, ex.Message, delay);
-            ArmTimer(time.GetUtcNow() + delay);
+            Defer(job, ex.Message);
             return;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !_life.IsCancellationRequested)
@@ -155,6 +165,14 @@ public sealed partial class JobSupervisorGrain(
         {
             EnsureWatching();
         }
+    }
+
+    /// <summary>Submits again later, with growing, jittered pauses; the attempt stays queued meanwhile.</summary>
+    private void Defer(JobRef job, string reason)
+    {
+        var delay = TimeSpan.FromSeconds(Math.Min(60, 2 * Math.Pow(2, Math.Min(_deferrals++, 5))) * (0.8 + (0.4 * Random.Shared.NextDouble())));
+        LogSubmitDeferred(job.DagId, job.RunId, job.TaskId, job.Attempt, reason, delay);
+        ArmTimer(time.GetUtcNow() + delay);
     }
 
     private void SubmitFailed(string reason, bool retryable)
@@ -279,11 +297,12 @@ public sealed partial class JobSupervisorGrain(
         _watchCts = cts;
         var token = cts.Token;
         var self = this.AsReference<ISupervisorCallbacks>();
-        var log = OpenLog();
+        var order = _order!;
         _watchTask = Task.Run(async () =>
         {
             try
             {
+                var log = await OpenLogAsync(order, token);
                 var ended = false;
                 await foreach (var status in backend.WatchAsync(job, log, token))
                 {
@@ -322,11 +341,10 @@ public sealed partial class JobSupervisorGrain(
     }
 
     /// <summary>The attempt's log, writing <c>***</c> for the values of the secrets the task uses.</summary>
-    private IAttemptLog OpenLog()
+    private async Task<IAttemptLog> OpenLogAsync(JobOrder order, CancellationToken cancellationToken)
     {
-        var order = _order!;
         var job = order.Job;
-        return TaskSecrets.Masking(logs.Open(job.DagId, job.RunId, job.TaskId, job.Attempt), TaskSecrets.Values(order.Task, secrets));
+        return TaskSecrets.Masking(await logs.OpenAsync(job.DagId, job.RunId, job.TaskId, job.Attempt, cancellationToken), TaskSecrets.Values(order.Task, secrets));
     }
 
     /// <summary>One timer for whatever this supervisor waits for next (a deferred submit, a re-watch, a stop retry).</summary>

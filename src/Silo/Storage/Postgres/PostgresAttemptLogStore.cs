@@ -11,18 +11,18 @@ namespace Batchyard.Silo.Storage.Postgres;
 public sealed class PostgresAttemptLogStore(NpgsqlDataSource dataSource) : IAttemptLogStore
 {
     /// <inheritdoc />
-    public IAttemptLog Open(string dagId, string runId, string taskId, int attempt)
+    public async Task<IAttemptLog> OpenAsync(string dagId, string runId, string taskId, int attempt, CancellationToken cancellationToken = default)
     {
-        // Open is synchronous by contract and a re-attaching backend reads Length right away, so the existing
-        // length and last chunk number are read here, once, with a synchronous query.
-        using var command = dataSource.CreateCommand("""
+        // A re-attaching backend reads Length right away, so the existing length and last chunk number are read
+        // here, once (asynchronously: a synchronous wait for a pooled connection starves the thread pool under load).
+        await using var command = dataSource.CreateCommand("""
             SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(end_offset), 0)
             FROM batchyard_task_logs
             WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND attempt = $4
             """);
         AddKey(command.Parameters, dagId, runId, taskId, attempt);
-        using var reader = command.ExecuteReader();
-        reader.Read();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         return new PostgresAttemptLog(dataSource, dagId, runId, taskId, attempt, reader.GetInt32(0), reader.GetInt64(1));
     }
 
