@@ -22,6 +22,9 @@ public sealed class Faults
     public void Arm(string marker, string method, Func<Exception> fault, int times = int.MaxValue, TimeSpan after = default) =>
         _plans[(marker, method)] = new Plan(fault, times, after);
 
+    /// <summary>Stops failing <paramref name="method"/> on <paramref name="marker"/> (a DAG left failing would break every test that lists all DAGs).</summary>
+    public void Disarm(string marker, string method) => _plans.TryRemove((marker, method), out _);
+
     /// <summary>How many calls of <paramref name="method"/> on <paramref name="marker"/> were made to fail.</summary>
     public int Thrown(string marker, string method) => _plans.TryGetValue((marker, method), out var plan) ? plan.Thrown : 0;
 

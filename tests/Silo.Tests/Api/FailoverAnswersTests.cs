@@ -131,6 +131,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
         using var http = Host.Http();
 
         using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}", UriKind.Relative));
+        fixture.Faults.Disarm(dagId, "GetAsync");
 
         await AssertUnavailableAsync(response);
     }
