@@ -27,16 +27,18 @@ set -a; . "$env_file"; set +a
 
 dotnet build Orleans.sln -c Release -warnaserror
 set +e
-dotnet test Orleans.sln -c Release --no-build --logger "console;verbosity=normal" "$@" > /tmp/batchyard-test.log 2>&1
+# A log of this run's own: two checkouts testing on one machine must not write into each other's.
+log=$(mktemp /tmp/batchyard-test-XXXXXX.log)
+dotnet test Orleans.sln -c Release --no-build --logger "console;verbosity=normal" "$@" > "$log" 2>&1
 status=$?
 set -e
-grep -Ev '^\s+Passed ' /tmp/batchyard-test.log || true
+grep -Ev '^\s+Passed ' "$log" || true
 
 # One closing line that CI reads: totals over every test project.
-python3 - <<'PY'
-import re
+python3 - "$log" <<'PY'
+import re, sys
 totals = {"passed": 0, "failed": 0, "skipped": 0}
-for line in open("/tmp/batchyard-test.log", encoding="utf-8", errors="replace"):
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     m = re.match(r"^\s+(Passed|Failed|Skipped): (\d+)\s*$", line)
     if m:
         totals[m.group(1).lower()] += int(m.group(2))

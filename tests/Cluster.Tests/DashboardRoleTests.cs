@@ -5,34 +5,24 @@ namespace Batchyard.Cluster.Tests;
 /// <summary><c>Batchyard:Role=Dashboard</c>: the dashboard in its own process, an Orleans client of the cluster.</summary>
 public sealed class DashboardRoleTests : IAsyncLifetime
 {
-    private readonly string _dags = Directory.CreateTempSubdirectory("batchyard-dashboard-role-").FullName;
-    private readonly List<SiloProcess> _processes = [];
+    private readonly SiloSet _processes = new("dashboard-role");
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var process in _processes)
-        {
-            await process.DisposeAsync();
-        }
-        Directory.Delete(_dags, recursive: true);
-    }
+    public Task DisposeAsync() => _processes.DisposeAsync().AsTask();
 
     [Fact]
     public async Task DashboardProcess_ShowsTheClustersDagsAndRuns_FromItsOwnProcess()
     {
         var server = await TestPostgres.SharedAsync();
-        var settings = SiloProcess.Settings(await server.CreateDatabaseAsync(), _dags);
-        var silo = SiloProcess.Start("silo", settings);
-        _processes.Add(silo);
+        var settings = SiloProcess.Settings(await server.CreateDatabaseAsync(), _processes.Folder);
+        var silo = _processes.Start("silo", settings);
         await silo.WaitReadyAsync(TimeSpan.FromSeconds(90));
         await silo.Api.PutDagAsync("shown-elsewhere", "description: Seen from the dashboard process\ntasks:\n  only: { backend: noop }\n");
         var runId = await silo.Api.TriggerAsync("shown-elsewhere");
         await Wait.UntilAsync(async () => (await silo.Api.GetRunAsync("shown-elsewhere", runId)).State() == "succeeded", TimeSpan.FromSeconds(30), "the run to succeed");
 
-        var dashboard = SiloProcess.Start("dashboard", new Dictionary<string, string>(settings) { ["Batchyard__Role"] = "Dashboard" });
-        _processes.Add(dashboard);
+        var dashboard = _processes.Start("dashboard", new Dictionary<string, string>(settings) { ["Batchyard__Role"] = "Dashboard" });
         await dashboard.WaitReadyAsync(TimeSpan.FromSeconds(90));
 
         using var http = new HttpClient { BaseAddress = dashboard.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };

@@ -11,35 +11,27 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string LostReason = "the silo running this job stopped";
     private static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(3);
-    private readonly string _folder = Directory.CreateTempSubdirectory("batchyard-failover-").FullName;
-    private readonly List<SiloProcess> _silos = [];
+    private readonly SiloSet _silos = new("failover");
 
-    private string Markers => Path.Combine(_folder, "markers.txt");
+    private string Markers => Path.Combine(_silos.Folder, "markers.txt");
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var silo in _silos)
-        {
-            await silo.DisposeAsync();
-        }
-        Directory.Delete(_folder, recursive: true);
-    }
+    public Task DisposeAsync() => _silos.DisposeAsync().AsTask();
 
     [Fact]
     public async Task KillingASiloMidRun_EveryRunFinishesOnTheSurvivor_NoAttemptOrSlotDoubledOrMissed()
     {
         var server = await TestPostgres.SharedAsync();
         var connectionString = await server.CreateDatabaseAsync();
-        var dags = Directory.CreateDirectory(Path.Combine(_folder, "dags")).FullName;
+        var dags = Directory.CreateDirectory(Path.Combine(_silos.Folder, "dags")).FullName;
         await File.WriteAllTextAsync(Path.Combine(dags, "work.yaml"), WorkDag());
         await File.WriteAllTextAsync(Path.Combine(dags, "tick.yaml"), TickDag());
 
         // Both silos start together on an empty database: the schema is applied once, under the advisory lock.
         var settings = SiloProcess.Settings(connectionString, dags);
-        var a = Started(SiloProcess.Start("silo-a", settings));
-        var b = Started(SiloProcess.Start("silo-b", settings));
+        var a = _silos.Start("silo-a", settings);
+        var b = _silos.Start("silo-b", settings);
         await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(90)), b.WaitReadyAsync(TimeSpan.FromSeconds(90)));
         Assert.Equal(Enumerable.Range(1, PostgresSchema.LatestVersion), await SchemaVersionsAsync(connectionString));
 
@@ -143,12 +135,6 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         var duplicates = lines.GroupBy(l => l).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
         Assert.Empty(duplicates);
         Assert.Equal(slots.Count, lines.Count(l => l.Contains(" beat ", StringComparison.Ordinal) && slots.Any(s => l.StartsWith(ScheduledRunId(s), StringComparison.Ordinal))));
-    }
-
-    private SiloProcess Started(SiloProcess silo)
-    {
-        _silos.Add(silo);
-        return silo;
     }
 
     private string WorkDag() => $$$"""

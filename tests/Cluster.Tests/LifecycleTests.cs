@@ -11,28 +11,20 @@ namespace Batchyard.Cluster.Tests;
 public sealed partial class LifecycleTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int Dead = 6;
-    private readonly string _dags = Directory.CreateTempSubdirectory("batchyard-lifecycle-").FullName;
-    private readonly List<SiloProcess> _silos = [];
+    private readonly SiloSet _silos = new("lifecycle");
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var silo in _silos)
-        {
-            await silo.DisposeAsync();
-        }
-        Directory.Delete(_dags, recursive: true);
-    }
+    public Task DisposeAsync() => _silos.DisposeAsync().AsTask();
 
     [Fact]
     public async Task Sigterm_SiloLeavesTheClusterAtOnce_AndARestartReappliesTheSchemaAsANoop()
     {
         var server = await TestPostgres.SharedAsync();
         var connectionString = await server.CreateDatabaseAsync();
-        var settings = SiloProcess.Settings(connectionString, _dags);
+        var settings = SiloProcess.Settings(connectionString, _silos.Folder);
 
-        var first = Start("first", settings);
+        var first = _silos.Start("first", settings);
         await first.WaitReadyAsync(TimeSpan.FromSeconds(90));
         var applied = SchemaReady().Match(first.Output);
         Assert.True(applied.Success, "the silo logs the schema it applied");
@@ -46,7 +38,7 @@ public sealed partial class LifecycleTests(ITestOutputHelper output) : IAsyncLif
         // Left the cluster on its way out: the membership table already says dead, no one had to vote.
         Assert.Equal([Dead], await StatusesAsync(connectionString, first.SiloPort));
 
-        var second = Start("second", settings);
+        var second = _silos.Start("second", settings);
         await second.WaitReadyAsync(TimeSpan.FromSeconds(90));
         var again = SchemaReady().Match(second.Output);
         Assert.True(again.Success, "the restarted silo logs the schema check");
@@ -64,13 +56,6 @@ public sealed partial class LifecycleTests(ITestOutputHelper output) : IAsyncLif
         await PostgresSchema.ApplyAsync(dataSource, NullLogger.Instance, CancellationToken.None);
         output.WriteLine($"FIGURE PostgresSchema.ApplyAsync on an empty database: {watch.ElapsedMilliseconds} ms");
         Assert.Equal(PostgresSchema.LatestVersion, await ScalarAsync<int>(connectionString, "SELECT MAX(version) FROM batchyard_schema_version"));
-    }
-
-    private SiloProcess Start(string name, IReadOnlyDictionary<string, string> settings)
-    {
-        var silo = SiloProcess.Start(name, settings);
-        _silos.Add(silo);
-        return silo;
     }
 
     private static async Task<List<int>> StatusesAsync(string connectionString, int port)

@@ -8,27 +8,22 @@ namespace Batchyard.Cluster.Tests;
 public sealed partial class SageMakerFailoverTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int Tasks = 4;
-    private readonly string _dags = Directory.CreateTempSubdirectory("batchyard-sm-failover-").FullName;
-    private readonly List<SiloProcess> _silos = [];
+    private readonly SiloSet _silos = new("sm-failover");
     private EmulatorServer _emulator = null!;
 
     public async Task InitializeAsync() => _emulator = await EmulatorServer.StartAsync();
 
     public async Task DisposeAsync()
     {
-        foreach (var silo in _silos)
-        {
-            await silo.DisposeAsync();
-        }
+        await _silos.DisposeAsync();
         await _emulator.DisposeAsync();
-        Directory.Delete(_dags, recursive: true);
     }
 
     [Fact]
     public async Task KillingTheSiloThatSubmitted_SurvivorReattachesToEveryJob_NoSecondJob()
     {
         var server = await TestPostgres.SharedAsync();
-        var settings = new Dictionary<string, string>(SiloProcess.Settings(await server.CreateDatabaseAsync(), _dags))
+        var settings = new Dictionary<string, string>(SiloProcess.Settings(await server.CreateDatabaseAsync(), _silos.Folder))
         {
             ["AWS_ACCESS_KEY_ID"] = _emulator.Credentials.AccessKeyId,
             ["AWS_SECRET_ACCESS_KEY"] = _emulator.Credentials.SecretAccessKey,
@@ -37,8 +32,8 @@ public sealed partial class SageMakerFailoverTests(ITestOutputHelper output) : I
             ["Batchyard__SageMaker__RoleArn"] = "arn:aws:iam::123456789012:role/batchyard-test",
             ["Batchyard__SageMaker__PollInterval"] = "00:00:00.300",
         };
-        var a = Started(SiloProcess.Start("silo-a", settings));
-        var b = Started(SiloProcess.Start("silo-b", settings));
+        var a = _silos.Start("silo-a", settings);
+        var b = _silos.Start("silo-b", settings);
         await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(90)), b.WaitReadyAsync(TimeSpan.FromSeconds(90)));
 
         var tasks = string.Concat(Enumerable.Range(1, Tasks).Select(i => $$"""
@@ -71,12 +66,6 @@ public sealed partial class SageMakerFailoverTests(ITestOutputHelper output) : I
         Assert.Equal(Tasks, jobs.Count);
         Assert.Equal(Tasks, jobs.Select(j => j.Name).Distinct().Count());
         Assert.All(jobs, j => Assert.Null(j.StopRequestedAt));
-    }
-
-    private SiloProcess Started(SiloProcess silo)
-    {
-        _silos.Add(silo);
-        return silo;
     }
 
     private static int Submitted(SiloProcess silo) => SubmittingLine().Matches(silo.Output).Count;

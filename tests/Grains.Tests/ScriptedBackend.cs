@@ -75,6 +75,9 @@ public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
         return Task.CompletedTask;
     }
 
+    public Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(new BackendHealth { Backend = Name, Status = BackendStatus.Ok, Message = "scripted by the test" });
+
     /// <summary>Ends a held job.</summary>
     public void Release(string jobName, bool succeed)
     {

@@ -1,4 +1,5 @@
 using Batchyard.Aws;
+using Batchyard.Backends;
 using Batchyard.Backends.SageMaker;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -49,6 +50,52 @@ public sealed class SageMakerHealthTests
 
         Assert.False(report.Reachable);
         Assert.StartsWith("unreachable", report.Summary, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DescribeHealth_BothBackendsAgainstTheEmulator_AreOk_WithTheirConsolePages_FromOneCall()
+    {
+        await using var rig = await SageMakerRig.StartAsync();
+        var before = rig.Emulator.Stats.Calls("ListProcessingJobs");
+
+        var processing = await rig.Processing.DescribeHealthAsync(CancellationToken.None);
+        var training = await rig.Training.DescribeHealthAsync(CancellationToken.None);
+
+        Assert.Equal(("sagemaker", BackendStatus.Ok), (processing.Backend, processing.Status));
+        Assert.Equal(("sagemaker-training", BackendStatus.Ok), (training.Backend, training.Status));
+        Assert.StartsWith("reachable", processing.Message, StringComparison.Ordinal);
+        Assert.Equal(rig.Endpoint.ToString(), processing.Fact("endpoint"));
+        Assert.Equal("us-east-1", processing.Fact("region"));
+        Assert.Equal("set", processing.Fact("execution role"));
+        Assert.Equal("https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/processing-jobs", Assert.Single(processing.Links).Url.AbsoluteUri);
+        Assert.Equal("https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs", Assert.Single(training.Links).Url.AbsoluteUri);
+        Assert.Equal(1, rig.Emulator.Stats.Calls("ListProcessingJobs") - before);
+    }
+
+    [Fact]
+    public void Describe_ReachableButWithoutAnExecutionRole_IsDegraded_AndSaysTasksAreRefused()
+    {
+        var report = new SageMakerHealthReport(BackendStatus.Ok, "reachable (12 ms)", "https://api.sagemaker.eu-west-1.amazonaws.com/", "eu-west-1", DateTimeOffset.UnixEpoch);
+
+        var health = SageMakerHealth.Describe("sagemaker", SageMakerJobKind.Processing, roleArn: null, report);
+
+        Assert.Equal(BackendStatus.Degraded, health.Status);
+        Assert.Equal("reachable (12 ms), but Batchyard:SageMaker:RoleArn is not set: its tasks are refused", health.Message);
+        Assert.Equal("not set (Batchyard:SageMaker:RoleArn)", health.Fact("execution role"));
+        Assert.Equal("1970-01-01 00:00:00 UTC", health.Fact("checked"));
+    }
+
+    [Fact]
+    public void Describe_NotConfigured_IsUnavailable_WithoutEndpointOrLinks()
+    {
+        var report = new SageMakerHealthReport(BackendStatus.Unavailable, "not configured: no AWS region", null, null, DateTimeOffset.UnixEpoch);
+
+        var health = SageMakerHealth.Describe("sagemaker-training", SageMakerJobKind.Training, "arn:aws:iam::123456789012:role/x", report);
+
+        Assert.Equal(BackendStatus.Unavailable, health.Status);
+        Assert.Equal("not configured: no AWS region", health.Message);
+        Assert.Null(health.Fact("endpoint"));
+        Assert.Empty(health.Links);
     }
 
     private static int FreePort() => Batchyard.Testing.FreePorts.Next();

@@ -27,8 +27,9 @@ public sealed class SageMakerRig : IAsyncDisposable
         SageMakerClient = new SageMakerClient(Wire(AwsServiceInfo.SageMaker, SageMakerClient.Json, credentials));
         LogsClient = new CloudWatchLogsClient(Wire(AwsServiceInfo.CloudWatchLogs, CloudWatchLogsClient.Json, credentials));
         Poller = new SageMakerStatusPoller(SageMakerClient, options, TimeProvider.System, NullLogger<SageMakerStatusPoller>.Instance);
-        Processing = new SageMakerProcessingBackend(SageMakerClient, LogsClient, Poller, options, TimeProvider.System, NullLogger<SageMakerProcessingBackend>.Instance);
-        Training = new SageMakerTrainingBackend(SageMakerClient, LogsClient, Poller, options, TimeProvider.System, NullLogger<SageMakerTrainingBackend>.Instance);
+        Health = new SageMakerHealth(SageMakerClient, TimeProvider.System);
+        Processing = new SageMakerProcessingBackend(SageMakerClient, LogsClient, Poller, Health, options, TimeProvider.System, NullLogger<SageMakerProcessingBackend>.Instance);
+        Training = new SageMakerTrainingBackend(SageMakerClient, LogsClient, Poller, Health, options, TimeProvider.System, NullLogger<SageMakerTrainingBackend>.Instance);
     }
 
     public EmulatorServer Emulator { get; }
@@ -37,6 +38,7 @@ public sealed class SageMakerRig : IAsyncDisposable
     public SageMakerClient SageMakerClient { get; }
     public CloudWatchLogsClient LogsClient { get; }
     public SageMakerStatusPoller Poller { get; }
+    public SageMakerHealth Health { get; }
     public SageMakerProcessingBackend Processing { get; }
     public SageMakerTrainingBackend Training { get; }
 

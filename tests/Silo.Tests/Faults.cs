@@ -17,13 +17,15 @@ public sealed class Faults
 
     /// <summary>
     /// Makes the next <paramref name="times"/> calls of <paramref name="method"/> on <paramref name="marker"/> throw,
-    /// each after <paramref name="after"/> (a call held until a dead silo is declared dead fails late).
+    /// each after <paramref name="after"/> (a call held until a dead silo is declared dead fails late), until the
+    /// returned handle is disposed: the host is shared, and a DAG left armed would break every later list of DAGs.
     /// </summary>
-    public void Arm(string marker, string method, Func<Exception> fault, int times = int.MaxValue, TimeSpan after = default) =>
-        _plans[(marker, method)] = new Plan(fault, times, after);
-
-    /// <summary>Stops failing <paramref name="method"/> on <paramref name="marker"/> (a DAG left failing would break every test that lists all DAGs).</summary>
-    public void Disarm(string marker, string method) => _plans.TryRemove((marker, method), out _);
+    public IDisposable Arm(string marker, string method, Func<Exception> fault, int times = int.MaxValue, TimeSpan after = default)
+    {
+        var key = (marker, method);
+        _plans[key] = new Plan(fault, times, after);
+        return new Disarm(() => _plans.TryRemove(key, out _));
+    }
 
     /// <summary>How many calls of <paramref name="method"/> on <paramref name="marker"/> were made to fail.</summary>
     public int Thrown(string marker, string method) => _plans.TryGetValue((marker, method), out var plan) ? plan.Thrown : 0;
@@ -51,6 +53,11 @@ public sealed class Faults
                 throw fault;
             }
         }
+    }
+
+    private sealed class Disarm(Action disarm) : IDisposable
+    {
+        public void Dispose() => disarm();
     }
 
     private sealed class Plan(Func<Exception> fault, int times, TimeSpan after)

@@ -23,7 +23,7 @@ public sealed class GrpcFailoverAnswersTests(HostFixture fixture)
     {
         var dagId = HostFixture.NewDagId("grpc-fo");
         var run = await FinishedRunAsync(dagId);
-        fixture.Faults.Arm($"{dagId}/{run.RunId}", "GetAsync", () => new SiloUnavailableException("the silo is unavailable"));
+        using var armed = fixture.Faults.Arm($"{dagId}/{run.RunId}", "GetAsync", () => new SiloUnavailableException("the silo is unavailable"));
 
         var error = await Assert.ThrowsAsync<RpcException>(() => _client.GetRunAsync(new GetRunRequest { DagId = dagId, RunId = run.RunId }).ResponseAsync);
 
@@ -38,7 +38,7 @@ public sealed class GrpcFailoverAnswersTests(HostFixture fixture)
     {
         var dagId = HostFixture.NewDagId("grpc-fo-watch");
         var run = await FinishedRunAsync(dagId);
-        fixture.Faults.Arm($"{dagId}/{run.RunId}", "GetAsync", () => new TimeoutException("Response did not arrive on time"));
+        using var armed = fixture.Faults.Arm($"{dagId}/{run.RunId}", "GetAsync", () => new TimeoutException("Response did not arrive on time"));
 
         using var watch = _client.WatchRun(new WatchRunRequest { DagId = dagId, RunId = run.RunId }, deadline: DateTime.UtcNow.AddSeconds(30));
         var error = await Assert.ThrowsAsync<RpcException>(() => watch.ResponseStream.MoveNext(CancellationToken.None));
@@ -51,7 +51,7 @@ public sealed class GrpcFailoverAnswersTests(HostFixture fixture)
     {
         var dagId = HostFixture.NewDagId("grpc-fo-blip");
         var run = await FinishedRunAsync(dagId);
-        fixture.Faults.Arm($"{dagId}/{run.RunId}", "GetAsync", () => new SiloUnavailableException("the silo is unavailable"), times: 1);
+        using var armed = fixture.Faults.Arm($"{dagId}/{run.RunId}", "GetAsync", () => new SiloUnavailableException("the silo is unavailable"), times: 1);
 
         var read = await _client.GetRunAsync(new GetRunRequest { DagId = dagId, RunId = run.RunId });
 

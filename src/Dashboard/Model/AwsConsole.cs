@@ -1,3 +1,5 @@
+using Batchyard.Backends.SageMaker;
+
 namespace Batchyard.Dashboard.Model;
 
 /// <summary>Links from a SageMaker job to its page in the AWS console.</summary>
@@ -22,7 +24,7 @@ public static class AwsConsole
             region = parts[3];
             name = parts[5][(parts[5].IndexOf('/', StringComparison.Ordinal) + 1)..];
         }
-        var page = backend == "sagemaker-training" ? "jobs" : "processing-jobs";
-        return new Uri($"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/{page}/{Uri.EscapeDataString(name)}");
+        var kind = backend == SageMakerTrainingBackend.BackendName ? SageMakerJobKind.Training : SageMakerJobKind.Processing;
+        return SageMakerConsole.JobPage(region, kind, name);
     }
 }

@@ -1,8 +1,5 @@
 using System.Collections.Immutable;
 using Batchyard.Backends;
-using Batchyard.Backends.Local;
-using Batchyard.Backends.SageMaker;
-using Microsoft.Extensions.Configuration;
 using Orleans.Runtime;
 
 namespace Batchyard.Dashboard.Model;
@@ -11,12 +8,13 @@ public sealed record SiloView(string Address, string Name, string Host, string S
 
 public sealed record GrainTypeCount(string GrainType, int Activations);
 
-public sealed record BackendView(string Name, bool Healthy, string Summary, ImmutableArray<(string Label, string Value)> Facts);
+public sealed record ClusterView(ImmutableArray<SiloView> Silos, ImmutableArray<GrainTypeCount> GrainTypes, ImmutableArray<BackendHealth> Backends);
 
-public sealed record ClusterView(ImmutableArray<SiloView> Silos, ImmutableArray<GrainTypeCount> GrainTypes, ImmutableArray<BackendView> Backends);
-
-/// <summary>Reads the cluster's silos (Orleans' management grain) and the health of this silo's backends.</summary>
-public sealed class ClusterProbe(IGrainFactory grains, IServiceProvider services)
+/// <summary>
+/// Reads the cluster's silos (Orleans' management grain) and this host's backends as each describes itself. A
+/// dashboard that runs as its own process has no backends: it shows none.
+/// </summary>
+public sealed class ClusterProbe(IGrainFactory grains, BackendCatalog? backends = null)
 {
 
     public async Task<ClusterView> ReadAsync(CancellationToken cancellationToken)
@@ -41,42 +39,7 @@ public sealed class ClusterProbe(IGrainFactory grains, IServiceProvider services
             .Where(g => g.GrainType.StartsWith("Batchyard", StringComparison.Ordinal) || g.Activations > 0)
             .OrderByDescending(g => g.Activations)
             .ToImmutableArray();
-        return new ClusterView(silos, grainTypes, await BackendsAsync(cancellationToken));
-    }
-
-    private async Task<ImmutableArray<BackendView>> BackendsAsync(CancellationToken cancellationToken)
-    {
-        var catalog = services.GetService(typeof(BackendCatalog)) as BackendCatalog;
-        if (catalog is null)
-        {
-            return [];
-        }
-        var views = ImmutableArray.CreateBuilder<BackendView>();
-        foreach (var name in catalog.Names)
-        {
-            var backend = catalog.Get(name);
-            views.Add(backend switch
-            {
-                LocalJobBackend local => new BackendView(name, local.IsIsolated,
-                    local.IsIsolated ? "jobs run in memory-limited cgroups" : "jobs run WITHOUT memory limits",
-                    [("isolation", local.Isolation), ("memory in use", $"{local.MemoryInUseMb} / {local.MemoryCapacityMb} MB")]),
-                _ when name.StartsWith("sagemaker", StringComparison.Ordinal) => await SageMakerAsync(name, cancellationToken),
-                _ => new BackendView(name, true, "registered", []),
-            });
-        }
-        return views.ToImmutable();
-    }
-
-    /// <summary>SageMaker as this silo reaches it: one signed call, cached for a minute by <see cref="SageMakerHealth"/>.</summary>
-    private async Task<BackendView> SageMakerAsync(string name, CancellationToken cancellationToken)
-    {
-        if (services.GetService(typeof(SageMakerHealth)) is not SageMakerHealth health)
-        {
-            return new BackendView(name, false, "registered without a health check", []);
-        }
-        var report = await health.CheckAsync(cancellationToken);
-        return new BackendView(name, report.Reachable, report.Summary,
-            [("endpoint", report.Endpoint ?? "—"), ("region", report.Region ?? "—"), ("checked", Format.Time(report.CheckedAt))]);
+        return new ClusterView(silos, grainTypes, backends is null ? [] : await backends.DescribeHealthAsync(cancellationToken: cancellationToken));
     }
 
     private static string ShortType(string grainType)

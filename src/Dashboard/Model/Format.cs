@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Batchyard.Dashboard.Model;
 
-/// <summary>How times and durations read on the dashboard (UTC, as the API writes them).</summary>
+/// <summary>How times, durations and failures read on the dashboard (times in UTC, as the API writes them).</summary>
 public static class Format
 {
     public static string Duration(TimeSpan span)
@@ -39,4 +39,10 @@ public static class Format
     /// <summary>"in 3h 12m" or "5m 02s ago".</summary>
     public static string Relative(DateTimeOffset time, DateTimeOffset now) =>
         time >= now ? "in " + Duration(time - now) : Duration(now - time) + " ago";
+
+    /// <summary>What a failure says on a page: a failover in plain words (it passes by itself), else the exception's message.</summary>
+    public static string Error(Exception exception) =>
+        TransientFaults.IsTransient(exception)
+            ? "the cluster cannot answer right now (a silo may be failing over); try again in a moment"
+            : exception?.Message ?? "";
 }

@@ -30,6 +30,12 @@ public interface IJobBackend
 
     /// <summary>Asks the job to stop and waits until it has (or is gone).</summary>
     Task StopAsync(JobRef job, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// How this backend is doing on this silo, in its own words. It does not throw: a failed check is described.
+    /// Health probes call it, so a backend that must ask a remote service bounds and caches that check itself.
+    /// </summary>
+    Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>

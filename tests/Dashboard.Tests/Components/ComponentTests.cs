@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Batchyard.Backends;
 using Batchyard.Dags;
 using Batchyard.Dashboard.Components.Shared;
 using Batchyard.Dashboard.Model;
@@ -111,5 +112,28 @@ public sealed class ComponentTests : BunitContext
         var span = chip.Find("span.by-chip");
         Assert.Equal("up_for_retry", span.TextContent);
         Assert.Contains(StateStyles.UpForRetry, span.GetAttribute("style"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BackendHealthCard_ABackendTheDashboardHasNeverHeardOf_ShowsItsStatusFactsAndLinks()
+    {
+        var health = new BackendHealth
+        {
+            Backend = "kubernetes",
+            Status = BackendStatus.Degraded,
+            Message = "2 of 3 nodes ready",
+            Facts = [new BackendFact { Name = "namespace", Value = "batch" }],
+            Links = [new BackendLink { Title = "Cluster console", Url = new Uri("https://console.example/k8s") }],
+        };
+
+        var card = Render<BackendHealthCard>(p => p.Add(c => c.Health, health));
+
+        var root = card.Find("[data-backend=kubernetes]");
+        Assert.Equal("degraded", root.GetAttribute("data-status"));
+        Assert.Contains("2 of 3 nodes ready", root.TextContent, StringComparison.Ordinal);
+        Assert.Contains("namespace batch", card.Find(".by-facts").TextContent, StringComparison.Ordinal);
+        var link = card.Find("a");
+        Assert.Equal("https://console.example/k8s", link.GetAttribute("href"));
+        Assert.Equal("Cluster console", link.TextContent);
     }
 }

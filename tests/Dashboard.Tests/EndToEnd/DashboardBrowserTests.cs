@@ -113,12 +113,14 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
     }
 
     [Fact]
-    public async Task ClusterPage_ShowsTheActiveSiloAndTheLocalBackend()
+    public async Task ClusterPage_ShowsTheActiveSiloAndEachBackendAsItDescribesItself()
     {
         var page = await host.OpenAsync("cluster");
 
         await Expect(page.Locator("[data-testid=silo-table]")).ToContainTextAsync("active");
         await Expect(page.Locator("[data-backend=local]")).ToContainTextAsync("isolation");
+        await Expect(page.Locator("[data-backend=noop]")).ToHaveAttributeAsync("data-status", "ok");
+        await Expect(page.Locator("[data-backend=sagemaker]")).ToHaveAttributeAsync("data-status", new Regex("^(ok|degraded|unavailable)$"));
         await DashboardHost.ScreenshotAsync(page, "9-cluster");
     }
 

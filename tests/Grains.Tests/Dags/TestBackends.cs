@@ -22,6 +22,9 @@ internal sealed class RuleBackend(string name, Func<TaskDefinition, IEnumerable<
     }
 
     public Task StopAsync(JobRef job, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(new BackendHealth { Backend = name, Status = BackendStatus.Ok, Message = "parses DAGs only" });
 }
 
 internal static class TestBackends

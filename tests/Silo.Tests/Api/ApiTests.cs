@@ -275,4 +275,20 @@ public sealed class ApiTests : IAsyncLifetime
         var openApi = await JsonOf(await Http.GetAsync(new Uri("/openapi/v1.json", UriKind.Relative)));
         Assert.True(openApi.GetProperty("paths").TryGetProperty("/api/v1/dags/{dagId}/runs/{runId}/cancel", out _));
     }
+
+    [Fact]
+    public async Task Readyz_ListsEveryBackendAsItDescribesItself_AndKeepsTheLocalFieldsFromTheLocalBackend()
+    {
+        var ready = await JsonOf(await Http.GetAsync(new Uri("/readyz", UriKind.Relative)));
+
+        var backends = ready.GetProperty("backends").EnumerateArray().ToDictionary(b => b.GetProperty("backend").GetString()!);
+        Assert.Equal(["local", "noop", "sagemaker", "sagemaker-training"], backends.Keys.Order(StringComparer.Ordinal));
+        Assert.All(backends.Values, b => Assert.Contains(b.GetProperty("status").GetString(), new[] { "ok", "degraded", "unavailable" }));
+        Assert.All(backends.Values, b => Assert.False(string.IsNullOrEmpty(b.GetProperty("message").GetString())));
+        var local = backends["local"];
+        var isolation = local.GetProperty("facts").EnumerateArray().Single(f => f.GetProperty("name").GetString() == "isolation").GetProperty("value").GetString();
+        Assert.Equal(isolation, ready.GetProperty("localIsolation").GetString());
+        Assert.Equal(local.GetProperty("status").GetString() == "ok", ready.GetProperty("memoryIsolated").GetBoolean());
+        Assert.Equal("ok", backends["noop"].GetProperty("status").GetString());
+    }
 }

@@ -41,7 +41,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     {
         var (dagId, runId) = await FinishedRunAsync("fo-get");
         var run = $"{dagId}/{runId}";
-        fixture.Faults.Arm(run, "GetAsync", () => new SiloUnavailableException($"the silo of {run} is unavailable"));
+        using var armed = fixture.Faults.Arm(run, "GetAsync", () => new SiloUnavailableException($"the silo of {run} is unavailable"));
         using var http = Host.Http();
 
         using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}/runs/{runId}", UriKind.Relative));
@@ -57,7 +57,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     public async Task GetRun_WhenTheFaultPassesWithinTheRetries_Answers200()
     {
         var (dagId, runId) = await FinishedRunAsync("fo-blip");
-        fixture.Faults.Arm($"{dagId}/{runId}", "GetAsync", () => new TimeoutException("Response did not arrive on time"), times: 2);
+        using var armed = fixture.Faults.Arm($"{dagId}/{runId}", "GetAsync", () => new TimeoutException("Response did not arrive on time"), times: 2);
         using var http = Host.Http();
 
         var run = await http.GetFromJsonAsync<JsonElement>(new Uri($"/api/v1/dags/{dagId}/runs/{runId}", UriKind.Relative));
@@ -71,7 +71,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     {
         var (dagId, runId) = await FinishedRunAsync("fo-late");
         var run = $"{dagId}/{runId}";
-        fixture.Faults.Arm(run, "GetAsync", () => new SiloUnavailableException("The target silo became unavailable"), times: 1, after: TimeSpan.FromSeconds(2.5));
+        using var armed = fixture.Faults.Arm(run, "GetAsync", () => new SiloUnavailableException("The target silo became unavailable"), times: 1, after: TimeSpan.FromSeconds(2.5));
         using var http = Host.Http();
 
         using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}/runs/{runId}", UriKind.Relative));
@@ -85,7 +85,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     {
         var (dagId, runId) = await FinishedRunAsync("fo-slow");
         var run = $"{dagId}/{runId}";
-        fixture.Faults.Arm(run, "GetAsync", () => new TimeoutException("Response did not arrive on time"), times: 1, after: TimeSpan.FromSeconds(2.5));
+        using var armed = fixture.Faults.Arm(run, "GetAsync", () => new TimeoutException("Response did not arrive on time"), times: 1, after: TimeSpan.FromSeconds(2.5));
         using var http = Host.Http();
 
         using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}/runs/{runId}", UriKind.Relative));
@@ -98,7 +98,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     public async Task GetRun_WithAFaultThatIsNotTransient_StillAnswers500()
     {
         var (dagId, runId) = await FinishedRunAsync("fo-bug");
-        fixture.Faults.Arm($"{dagId}/{runId}", "GetAsync", () => new InvalidOperationException("a bug, not a failover"));
+        using var armed = fixture.Faults.Arm($"{dagId}/{runId}", "GetAsync", () => new InvalidOperationException("a bug, not a failover"));
         using var http = Host.Http();
 
         using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}/runs/{runId}", UriKind.Relative));
@@ -112,7 +112,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     public async Task ListRuns_WhenThePostgresPoolTimesOut_Answers503()
     {
         var (dagId, _) = await FinishedRunAsync("fo-pool");
-        fixture.Faults.Arm(dagId, "ListRunsAsync", () => new NpgsqlException(
+        using var armed = fixture.Faults.Arm(dagId, "ListRunsAsync", () => new NpgsqlException(
             "The connection pool has been exhausted, either raise 'Max Pool Size' (currently 100) or 'Timeout' (currently 15 seconds) in your connection string.",
             new TimeoutException()));
         using var http = Host.Http();
@@ -127,11 +127,10 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     {
         var dagId = HostFixture.NewDagId("fo-dag");
         await Host.ApplyAsync(dagId, TestDags.Noop(dagId));
-        fixture.Faults.Arm(dagId, "GetAsync", () => new OrleansException("Exception while sending message", new ConnectionFailedException("Unable to connect to endpoint S127.0.0.1:11112:0")));
+        using var armed = fixture.Faults.Arm(dagId, "GetAsync", () => new OrleansException("Exception while sending message", new ConnectionFailedException("Unable to connect to endpoint S127.0.0.1:11112:0")));
         using var http = Host.Http();
 
         using var response = await http.GetAsync(new Uri($"/api/v1/dags/{dagId}", UriKind.Relative));
-        fixture.Faults.Disarm(dagId, "GetAsync");
 
         await AssertUnavailableAsync(response);
     }
@@ -141,7 +140,7 @@ public sealed class FailoverAnswersTests(HostFixture fixture)
     {
         var dagId = HostFixture.NewDagId("fo-trigger");
         await Host.ApplyAsync(dagId, TestDags.Noop(dagId));
-        fixture.Faults.Arm(dagId, "TriggerAsync", () => new SiloUnavailableException("the silo is unavailable"));
+        using var armed = fixture.Faults.Arm(dagId, "TriggerAsync", () => new SiloUnavailableException("the silo is unavailable"));
         using var http = Host.Http();
 
         using var response = await http.PostAsJsonAsync(new Uri($"/api/v1/dags/{dagId}/runs", UriKind.Relative), new { });

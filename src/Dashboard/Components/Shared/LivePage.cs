@@ -1,3 +1,4 @@
+using Batchyard.Dashboard.Model;
 using Batchyard.Events;
 using Batchyard.Grains;
 using Batchyard.Runs;
@@ -158,7 +159,7 @@ public abstract class LivePage : ComponentBase, IDisposable
         catch (Exception ex) when (ex is not OperationCanceledException || !_stop.IsCancellationRequested)
         {
             // A failed refresh must not end the subscription: show it and keep following.
-            LiveError = ex.Message;
+            LiveError = Format.Error(ex);
         }
         if (!_stop.IsCancellationRequested)
         {

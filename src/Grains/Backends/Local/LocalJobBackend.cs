@@ -133,7 +133,10 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         return cgroupName.StartsWith('p') && dot > 1 && int.TryParse(cgroupName.AsSpan(1, dot - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
     }
 
-    public string Name => "local";
+    /// <summary>The name DAG files use for this backend.</summary>
+    public const string BackendName = "local";
+
+    public string Name => BackendName;
 
     /// <summary>
     /// How jobs are isolated, e.g. <c>cgroup v1 (/sys/fs/cgroup/memory/…/batchyard; cpu …)</c>, or
@@ -274,6 +277,8 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         await EndEarlyAsync(local, JobState.Stopped, "stopped on request");
         await local.Ended.WaitAsync(cancellationToken);
     }
+
+    public Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken) => Task.FromResult(LocalBackendHealth.Of(this));
 
     /// <summary>Kills every running job (their cgroups go too) and stops the spawner thread.</summary>
     public async ValueTask DisposeAsync()

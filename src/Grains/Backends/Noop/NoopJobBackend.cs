@@ -25,6 +25,13 @@ public sealed class NoopJobBackend(TimeProvider time) : IJobBackend
 
     public Task StopAsync(JobRef job, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    public Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken) => Task.FromResult(new BackendHealth
+    {
+        Backend = Name,
+        Status = BackendStatus.Ok,
+        Message = "every job succeeds at once; nothing runs behind it",
+    });
+
     private static JobStatus Done(JobRef job, DateTimeOffset now) => new()
     {
         State = JobState.Succeeded,

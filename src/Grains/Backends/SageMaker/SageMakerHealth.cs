@@ -1,15 +1,20 @@
 using System.Diagnostics;
+using System.Globalization;
 using Batchyard.Aws;
 
 namespace Batchyard.Backends.SageMaker;
 
 /// <summary>What the last reachability check of SageMaker found.</summary>
-public sealed record SageMakerHealthReport(bool Reachable, string Summary, string? Endpoint, string? Region, DateTimeOffset CheckedAt);
+public sealed record SageMakerHealthReport(BackendStatus Status, string Summary, string? Endpoint, string? Region, DateTimeOffset CheckedAt)
+{
+    /// <summary>SageMaker answered (possibly refusing the call).</summary>
+    public bool Reachable => Status != BackendStatus.Unavailable;
+}
 
 /// <summary>
 /// Whether SageMaker answers this silo: one signed <c>ListProcessingJobs</c> call (endpoint, region and
-/// credentials all take part), remembered for a minute so that open dashboards do not spend the account's
-/// API rate.
+/// credentials all take part), remembered for a minute so that open dashboards and health probes do not spend
+/// the account's API rate. Both SageMaker backends describe themselves from it.
 /// </summary>
 public sealed class SageMakerHealth(SageMakerClient client, TimeProvider time)
 {
@@ -35,6 +40,42 @@ public sealed class SageMakerHealth(SageMakerClient client, TimeProvider time)
         }
     }
 
+    /// <summary>
+    /// A SageMaker backend's description from a check: ok when SageMaker answered and tasks can run, degraded when
+    /// it refused the call (credentials, permissions) or no execution role is set, unavailable when it did not answer.
+    /// </summary>
+    public static BackendHealth Describe(string backend, SageMakerJobKind kind, string? roleArn, SageMakerHealthReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var hasRole = !string.IsNullOrWhiteSpace(roleArn);
+        var status = report.Status == BackendStatus.Ok && !hasRole ? BackendStatus.Degraded : report.Status;
+        var message = report.Status == BackendStatus.Ok && !hasRole
+            ? $"{report.Summary}, but {SageMakerOptions.Section}:RoleArn is not set: its tasks are refused"
+            : report.Summary;
+        var facts = new List<BackendFact>();
+        if (report.Endpoint is { } endpoint)
+        {
+            facts.Add(new BackendFact { Name = "endpoint", Value = endpoint });
+        }
+        if (report.Region is { } region)
+        {
+            facts.Add(new BackendFact { Name = "region", Value = region });
+        }
+        // Whether, not which: /readyz is open to anyone, and a role's ARN names the AWS account.
+        facts.Add(new BackendFact { Name = "execution role", Value = hasRole ? "set" : $"not set ({SageMakerOptions.Section}:RoleArn)" });
+        facts.Add(new BackendFact { Name = "checked", Value = report.CheckedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture) });
+        return new BackendHealth
+        {
+            Backend = backend,
+            Status = status,
+            Message = message,
+            Facts = [.. facts],
+            Links = report.Region is { } r
+                ? [new BackendLink { Title = kind == SageMakerJobKind.Training ? "Training jobs in the AWS console" : "Processing jobs in the AWS console", Url = SageMakerConsole.JobsPage(r, kind) }]
+                : [],
+        };
+    }
+
     private async Task<SageMakerHealthReport> ProbeAsync(CancellationToken cancellationToken)
     {
         AwsEndpoint endpoint;
@@ -44,24 +85,25 @@ public sealed class SageMakerHealth(SageMakerClient client, TimeProvider time)
         }
         catch (InvalidOperationException ex)
         {
-            return new(false, "not configured: " + ex.Message, null, null, time.GetUtcNow());
+            return new(BackendStatus.Unavailable, "not configured: " + ex.Message, null, null, time.GetUtcNow());
         }
 
         var watch = Stopwatch.StartNew();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Patience);
         string summary;
-        var reachable = false;
+        var status = BackendStatus.Unavailable;
         try
         {
             await client.ListProcessingJobsAsync(new ListProcessingJobsRequest { MaxResults = 1 }, timeout.Token);
-            reachable = true;
+            status = BackendStatus.Ok;
             summary = $"reachable ({watch.ElapsedMilliseconds} ms)";
         }
         catch (AwsServiceException ex)
         {
-            // SageMaker answered: the endpoint is there, but the call was refused (credentials, permissions).
-            reachable = ex is not AwsServerException;
+            // SageMaker answered: the endpoint is there, but the call was refused (credentials, permissions), or
+            // it failed on its side.
+            status = ex is AwsServerException ? BackendStatus.Unavailable : BackendStatus.Degraded;
             summary = $"answered {ex.ErrorCode}: {ex.Message}";
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -72,6 +114,6 @@ public sealed class SageMakerHealth(SageMakerClient client, TimeProvider time)
         {
             summary = "unreachable: " + ex.Message;
         }
-        return new(reachable, summary, endpoint.Url.ToString(), endpoint.Region, time.GetUtcNow());
+        return new(status, summary, endpoint.Url.ToString(), endpoint.Region, time.GetUtcNow());
     }
 }

@@ -14,6 +14,7 @@ public abstract partial class SageMakerJobBackend(
     SageMakerClient sageMaker,
     CloudWatchLogsClient logs,
     SageMakerStatusPoller poller,
+    SageMakerHealth health,
     SageMakerOptions options,
     TimeProvider time,
     ILogger logger) : IJobBackend
@@ -144,6 +145,10 @@ public abstract partial class SageMakerJobBackend(
         }
     }
 
+    /// <summary>Whether SageMaker answers this silo and tasks can run (one signed call shared by both backends, cached for a minute).</summary>
+    public async Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken) =>
+        SageMakerHealth.Describe(Name, Kind, options.RoleArn, await health.CheckAsync(cancellationToken).ConfigureAwait(false));
+
     private JobStatus Status(SageMakerJobSnapshot snapshot) =>
         SageMakerTaskMapping.ToStatus(snapshot, poller.WasStopRequested(Kind, snapshot.Name));
 
@@ -175,8 +180,8 @@ public abstract partial class SageMakerJobBackend(
 
 /// <summary>The <c>sagemaker</c> backend: one SageMaker Processing job per attempt.</summary>
 public sealed class SageMakerProcessingBackend(
-    SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerOptions options, TimeProvider time, ILogger<SageMakerProcessingBackend> logger)
-    : SageMakerJobBackend(sageMaker, logs, poller, options, time, logger)
+    SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerHealth health, SageMakerOptions options, TimeProvider time, ILogger<SageMakerProcessingBackend> logger)
+    : SageMakerJobBackend(sageMaker, logs, poller, health, options, time, logger)
 {
     public const string BackendName = "sagemaker";
 
@@ -193,8 +198,8 @@ public sealed class SageMakerProcessingBackend(
 
 /// <summary>The <c>sagemaker-training</c> backend: one SageMaker Training job per attempt.</summary>
 public sealed class SageMakerTrainingBackend(
-    SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerOptions options, TimeProvider time, ILogger<SageMakerTrainingBackend> logger)
-    : SageMakerJobBackend(sageMaker, logs, poller, options, time, logger)
+    SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerHealth health, SageMakerOptions options, TimeProvider time, ILogger<SageMakerTrainingBackend> logger)
+    : SageMakerJobBackend(sageMaker, logs, poller, health, options, time, logger)
 {
     public const string BackendName = "sagemaker-training";
 

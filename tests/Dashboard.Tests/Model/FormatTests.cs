@@ -1,0 +1,19 @@
+using Batchyard.Dashboard.Model;
+using Orleans.Runtime;
+
+namespace Batchyard.Dashboard.Tests.Model;
+
+public sealed class FormatTests
+{
+    [Fact]
+    public void Error_OfAFailover_SaysSoInPlainWords()
+    {
+        var text = Format.Error(new OrleansException("Exception while sending message", new SiloUnavailableException("silo S127.0.0.1:11112 is unavailable")));
+
+        Assert.Equal("the cluster cannot answer right now (a silo may be failing over); try again in a moment", text);
+    }
+
+    [Fact]
+    public void Error_OfAnythingElse_IsItsMessage() =>
+        Assert.Equal("no such run", Format.Error(new InvalidOperationException("no such run")));
+}
