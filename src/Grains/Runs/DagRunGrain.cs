@@ -55,6 +55,9 @@ public sealed partial class DagRunGrain(
     private Dictionary<string, FoldedTask> _tasks = new(StringComparer.Ordinal);
     private Dictionary<string, TaskDefinition> _defs = new(StringComparer.Ordinal);
     private Dictionary<string, List<string>> _downstream = new(StringComparer.Ordinal);
+    private Dictionary<string, int> _index = new(StringComparer.Ordinal);
+    private FoldedTask[] _ordered = [];
+    private ReadyTracker _ready = new([]);
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
@@ -91,10 +94,7 @@ public sealed partial class DagRunGrain(
         {
             _tasks = folded.Tasks;
         }
-        foreach (var task in _tasks.Values)
-        {
-            _due.Set(task);
-        }
+        TrackTasks();
         if (_state != RunState.Queued)
         {
             // As a turn of its own: re-order the unfinished attempts' supervisors and re-send owed stops.
@@ -136,6 +136,7 @@ public sealed partial class DagRunGrain(
         await store.WriteStateAsync();
         IndexDag();
         InitTasks();
+        TrackTasks();
         RecordCreated();
         LogCreated(_dagId, _runId, start.StartNow);
         if (start.StartNow)
@@ -230,6 +231,7 @@ public sealed partial class DagRunGrain(
             task.State = TaskState.Pending;
             task.NextAttemptAt = null;
             RecordTask(task, touched);
+            _ready.MarkDirty(_index[id]);
         }
         LogCleared(_dagId, _runId, taskId, cleared.Count);
 
@@ -282,6 +284,7 @@ public sealed partial class DagRunGrain(
         }
         if (_state == RunState.Running)
         {
+            _ready.MarkAllDirty();
             await ScheduleReadyAsync();
             await OnDueCoreAsync();
         }
@@ -460,19 +463,19 @@ public sealed partial class DagRunGrain(
         {
             return;
         }
+        // Only tasks whose upstream changed are decided again; a skip or an upstream failure decided here
+        // changes its own downstream tasks, which the next round decides.
         var toStart = new List<FoldedTask>();
-        bool changed;
-        do
+        for (var round = _ready.TakeDirty(); round.Count > 0; round = _ready.TakeDirty())
         {
-            changed = false;
-            foreach (var def in S.Dag!.Tasks)
+            foreach (var i in round)
             {
-                var task = _tasks[def.TaskId];
+                var task = _ordered[i];
                 if (task.State != TaskState.Pending)
                 {
                     continue;
                 }
-                switch (TriggerRules.Decide(def.TriggerRule, def.Upstream.Select(id => _tasks[id].State)))
+                switch (TriggerRules.Decide(_defs[task.Plan.TaskId].TriggerRule, _ready.Tally(i)))
                 {
                     case TriggerDecision.Run:
                         // Marked at once so that no later pass picks it again; its launch records it.
@@ -482,19 +485,16 @@ public sealed partial class DagRunGrain(
                     case TriggerDecision.Skip:
                         task.State = TaskState.Skipped;
                         RecordTask(task, null);
-                        changed = true;
                         break;
                     case TriggerDecision.UpstreamFailed:
                         task.State = TaskState.UpstreamFailed;
                         RecordTask(task, null);
-                        changed = true;
                         break;
                 }
             }
         }
-        while (changed);
 
-        if (toStart.Count == 0 && _tasks.Values.All(t => t.State.IsFinal()))
+        if (toStart.Count == 0 && _ready.Unfinished == 0)
         {
             Finish(LeafOutcome());
             return;
@@ -656,6 +656,7 @@ public sealed partial class DagRunGrain(
     private void RecordTask(FoldedTask task, AttemptDetails? touched)
     {
         _due.Set(task);
+        _ready.Observe(_index[task.Plan.TaskId], task.State);
         _writer.Record(RunEventKinds.Task, task.Plan.TaskId, task.ToFact(touched), time.GetUtcNow());
         // Task changes reach live views in batches: one snapshot per moment, however many tasks changed in it.
         _publishTimer ??= this.RegisterGrainTimer(PublishSoonAsync, PublishDelay, Timeout.InfiniteTimeSpan);
@@ -801,6 +802,25 @@ public sealed partial class DagRunGrain(
         }
     }
 
+    /// <summary>Indexes the run's tasks in DAG order and takes in their states: due times and upstream tallies.</summary>
+    private void TrackTasks()
+    {
+        var dag = S.Dag!.Tasks;
+        _index = new Dictionary<string, int>(dag.Length, StringComparer.Ordinal);
+        for (var i = 0; i < dag.Length; i++)
+        {
+            _index[dag[i].TaskId] = i;
+        }
+        _ordered = [.. dag.Select(t => _tasks[t.TaskId])];
+        _ready = new ReadyTracker([.. dag.Select(t => (IReadOnlyList<int>)[.. t.Upstream.Select(u => _index[u])])]);
+        for (var i = 0; i < _ordered.Length; i++)
+        {
+            _due.Set(_ordered[i]);
+            _ready.Observe(i, _ordered[i].State);
+        }
+        _ready.MarkAllDirty();
+    }
+
     private void InitTasks() =>
         _tasks = S.Dag!.Tasks.ToDictionary(t => t.TaskId, t => new FoldedTask(new PlannedTask(t.TaskId, t.Upstream, t.Backend)), StringComparer.Ordinal);
 
@@ -816,7 +836,7 @@ public sealed partial class DagRunGrain(
         EndedAt = _endedAt,
         RunType = S.RunType,
         DagVersion = S.Dag?.Version ?? "",
-        Tasks = [.. S.Dag?.Tasks.Select(t => _tasks[t.TaskId].ToDetails()) ?? []],
+        Tasks = [.. _ordered.Select(t => t.ToDetails())],
     };
 
     private void RunEffectFailed(Exception ex) => LogEffectFailed(_dagId, _runId, ex.Message);

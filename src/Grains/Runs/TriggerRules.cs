@@ -38,6 +38,12 @@ public static class TriggerRules
                 succeeded++;
             }
         }
+        return Decide(rule, new UpstreamTally(total, done, succeeded, failed, skipped));
+    }
+
+    public static TriggerDecision Decide(TriggerRule rule, UpstreamTally upstream)
+    {
+        var (total, done, succeeded, failed, skipped) = upstream;
         if (total == 0)
         {
             return TriggerDecision.Run;
