@@ -39,11 +39,15 @@ public sealed class PostgresAttemptLogStoreTests(PostgresDatabase db) : IClassFi
         await (await store.OpenAsync("dag", "reopen", "task", 2)).AppendAsync("abc");
 
         var reopened = await store.OpenAsync("dag", "reopen", "task", 2);
-        Assert.Equal(3, reopened.Length);
+        Assert.Equal(3, await reopened.GetLengthAsync());
         await reopened.AppendAsync("def");
+        Assert.Equal(6, await reopened.GetLengthAsync());
+
+        // A reopened log that is appended to before anyone asks its length continues at its end, too.
+        await (await store.OpenAsync("dag", "reopen", "task", 2)).AppendAsync("ghi");
 
         var page = await store.ReadAsync("dag", "reopen", "task", 2, 0, 100, CancellationToken.None);
-        Assert.Equal("abcdef", page.Text);
+        Assert.Equal("abcdefghi", page.Text);
         Assert.Equal("", (await store.ReadAsync("dag", "reopen", "task", 1, 0, 100, CancellationToken.None)).Text);
     }
 }

@@ -120,14 +120,11 @@ public sealed class MemoryAttemptLog(string initial = "") : IAttemptLog
     private readonly System.Text.StringBuilder _text = new(initial);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public long Length
+    public ValueTask<long> GetLengthAsync(CancellationToken cancellationToken = default)
     {
-        get
+        lock (_gate)
         {
-            lock (_gate)
-            {
-                return _text.Length;
-            }
+            return ValueTask.FromResult((long)_text.Length);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 
 namespace Batchyard.Logs;
@@ -9,20 +8,16 @@ namespace Batchyard.Logs;
 /// </summary>
 public sealed class FileAttemptLogStore(string root) : IAttemptLogStore
 {
-    private readonly ConcurrentDictionary<string, FileAttemptLog> _open = new(StringComparer.Ordinal);
-
     public string Root { get; } = Path.GetFullPath(root);
 
     public Task<IAttemptLog> OpenAsync(string dagId, string runId, string taskId, int attempt, CancellationToken cancellationToken = default) =>
-        Task.FromResult<IAttemptLog>(_open.GetOrAdd(PathOf(dagId, runId, taskId, attempt), path => new FileAttemptLog(path)));
+        // Not cached: a store that kept every log it opened would grow with every attempt ever run. An append
+        // returns once its bytes are written, so a read after it sees them.
+        Task.FromResult<IAttemptLog>(new FileAttemptLog(PathOf(dagId, runId, taskId, attempt)));
 
     public async Task<LogPage> ReadAsync(string dagId, string runId, string taskId, int attempt, long cursor, int maxChars, CancellationToken cancellationToken)
     {
         var path = PathOf(dagId, runId, taskId, attempt);
-        if (_open.TryGetValue(path, out var log))
-        {
-            await log.FlushAsync(cancellationToken);
-        }
         if (!File.Exists(path))
         {
             return new LogPage("", cursor);
@@ -71,20 +66,15 @@ public sealed class FileAttemptLogStore(string root) : IAttemptLogStore
     private sealed class FileAttemptLog(string path) : IAttemptLog
     {
         private readonly SemaphoreSlim _gate = new(1, 1);
-        private long _length = File.Exists(path) ? new FileInfo(path).Length : 0;
+        // Looked up on first use: a job that never logs costs no file-system call.
+        private long _length = -1;
 
-        public long Length => Interlocked.Read(ref _length);
-
-        public async ValueTask AppendAsync(string text, CancellationToken cancellationToken = default)
+        public async ValueTask<long> GetLengthAsync(CancellationToken cancellationToken = default)
         {
-            var bytes = Encoding.UTF8.GetBytes(text);
             await _gate.WaitAsync(cancellationToken);
             try
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                await using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-                await stream.WriteAsync(bytes, cancellationToken);
-                Interlocked.Add(ref _length, bytes.Length);
+                return Load();
             }
             finally
             {
@@ -92,11 +82,31 @@ public sealed class FileAttemptLogStore(string root) : IAttemptLogStore
             }
         }
 
-        public async Task FlushAsync(CancellationToken cancellationToken)
+        private long Load()
         {
-            // Appends are written through at once; waiting on the gate orders a read after a write in flight.
+            if (_length < 0)
+            {
+                _length = File.Exists(path) ? new FileInfo(path).Length : 0;
+            }
+            return _length;
+        }
+
+        public async ValueTask AppendAsync(string text, CancellationToken cancellationToken = default)
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
             await _gate.WaitAsync(cancellationToken);
-            _gate.Release();
+            try
+            {
+                var before = Load();
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                await stream.WriteAsync(bytes, cancellationToken);
+                _length = before + bytes.Length;
+            }
+            finally
+            {
+                _gate.Release();
+            }
         }
     }
 }

@@ -70,7 +70,7 @@ public static class TaskSecrets
 
     private sealed class MaskingAttemptLog(IAttemptLog inner, ImmutableArray<string> secrets) : IAttemptLog
     {
-        public long Length => inner.Length;
+        public ValueTask<long> GetLengthAsync(CancellationToken cancellationToken = default) => inner.GetLengthAsync(cancellationToken);
 
         // Backends append whole lines, so a value is masked unless a job splits it across two writes itself.
         public ValueTask AppendAsync(string text, CancellationToken cancellationToken = default) =>

@@ -17,7 +17,7 @@ public sealed class TaskSecretsTests
     {
         public string Text { get; private set; } = "";
 
-        public long Length => Text.Length;
+        public ValueTask<long> GetLengthAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult((long)Text.Length);
 
         public ValueTask AppendAsync(string text, CancellationToken cancellationToken = default)
         {

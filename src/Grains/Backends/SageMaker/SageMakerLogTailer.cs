@@ -8,13 +8,13 @@ namespace Batchyard.Backends.SageMaker;
 /// <summary>
 /// Copies a job's CloudWatch streams (<c>&lt;job-name&gt;/algo-n-…</c>, one per instance) into the attempt log,
 /// each pump's new events merged by timestamp. The stream tokens live in memory; after a re-attach the
-/// streams are read from the start again and the first <see cref="IAttemptLog.Length"/> characters, which
+/// streams are read from the start again and the first <see cref="IAttemptLog.GetLengthAsync"/> characters, which
 /// the log already holds, are skipped.
 /// </summary>
 public sealed partial class SageMakerLogTailer(CloudWatchLogsClient logs, string logGroup, string jobName, IAttemptLog log, ILogger logger)
 {
     private readonly SortedDictionary<string, string?> _tokens = new(StringComparer.Ordinal);
-    private long _skip = log.Length;
+    private long? _skip;
 
     public static string LogGroupFor(SageMakerJobKind kind) =>
         kind == SageMakerJobKind.Processing ? "/aws/sagemaker/ProcessingJobs" : "/aws/sagemaker/TrainingJobs";
@@ -101,9 +101,10 @@ public sealed partial class SageMakerLogTailer(CloudWatchLogsClient logs, string
             text.Append(e.Message.TrimEnd('\n', '\r')).Append('\n');
         }
         var chunk = text.ToString();
+        _skip ??= await log.GetLengthAsync(cancellationToken).ConfigureAwait(false);
         if (_skip > 0)
         {
-            var dropped = (int)Math.Min(_skip, chunk.Length);
+            var dropped = (int)Math.Min(_skip.Value, chunk.Length);
             chunk = chunk[dropped..];
             _skip -= dropped;
         }

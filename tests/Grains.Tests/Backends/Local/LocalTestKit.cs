@@ -16,14 +16,11 @@ internal sealed class RecordingLog : IAttemptLog
     private readonly StringBuilder _text = new();
     private readonly List<(Func<string, bool> Condition, TaskCompletionSource Met)> _waiters = [];
 
-    public long Length
+    public ValueTask<long> GetLengthAsync(CancellationToken cancellationToken = default)
     {
-        get
+        lock (_gate)
         {
-            lock (_gate)
-            {
-                return _text.Length;
-            }
+            return ValueTask.FromResult((long)_text.Length);
         }
     }
 
