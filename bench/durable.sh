@@ -4,12 +4,12 @@
 # same server, in one table; plus Batchyard in memory mode. Never part of the tests. See bench/README.md.
 #
 #   bench/durable.sh [--chain N] [--width N] [--runs N] [--runs-width N] [--timeout S]
-#                    [--no-peers] [--no-pgbench] [--no-memory] [--out DIR]
+#                    [--no-peers] [--no-pgbench] [--no-memory] [--no-postgres] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-chain=200 width=2000 runs=10 runs_width=1000 timeout_s=300 peers=1 pgbench=1 memory=1
+chain=200 width=2000 runs=10 runs_width=1000 timeout_s=300 peers=1 pgbench=1 memory=1 postgres=1
 out=/tmp/batchyard-durable-$(date +%Y%m%d-%H%M%S)
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
@@ -22,6 +22,7 @@ while [[ $# -gt 0 ]]; do
     --no-peers) peers=0; shift ;;
     --no-pgbench) pgbench=0; shift ;;
     --no-memory) memory=0; shift ;;
+    --no-postgres) postgres=0; shift ;;
     --out) out=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "durable.sh: unknown argument $1" >&2; usage 2 ;;
@@ -133,12 +134,14 @@ if [[ "$peers" == 1 ]]; then
     || { cat "$out/peers-build.log" >&2; exit 1; }
 fi
 
-echo "== Batchyard, PostgreSQL mode (one silo and database each): chain $chain"
-postgres_scenario chain --chain "$chain"
-echo "== Batchyard, PostgreSQL mode: wide $width, with PostgreSQL's commit counters"
-postgres_scenario wide --width "$width" --psql "$pg_bin/psql"
-echo "== Batchyard, PostgreSQL mode: $runs runs of $runs_width triggered at once"
-postgres_scenario ten-wide --runs "$runs" --runs-width "$runs_width"
+if [[ "$postgres" == 1 ]]; then
+  echo "== Batchyard, PostgreSQL mode (one silo and database each): chain $chain"
+  postgres_scenario chain --chain "$chain"
+  echo "== Batchyard, PostgreSQL mode: wide $width, with PostgreSQL's commit counters"
+  postgres_scenario wide --width "$width" --psql "$pg_bin/psql"
+  echo "== Batchyard, PostgreSQL mode: $runs runs of $runs_width triggered at once"
+  postgres_scenario ten-wide --runs "$runs" --runs-width "$runs_width"
+fi
 
 if [[ "$memory" == 1 ]]; then
   echo "== Batchyard, memory mode: wide $width"

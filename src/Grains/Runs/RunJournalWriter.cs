@@ -58,6 +58,43 @@ internal sealed class RunJournalWriter
         }
     }
 
+    /// <summary>
+    /// Starts every effect of one batch before awaiting any: a batch launching two thousand tasks orders two
+    /// thousand supervisors at once, not one round trip after another. Each effect is idempotent and ordered
+    /// only after the events before it, so their order among themselves does not matter.
+    /// </summary>
+    private async Task RunEffectsAsync(List<Func<Task>> effects)
+    {
+        var pending = new List<Task>(effects.Count);
+        foreach (var effect in effects)
+        {
+            try
+            {
+                var task = effect();
+                if (task.IsCompletedSuccessfully)
+                {
+                    continue;
+                }
+                pending.Add(task);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _onEffectFailed(ex);
+            }
+        }
+        foreach (var task in pending)
+        {
+            try
+            {
+                await task;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _onEffectFailed(ex);
+            }
+        }
+    }
+
     private async Task LoopAsync()
     {
         try
@@ -73,16 +110,9 @@ internal sealed class RunJournalWriter
                 {
                     await _journal!.AppendAsync(batch, _token);
                 }
-                foreach (var effect in effects)
+                if (effects.Count > 0)
                 {
-                    try
-                    {
-                        await effect();
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        _onEffectFailed(ex);
-                    }
+                    await RunEffectsAsync(effects);
                 }
             }
         }
