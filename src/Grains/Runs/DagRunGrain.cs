@@ -313,6 +313,7 @@ public sealed partial class DagRunGrain(
             if (task.StopPending.Remove(report.Attempt))
             {
                 RecordTask(task, null);
+                ReleaseSupervisor(task, report.Attempt);
                 _writer.AfterDurable(RetireIfDoneAsync);
             }
             return;
@@ -406,6 +407,10 @@ public sealed partial class DagRunGrain(
         {
             task.StopPending.Add(ended.Attempt);
             OrderStop(task, ended.Attempt);
+        }
+        else
+        {
+            ReleaseSupervisor(task, ended.Attempt);
         }
 
         var def = _defs[task.Plan.TaskId];
@@ -733,6 +738,13 @@ public sealed partial class DagRunGrain(
     {
         var job = JobOf(task, attempt);
         _writer.AfterDurable(() => Supervisor(job).StopAsync(job));
+    }
+
+    /// <summary>Once the attempt's end is durable its supervisor may go: a later order finds the end in the journal.</summary>
+    private void ReleaseSupervisor(FoldedTask task, int attempt)
+    {
+        var job = JobOf(task, attempt);
+        _writer.AfterDurable(() => Supervisor(job).ReleaseAsync());
     }
 
     private void ReleasePoolSlot(FoldedTask task)

@@ -46,6 +46,13 @@ public interface IJobSupervisorGrain : IGrainWithStringKey
     /// <summary>Stops the job; reports <see cref="JobReport.Stopped"/> when it has.</summary>
     [OneWay]
     Task StopAsync(JobRef job);
+
+    /// <summary>
+    /// The run has the job's end (or its stop) in its journal: the supervisor has nothing left to tell and goes,
+    /// instead of holding memory for its collection age while thousands of attempts end after it.
+    /// </summary>
+    [OneWay]
+    Task ReleaseAsync();
 }
 
 /// <summary>How job supervisors and the run's own timer call a run grain (implemented by <see cref="DagRunGrain"/>).</summary>

@@ -96,6 +96,16 @@ public sealed partial class JobSupervisorGrain(
         return Task.CompletedTask;
     }
 
+    public Task ReleaseAsync()
+    {
+        // A stop still under way finishes (and is reported) first.
+        if (_stopped || (_last is { IsFinal: true } && !_stopRequested))
+        {
+            DeactivateOnIdle();
+        }
+        return Task.CompletedTask;
+    }
+
     private async Task SubmitAsync()
     {
         var order = _order!;
