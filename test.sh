@@ -4,14 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The SageMaker wire is checked against the AWS reference data kept beside the repository (../shared/reference).
-ref=""
-for dir in "$PWD/.." "$PWD/../.." "$PWD/../../.."; do
-  [ -d "$dir/shared/reference" ] && ref="$dir/shared/reference" && break
-done
-if [ -z "$ref" ]; then
-  echo "test.sh: ../shared/reference (the botocore models and the SigV4 suite) is missing beside this clone" >&2
-  exit 2
+# What the tests run beside .NET: PostgreSQL, Chromium (the dashboard tests), docker-compose (the compose file
+# is checked offline), setpriv (local jobs drop privileges). Installed from Debian's packages when missing;
+# the AWS reference data they check the wire against is in the repository (tests/reference).
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test.sh: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root, which installs them" >&2
+    exit 2
+  fi
+  echo "test.sh: installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # The official AWS clients the SageMaker emulator is checked against.

@@ -46,27 +46,16 @@ public sealed record EmulatorSettings
     }
 
     /// <summary>
-    /// The reference data sits beside the repository: walk up to <c>Orleans.sln</c>, then take the nearest
-    /// <c>shared/reference</c> from its parent upwards (<c>../shared</c> for a clone, further up for a worktree).
+    /// The reference data is test data in the repository (<c>tests/reference</c>): walk up from the build
+    /// output (or the working directory) to <c>Orleans.sln</c> and take its <c>tests/reference</c>.
     /// </summary>
     public static string FindReferenceFolder(string? repoRoot = null)
     {
         repoRoot ??= new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() }
             .SelectMany(Ancestors)
-            .FirstOrDefault(d => File.Exists(Path.Combine(d, "Orleans.sln")));
-        if (repoRoot is not null)
-        {
-            foreach (var dir in Ancestors(Path.GetDirectoryName(Path.GetFullPath(repoRoot))!))
-            {
-                var candidate = Path.Combine(dir, "shared", "reference");
-                if (Directory.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-            return Path.GetFullPath(Path.Combine(repoRoot, "..", "shared", "reference"));
-        }
-        return Path.GetFullPath(Path.Combine("..", "shared", "reference"));
+            .FirstOrDefault(d => File.Exists(Path.Combine(d, "Orleans.sln")))
+            ?? throw new DirectoryNotFoundException("Orleans.sln was not found above " + AppContext.BaseDirectory + "; set EMULATOR_REFERENCE to the reference data folder");
+        return Path.GetFullPath(Path.Combine(repoRoot, "tests", "reference"));
     }
 
     private static IEnumerable<string> Ancestors(string start)

@@ -1,14 +1,11 @@
 namespace Batchyard.SageMaker.Tests;
 
-/// <summary>The repository root (where Orleans.sln is) and the shared reference data beside it.</summary>
+/// <summary>The repository root (where Orleans.sln is) and the AWS reference data in it.</summary>
 public static class TestPaths
 {
     public static string RepoRoot { get; } = FindRoot();
 
-    /// <summary>
-    /// <c>../shared/reference</c> beside the clone (CI); from a git worktree nested deeper, the nearest
-    /// <c>shared/reference</c> further up.
-    /// </summary>
+    /// <summary><c>tests/reference</c>: the botocore model subsets and the SigV4 suite (see its README).</summary>
     public static string Reference { get; } = Batchyard.SageMakerEmulator.EmulatorSettings.FindReferenceFolder(RepoRoot);
 
     public static string Clients => Path.Combine(RepoRoot, "tests", "SageMaker.Tests", "clients");
