@@ -82,6 +82,27 @@ public sealed record TaskDefinition
     [Id(19)] public string? OutputPath { get; init; }
     /// <summary>Line of the task's key in the DAG file (for messages at run time).</summary>
     [Id(20)] public int Line { get; init; }
+    /// <summary>When set, the task runs once per item of a list (<c>map:</c>).</summary>
+    [Id(21)] public MapSpec? Map { get; init; }
+    /// <summary>A condition (<c>when:</c>) evaluated when the task becomes ready; false skips the task.</summary>
+    [Id(22)] public string? When { get; init; }
+    /// <summary>SageMaker: the S3 object (<c>s3://bucket/key</c>, a template) read after success as the attempt's output.</summary>
+    [Id(23)] public string? OutputJson { get; init; }
+}
+
+/// <summary>How a mapped task expands into task instances.</summary>
+[GenerateSerializer, Immutable]
+public sealed record MapSpec
+{
+    /// <summary>The most instances one mapped task may have in a run.</summary>
+    public const int MaxInstances = 10_000;
+
+    /// <summary>Items written as a YAML list in the file, each as JSON text; empty when <see cref="Over"/> is set.</summary>
+    [Id(0)] public ImmutableArray<string> Items { get; init; } = [];
+    /// <summary>A template that renders to a JSON list (a param holding one, or an upstream task's output).</summary>
+    [Id(1)] public string? Over { get; init; }
+    /// <summary>Instances of this task that may be active (queued, running or waiting to retry) at once; null: no cap.</summary>
+    [Id(2)] public int? MaxActive { get; init; }
 }
 
 /// <summary>Compute a task asks for. SageMaker reads the instance fields; the local backend reads memory and cpus.</summary>

@@ -18,6 +18,8 @@ public sealed record AttemptDetails
     [Id(8)] public string Backend { get; init; } = "";
     /// <summary>Backend facts worth keeping (billable seconds, secondary status, OOM kills).</summary>
     [Id(9)] public ImmutableDictionary<string, string> Details { get; init; } = ImmutableDictionary<string, string>.Empty;
+    /// <summary>The job's output (one JSON object of at most 64 KiB) when the attempt succeeded and the job wrote one.</summary>
+    [Id(10)] public string? Output { get; init; }
 }
 
 /// <summary>A task instance in a run, with every attempt it made.</summary>

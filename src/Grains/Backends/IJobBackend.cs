@@ -98,6 +98,11 @@ public sealed record JobStatus
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
     public ImmutableDictionary<string, string> Details { get; init; } = ImmutableDictionary<string, string>.Empty;
+    /// <summary>
+    /// The job's output on a <see cref="JobState.Succeeded"/> status: one JSON object, checked with
+    /// <see cref="TaskOutputs.Check"/> (a backend whose output is missing or invalid reports Failed with the reason instead).
+    /// </summary>
+    public string? Output { get; init; }
 
     public bool IsFinal => State is JobState.Succeeded or JobState.Failed or JobState.Stopped or JobState.TimedOut or JobState.Lost;
 }

@@ -377,7 +377,7 @@ public sealed partial class DagRunGrain(
                 task.Deadline = _defs[task.Plan.TaskId].Timeout is { } timeout ? since + timeout : null;
                 break;
             case JobState.Succeeded:
-                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Output = status.Output }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
                 return;
             case JobState.TimedOut:
                 await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.TimedOut, status.Reason ?? "the backend stopped the job at its maximum runtime", status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);

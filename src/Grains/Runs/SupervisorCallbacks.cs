@@ -27,10 +27,11 @@ public sealed record JobStatusUpdate(
     [property: Id(3)] string? Reason,
     [property: Id(4)] DateTimeOffset? StartedAt,
     [property: Id(5)] DateTimeOffset? EndedAt,
-    [property: Id(6)] System.Collections.Immutable.ImmutableDictionary<string, string> Details)
+    [property: Id(6)] System.Collections.Immutable.ImmutableDictionary<string, string> Details,
+    [property: Id(7)] string? Output = null)
 {
     public static JobStatusUpdate From(JobStatus status) =>
-        new(status.State, status.JobId, status.ExitCode, status.Reason, status.StartedAt, status.EndedAt, status.Details);
+        new(status.State, status.JobId, status.ExitCode, status.Reason, status.StartedAt, status.EndedAt, status.Details, status.Output);
 
     public bool IsFinal => State is JobState.Succeeded or JobState.Failed or JobState.Stopped or JobState.TimedOut or JobState.Lost;
 }
