@@ -69,6 +69,13 @@ public sealed record JobRef
     [Id(3)] public required string RunId { get; init; }
     [Id(4)] public required string TaskId { get; init; }
     [Id(5)] public int Attempt { get; init; }
+    /// <summary>The instance's index when the task is mapped; null otherwise.</summary>
+    [Id(6)] public int? MapIndex { get; init; }
+    /// <summary>
+    /// Where the job's output is read from after it succeeds (the task's rendered <c>output_json</c>, an S3
+    /// URI), set by the supervisor when it renders the task; null when the task declares none.
+    /// </summary>
+    [Id(7)] public string? OutputUri { get; init; }
 }
 
 public enum JobState
