@@ -39,7 +39,7 @@ public interface IDagRunGrain : IGrainWithStringKey
     Task<RunDetails> CancelAsync();
 
     /// <summary>Reruns a task and everything downstream of it.</summary>
-    Task<RunDetails> ClearTaskAsync(string taskId);
+    Task<RunDetails> ClearTaskAsync(string taskId, int? mapIndex = null);
 
     /// <summary>Pushes every change of this run to <paramref name="observer"/> for a minute; watchers renew before then.</summary>
     Task WatchAsync(IRunObserver observer);

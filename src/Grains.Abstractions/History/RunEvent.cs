@@ -30,6 +30,9 @@ public static class RunEventKinds
 
     /// <summary>A task instance changed: its state, retry and deadline times, and the attempt it touched.</summary>
     public const string Task = "task";
+
+    /// <summary>A mapped task expanded: the items its instances run over (task id is the mapped task's).</summary>
+    public const string TaskMapped = "task_mapped";
 }
 
 /// <summary>

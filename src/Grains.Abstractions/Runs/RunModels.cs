@@ -19,7 +19,7 @@ public sealed record AttemptDetails
     /// <summary>Backend facts worth keeping (billable seconds, secondary status, OOM kills).</summary>
     [Id(9)] public ImmutableDictionary<string, string> Details { get; init; } = ImmutableDictionary<string, string>.Empty;
     /// <summary>The job's output (one JSON object of at most 64 KiB) when the attempt succeeded and the job wrote one.</summary>
-    [Id(10)] public string? Output { get; init; }
+    [Id(10), System.Text.Json.Serialization.JsonConverter(typeof(RawJsonTextConverter))] public string? Output { get; init; }
 }
 
 /// <summary>A task instance in a run, with every attempt it made.</summary>
@@ -33,6 +33,10 @@ public sealed record TaskInstanceDetails
     [Id(3)] public DateTimeOffset? NextAttemptAt { get; init; }
     [Id(4)] public ImmutableArray<string> Upstream { get; init; } = [];
     [Id(5)] public string Backend { get; init; } = "";
+    /// <summary>An instance of a mapped task: its index (0…n−1). Null for a task that is not mapped, and for a mapped task's own entry, which sums up its instances.</summary>
+    [Id(6)] public int? MapIndex { get; init; }
+    /// <summary>A mapped task's own entry: how many instances it expanded into (null before it expanded, and on other entries).</summary>
+    [Id(7)] public int? MapCount { get; init; }
 
 }
 

@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Batchyard.Backends;
 using Batchyard.Scheduling;
@@ -21,8 +23,10 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     [
         "backend", "image", "command", "args", "env", "working_dir", "resources", "retries", "retry_delay",
         "retry_backoff", "max_retry_delay", "timeout", "pool", "trigger_rule", "depends_on", "inputs", "outputs",
-        "hyperparameters", "output_path",
+        "hyperparameters", "output_path", "map", "when", "output_json",
     ];
+
+    private static readonly string[] MapKeys = ["over", "max_active"];
 
     private static readonly string[] ResourceKeys = ["instance_type", "instance_count", "volume_gb", "memory_mb", "cpus"];
 
@@ -100,7 +104,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             .Select(t => t.Definition with { Upstream = [.. upstream[t.Definition.TaskId].Order(StringComparer.Ordinal)] })
             .ToImmutableArray();
         FindCycles(tasks, upstream);
-        CheckTasks(tasks, defaults);
+        CheckTasks(tasks, defaults, Ancestors(upstream));
 
         var dag = new DagDefinition
         {
@@ -261,6 +265,13 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             // Every task depending on the same task would include that task itself: always a cycle.
             Report(dependsOn.Key.Line, "'depends_on' cannot be set in 'defaults'; use it on tasks or use 'flow'");
         }
+        foreach (var own in new[] { "map", "when", "output_json" })
+        {
+            if (defaults.Find(own) is { } perTask)
+            {
+                Report(perTask.Key.Line, $"'{own}' cannot be set in 'defaults'; it belongs to one task");
+            }
+        }
         return defaults;
     }
 
@@ -364,7 +375,90 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             Outputs = Channels(Field("outputs"), "outputs"),
             Hyperparameters = Map(MergedMap("hyperparameters"), "hyperparameters"),
             OutputPath = Str(Field("output_path"), "output_path"),
+            Map = ReadMap(task.Find("map")),
+            When = Str(task.Find("when"), "when"),
+            OutputJson = Str(task.Find("output_json"), "output_json"),
         };
+    }
+
+    private MapSpec? ReadMap(YamlEntry? entry)
+    {
+        if (MappingOf(entry, "map") is not { } map)
+        {
+            return null;
+        }
+        CheckKeys(map, MapKeys, "map");
+        var maxActive = Int(map.Find("max_active"), "map.max_active");
+        if (maxActive < 1)
+        {
+            Report(map.Find("max_active")!.Value.Line, $"'map.max_active' must be at least 1, found {maxActive}");
+        }
+        switch (map.Find("over"))
+        {
+            case null or { Value: YamlScalar { IsNull: true } }:
+                Report(entry!.Key.Line, "'map' needs 'over': a list, a param holding a JSON list, or an upstream output ({{ tasks.ID.output.KEY }})");
+                return new MapSpec { MaxActive = maxActive };
+            case { Value: YamlSequence list }:
+                if (list.Items.Count > MapSpec.MaxInstances)
+                {
+                    Report(list.Line, $"'map.over' lists {list.Items.Count} items; a mapped task has at most {MapSpec.MaxInstances}");
+                }
+                return new MapSpec { Items = [.. list.Items.Select(item => ToJson(item).ToJsonString())], MaxActive = maxActive };
+            case { Value: YamlScalar over }:
+                if (!over.Value.Contains("{{", StringComparison.Ordinal))
+                {
+                    // Without a template the text is the list itself: check it now rather than at every run.
+                    try
+                    {
+                        if (JsonNode.Parse(over.Value) is not JsonArray)
+                        {
+                            Report(over.Line, "'map.over' must be a YAML list, or text that is (or renders to) a JSON list");
+                        }
+                    }
+                    catch (JsonException)
+                    {
+                        Report(over.Line, "'map.over' must be a YAML list, or text that is (or renders to) a JSON list");
+                    }
+                }
+                return new MapSpec { Over = over.Value, MaxActive = maxActive };
+            case { Value: var other }:
+                Report(other.Line, "'map.over' must be a list or text, not a map");
+                return new MapSpec { MaxActive = maxActive };
+        }
+    }
+
+    /// <summary>A YAML value as JSON: texts stay texts (YAML here has no types), maps become objects, lists arrays.</summary>
+    private static JsonNode ToJson(YamlNode node) => node switch
+    {
+        YamlMapping map => new JsonObject(map.Entries.Select(e => KeyValuePair.Create(e.Key.Value, (JsonNode?)ToJson(e.Value)))),
+        YamlSequence list => new JsonArray([.. list.Items.Select(i => (JsonNode?)ToJson(i))]),
+        YamlScalar { IsNull: true } => JsonValue.Create("")!,
+        YamlScalar scalar => JsonValue.Create(scalar.Value)!,
+        _ => JsonValue.Create("")!,
+    };
+
+    /// <summary>Every task's ancestors (transitive upstream); tasks in a cycle (already reported) stop the walk.</summary>
+    private static Dictionary<string, HashSet<string>> Ancestors(Dictionary<string, HashSet<string>> upstream)
+    {
+        var result = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        foreach (var id in upstream.Keys)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var stack = new Stack<string>(upstream[id]);
+            while (stack.TryPop(out var up))
+            {
+                if (seen.Add(up))
+                {
+                    foreach (var next in upstream[up])
+                    {
+                        stack.Push(next);
+                    }
+                }
+            }
+            seen.Remove(id);
+            result[id] = seen;
+        }
+        return result;
     }
 
     private TaskResources ReadResources(YamlEntry? entry)
@@ -562,12 +656,15 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         }
     }
 
-    private void CheckTasks(List<ParsedTask> tasks, YamlMapping? defaults)
+    private void CheckTasks(List<ParsedTask> tasks, YamlMapping? defaults, Dictionary<string, HashSet<string>> ancestors)
     {
         var backendProblems = new List<(int Line, string Message, string TaskId)>();
+        var taskIds = tasks.Select(t => t.Definition.TaskId).ToHashSet(StringComparer.Ordinal);
         foreach (var task in tasks)
         {
-            CheckTask(task, defaults, backendProblems);
+            var id = task.Definition.TaskId;
+            var scope = new TemplateScope(id, task.Definition.Map is not null, ancestors.GetValueOrDefault(id) ?? [], taskIds);
+            CheckTask(task, defaults, scope, backendProblems);
         }
         // One objection to a defaults value would otherwise be repeated for every task that inherits it.
         foreach (var group in backendProblems.GroupBy(p => (p.Line, p.Message)))
@@ -578,7 +675,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     }
 
     /// <summary>Checks that need the whole task: backend, command, templates, and the backend's own rules.</summary>
-    private void CheckTask(ParsedTask task, YamlMapping? defaults, List<(int, string, string)> backendProblems)
+    private void CheckTask(ParsedTask task, YamlMapping? defaults, TemplateScope scope, List<(int, string, string)> backendProblems)
     {
         var definition = task.Definition;
         var id = definition.TaskId;
@@ -596,15 +693,37 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
 
         for (var i = 0; i < definition.Command.Length; i++)
         {
-            CheckTemplate(definition.Command[i], LineOf($"command[{i}]"));
+            CheckTemplate(definition.Command[i], LineOf($"command[{i}]"), scope);
         }
         for (var i = 0; i < definition.Args.Length; i++)
         {
-            CheckTemplate(definition.Args[i], LineOf($"args[{i}]"));
+            CheckTemplate(definition.Args[i], LineOf($"args[{i}]"), scope);
         }
         foreach (var (key, value) in definition.Env.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            CheckTemplate(value, LineOf($"env.{key}"));
+            CheckTemplate(value, LineOf($"env.{key}"), scope);
+        }
+        if (definition.Map?.Over is { } over)
+        {
+            // The list is rendered before there are items: item and map_index mean nothing in it.
+            CheckTemplate(over, task.Node.Find("map")?.Value is YamlMapping map ? map.Find("over")!.Value.Line : task.Key.Line, scope with { Mapped = false });
+        }
+        if (definition.When is { } when)
+        {
+            CheckCondition(when, task.Node.Find("when")!.Value.Line, scope);
+        }
+        if (definition.OutputJson is { } outputJson)
+        {
+            var line = task.Node.Find("output_json")!.Value.Line;
+            if (definition.Backend != "sagemaker")
+            {
+                Report(line, $"task '{id}': 'output_json' is read by the sagemaker backend only (local jobs write their output to ${TaskOutputs.EnvironmentVariable}; sagemaker-training outputs its final metrics)");
+            }
+            else if (!outputJson.StartsWith("s3://", StringComparison.Ordinal) || outputJson.Length <= "s3://".Length || !outputJson["s3://".Length..].Contains('/', StringComparison.Ordinal))
+            {
+                Report(line, $"task '{id}': 'output_json' must be an S3 object URI, s3://bucket/key, found '{outputJson}'");
+            }
+            CheckTemplate(outputJson, line, scope);
         }
 
         foreach (var problem in backend?.Validate(definition) ?? [])
@@ -613,11 +732,32 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         }
     }
 
-    private void CheckTemplate(string value, int line)
+    private void CheckTemplate(string value, int line, TemplateScope scope)
     {
-        foreach (var name in Templates.UnknownVariables(value))
+        foreach (var problem in Templates.Problems(value, scope))
         {
-            Report(line, $"unknown template variable '{name}' (known: {Templates.KnownVariables})");
+            Report(line, problem);
+        }
+    }
+
+    private void CheckCondition(string text, int line, TemplateScope scope)
+    {
+        Condition condition;
+        try
+        {
+            condition = Condition.Parse(text);
+        }
+        catch (ConditionSyntaxException ex)
+        {
+            Report(line, ex.Message);
+            return;
+        }
+        foreach (var name in condition.Placeholders)
+        {
+            if (Templates.Problem(name, scope) is { } problem)
+            {
+                Report(line, $"when: {problem}");
+            }
         }
     }
 

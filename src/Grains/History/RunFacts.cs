@@ -5,7 +5,16 @@ using Batchyard.Runs;
 namespace Batchyard.History;
 
 /// <summary>A task of a run as the run was created: enough to list it before it has done anything.</summary>
-public sealed record PlannedTask(string TaskId, ImmutableArray<string> Upstream, string Backend);
+public sealed record PlannedTask(string TaskId, ImmutableArray<string> Upstream, string Backend, int? MapIndex = null);
+
+/// <summary>Payload of <see cref="RunEventKinds.TaskMapped"/>: the items (JSON texts) a mapped task's instances run over.</summary>
+public sealed record TaskMappedFact(ImmutableArray<string> Items);
+
+/// <summary>How task instances are keyed inside a run: a task's id, or <c>id[index]</c> for an instance of a mapped task.</summary>
+public static class TaskKeys
+{
+    public static string Of(string taskId, int? mapIndex) => mapIndex is { } i ? $"{taskId}[{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}]" : taskId;
+}
 
 /// <summary>Payload of <see cref="RunEventKinds.RunCreated"/>.</summary>
 public sealed record RunCreatedFact(
@@ -35,7 +44,17 @@ public sealed record TaskFact(
 public sealed class FoldedTask(PlannedTask plan)
 {
     public PlannedTask Plan { get; } = plan;
+
+    /// <summary>The task's key in its run (<see cref="TaskKeys"/>).</summary>
+    public string Key { get; } = TaskKeys.Of(plan.TaskId, plan.MapIndex);
+
     public TaskState State { get; set; } = TaskState.Pending;
+
+    /// <summary>A mapped task's items (JSON texts) since it last expanded; null before.</summary>
+    public ImmutableArray<string>? MapItems { get; set; }
+
+    /// <summary>A mapped task's instances, by index (those of its last expansion).</summary>
+    public List<FoldedTask> Instances { get; } = [];
     public List<AttemptDetails> Attempts { get; } = [];
     public int AttemptsAtClear { get; set; }
     public DateTimeOffset? NextAttemptAt { get; set; }
@@ -50,7 +69,42 @@ public sealed class FoldedTask(PlannedTask plan)
         NextAttemptAt = State == TaskState.UpForRetry ? NextAttemptAt : null,
         Upstream = Plan.Upstream,
         Backend = Plan.Backend,
+        MapIndex = Plan.MapIndex,
+        MapCount = MapItems?.Length,
     };
+
+    /// <summary>The latest successful attempt's output (JSON text), or null.</summary>
+    public string? Output()
+    {
+        for (var i = Attempts.Count - 1; i >= 0; i--)
+        {
+            if (Attempts[i].State == AttemptState.Succeeded)
+            {
+                return Attempts[i].Output;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Expands a mapped task over <paramref name="items"/>: instances that exist keep their attempts (a cleared
+    /// instance is pending again already), missing ones are made, and those past the new end are dropped.
+    /// Returns the dropped ones, so the run can forget them too.
+    /// </summary>
+    public List<FoldedTask> Expand(ImmutableArray<string> items)
+    {
+        MapItems = items;
+        var dropped = Instances.Skip(items.Length).ToList();
+        if (dropped.Count > 0)
+        {
+            Instances.RemoveRange(items.Length, dropped.Count);
+        }
+        for (var i = Instances.Count; i < items.Length; i++)
+        {
+            Instances.Add(new FoldedTask(Plan with { MapIndex = i }));
+        }
+        return dropped;
+    }
 
     public void Apply(TaskFact fact)
     {
@@ -113,6 +167,16 @@ public sealed class FoldedRun
             case RunEventKinds.Task when e.TaskId is { } taskId && Tasks.TryGetValue(taskId, out var task):
                 task.Apply(RunFactJson.Read<TaskFact>(e.Payload));
                 break;
+            case RunEventKinds.TaskMapped when e.TaskId is { } taskId && Tasks.TryGetValue(taskId, out var mapped):
+                foreach (var gone in mapped.Expand(RunFactJson.Read<TaskMappedFact>(e.Payload).Items))
+                {
+                    Tasks.Remove(gone.Key);
+                }
+                foreach (var instance in mapped.Instances)
+                {
+                    Tasks.TryAdd(instance.Key, instance);
+                }
+                break;
         }
     }
 
@@ -129,8 +193,12 @@ public sealed class FoldedRun
         EndedAt = EndedAt,
         RunType = created.RunType,
         DagVersion = created.DagVersion,
-        Tasks = [.. created.Tasks.Select(t => Tasks[t.TaskId].ToDetails())],
+        Tasks = [.. created.Tasks.SelectMany(t => Entries(Tasks[t.TaskId]))],
     };
+
+    /// <summary>A task's entries in the API: its own, then (for a mapped task) one per instance.</summary>
+    public static IEnumerable<TaskInstanceDetails> Entries(FoldedTask task) =>
+        task.Instances.Count == 0 ? [task.ToDetails()] : [task.ToDetails(), .. task.Instances.Select(i => i.ToDetails())];
 }
 
 /// <summary>Journal payloads to and from JSON.</summary>

@@ -58,6 +58,8 @@ public sealed partial class DagRunGrain(
     private Dictionary<string, int> _index = new(StringComparer.Ordinal);
     private FoldedTask[] _ordered = [];
     private ReadyTracker _ready = new([]);
+    private readonly Dictionary<string, MapGroup> _groups = new(StringComparer.Ordinal);
+    private Dictionary<string, string[]> _outputRefs = new(StringComparer.Ordinal);
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
@@ -215,25 +217,46 @@ public sealed partial class DagRunGrain(
         return Details();
     }
 
-    public async Task<RunDetails> ClearTaskAsync(string taskId)
+    public async Task<RunDetails> ClearTaskAsync(string taskId, int? mapIndex = null)
     {
         if (S.Dag is null || !_tasks.ContainsKey(taskId))
         {
             throw new KeyNotFoundException($"task {taskId} is not in run {_dagId}/{_runId}");
         }
-        var cleared = Downstream(taskId);
         var now = time.GetUtcNow();
+        var cleared = Downstream(taskId);
+        if (mapIndex is { } index)
+        {
+            // One instance again, and whatever is downstream of its mapped task; its siblings keep their results.
+            if (!_groups.TryGetValue(taskId, out var group) || index < 0 || index >= group.Parent.Instances.Count)
+            {
+                throw new KeyNotFoundException($"task {taskId} has no instance {index} in run {_dagId}/{_runId}");
+            }
+            var instance = group.Parent.Instances[index];
+            ClearOne(instance, now);
+            group.Requeue(index);
+            cleared.Remove(taskId);
+            if (group.Parent.State != TaskState.Running)
+            {
+                group.Parent.State = TaskState.Running;
+                RecordTask(group.Parent, null);
+            }
+        }
         foreach (var id in cleared)
         {
             var task = _tasks[id];
-            var touched = InterruptAttempt(task, "cleared", now);
-            task.AttemptsAtClear = task.Attempts.Count;
-            task.State = TaskState.Pending;
-            task.NextAttemptAt = null;
-            RecordTask(task, touched);
+            if (_groups.Remove(id))
+            {
+                // Cleared whole, a mapped task expands again when it is ready: its list may have changed.
+                foreach (var instance in task.Instances)
+                {
+                    ClearOne(instance, now);
+                }
+            }
+            ClearOne(task, now);
             _ready.MarkDirty(_index[id]);
         }
-        LogCleared(_dagId, _runId, taskId, cleared.Count);
+        LogCleared(_dagId, _runId, TaskKeys.Of(taskId, mapIndex), cleared.Count);
 
         if (_state != RunState.Running)
         {
@@ -244,9 +267,22 @@ public sealed partial class DagRunGrain(
             RecordRunState();
             ArmWake();
         }
+        if (mapIndex is not null)
+        {
+            await LaunchInstancesAsync(_groups[taskId]);
+        }
         await ScheduleReadyAsync();
         await _writer.FlushedAsync();
         return Details();
+    }
+
+    private void ClearOne(FoldedTask task, DateTimeOffset now)
+    {
+        var touched = InterruptAttempt(task, "cleared", now);
+        task.AttemptsAtClear = task.Attempts.Count;
+        task.State = TaskState.Pending;
+        task.NextAttemptAt = null;
+        RecordTask(task, touched);
     }
 
     public async Task ResumeAsync()
@@ -261,7 +297,7 @@ public sealed partial class DagRunGrain(
             TellDagSoon();
             return;
         }
-        foreach (var task in _tasks.Values)
+        foreach (var task in _tasks.Values.ToList())
         {
             foreach (var attempt in task.StopPending)
             {
@@ -284,6 +320,10 @@ public sealed partial class DagRunGrain(
         }
         if (_state == RunState.Running)
         {
+            foreach (var group in _groups.Values.ToList())
+            {
+                await AdvanceMapAsync(group.Parent.Plan.TaskId);
+            }
             _ready.MarkAllDirty();
             await ScheduleReadyAsync();
             await OnDueCoreAsync();
@@ -304,7 +344,7 @@ public sealed partial class DagRunGrain(
 
     async Task IRunCallbacks.OnJobReportAsync(JobReport report)
     {
-        if (S.Dag is null || !_tasks.TryGetValue(report.TaskId, out var task))
+        if (S.Dag is null || !_tasks.TryGetValue(TaskKeys.Of(report.TaskId, report.MapIndex), out var task))
         {
             return;
         }
@@ -424,15 +464,19 @@ public sealed partial class DagRunGrain(
             var delay = RetryPolicy.DelayBefore(def, attemptsSinceClear);
             task.State = TaskState.UpForRetry;
             task.NextAttemptAt = now + delay;
-            LogRetrying(_dagId, _runId, task.Plan.TaskId, ended.Attempt, reason ?? "", delay);
+            LogRetrying(_dagId, _runId, task.Key, ended.Attempt, reason ?? "", delay);
         }
         else
         {
             task.State = state == AttemptState.TimedOut ? TaskState.TimedOut : TaskState.Failed;
         }
-        LogAttemptEnded(_dagId, _runId, task.Plan.TaskId, ended.Attempt, state, reason ?? "");
+        LogAttemptEnded(_dagId, _runId, task.Key, ended.Attempt, state, reason ?? "");
         RecordTask(task, ended);
         ReleasePoolSlot(task);
+        if (task.Plan.MapIndex is not null)
+        {
+            await AdvanceMapAsync(task.Plan.TaskId);
+        }
         if (task.State.IsFinal())
         {
             await ScheduleReadyAsync();
@@ -469,45 +513,227 @@ public sealed partial class DagRunGrain(
             return;
         }
         // Only tasks whose upstream changed are decided again; a skip or an upstream failure decided here
-        // changes its own downstream tasks, which the next round decides.
-        var toStart = new List<FoldedTask>();
-        for (var round = _ready.TakeDirty(); round.Count > 0; round = _ready.TakeDirty())
+        // changes its own downstream tasks, which the next round decides. Starting a task can decide it too
+        // (its condition is false, its map is empty), so deciding goes on until nothing is left to decide.
+        while (_state == RunState.Running)
         {
-            foreach (var i in round)
+            var toStart = new List<FoldedTask>();
+            for (var round = _ready.TakeDirty(); round.Count > 0; round = _ready.TakeDirty())
             {
-                var task = _ordered[i];
-                if (task.State != TaskState.Pending)
+                foreach (var i in round)
                 {
-                    continue;
+                    var task = _ordered[i];
+                    if (task.State != TaskState.Pending)
+                    {
+                        continue;
+                    }
+                    switch (TriggerRules.Decide(_defs[task.Plan.TaskId].TriggerRule, _ready.Tally(i)))
+                    {
+                        case TriggerDecision.Run:
+                            // Marked at once so that no later pass picks it again; its start records it.
+                            task.State = TaskState.Queued;
+                            toStart.Add(task);
+                            break;
+                        case TriggerDecision.Skip:
+                            task.State = TaskState.Skipped;
+                            RecordTask(task, null);
+                            break;
+                        case TriggerDecision.UpstreamFailed:
+                            task.State = TaskState.UpstreamFailed;
+                            RecordTask(task, null);
+                            break;
+                    }
                 }
-                switch (TriggerRules.Decide(_defs[task.Plan.TaskId].TriggerRule, _ready.Tally(i)))
-                {
-                    case TriggerDecision.Run:
-                        // Marked at once so that no later pass picks it again; its launch records it.
-                        task.State = TaskState.Queued;
-                        toStart.Add(task);
-                        break;
-                    case TriggerDecision.Skip:
-                        task.State = TaskState.Skipped;
-                        RecordTask(task, null);
-                        break;
-                    case TriggerDecision.UpstreamFailed:
-                        task.State = TaskState.UpstreamFailed;
-                        RecordTask(task, null);
-                        break;
-                }
+            }
+            if (toStart.Count == 0)
+            {
+                break;
+            }
+            foreach (var task in toStart)
+            {
+                await StartAsync(task);
             }
         }
 
-        if (toStart.Count == 0 && _ready.Unfinished == 0)
+        if (_state == RunState.Running && _ready.Unfinished == 0)
         {
             Finish(LeafOutcome());
+        }
+    }
+
+    /// <summary>A ready task: its condition decides whether it runs; a mapped task expands; any other makes its first attempt.</summary>
+    private async Task StartAsync(FoldedTask task)
+    {
+        var def = _defs[task.Plan.TaskId];
+        if (def.When is { } when)
+        {
+            bool run;
+            try
+            {
+                var condition = Condition.Parse(when);
+                var context = ContextFor(task, def, condition.Placeholders.Select(p => "{{ " + p + " }}").SelectMany(Templates.OutputTasks));
+                run = condition.Evaluate(name => Templates.Variable(name, context));
+            }
+            catch (Exception ex) when (ex is TemplateException or ConditionEvaluationException or ConditionSyntaxException)
+            {
+                FailBeforeJob(task, ex.Message.StartsWith("when:", StringComparison.Ordinal) ? ex.Message : $"when: {ex.Message}");
+                return;
+            }
+            if (!run)
+            {
+                LogConditionFalse(_dagId, _runId, task.Key, when);
+                task.State = TaskState.Skipped;
+                RecordTask(task, null);
+                return;
+            }
+        }
+        if (def.Map is { } map)
+        {
+            await ExpandAsync(task, def, map);
             return;
         }
-        foreach (var task in toStart)
+        await LaunchAttemptAsync(task);
+    }
+
+    /// <summary>Expands a mapped task into its instances (recorded with their items) and launches as many as its cap allows.</summary>
+    private async Task ExpandAsync(FoldedTask parent, TaskDefinition def, MapSpec map)
+    {
+        ImmutableArray<string> items;
+        if (map.Over is { } over)
         {
-            await LaunchAttemptAsync(task);
+            string rendered;
+            try
+            {
+                rendered = Templates.Render(over, ContextFor(parent, def, Templates.OutputTasks(over)));
+            }
+            catch (TemplateException ex)
+            {
+                FailBeforeJob(parent, $"map.over: {ex.Message}");
+                return;
+            }
+            try
+            {
+                using var list = System.Text.Json.JsonDocument.Parse(rendered);
+                if (list.RootElement.ValueKind != System.Text.Json.JsonValueKind.Array)
+                {
+                    FailBeforeJob(parent, $"map.over rendered {Shorten(rendered)}, which is not a JSON list");
+                    return;
+                }
+                items = [.. list.RootElement.EnumerateArray().Select(e => e.GetRawText())];
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                FailBeforeJob(parent, $"map.over rendered {Shorten(rendered)}, which is not a JSON list");
+                return;
+            }
         }
+        else
+        {
+            items = map.Items;
+        }
+        if (items.Length > MapSpec.MaxInstances)
+        {
+            FailBeforeJob(parent, $"map.over has {items.Length} items; a mapped task has at most {MapSpec.MaxInstances} instances");
+            return;
+        }
+        if (items.Length == 0)
+        {
+            LogMapEmpty(_dagId, _runId, parent.Key);
+            parent.State = TaskState.Skipped;
+            RecordTask(parent, null);
+            return;
+        }
+
+        foreach (var gone in parent.Expand(items))
+        {
+            _tasks.Remove(gone.Key);
+        }
+        foreach (var instance in parent.Instances)
+        {
+            _tasks.TryAdd(instance.Key, instance);
+        }
+        _writer.Record(RunEventKinds.TaskMapped, parent.Key, new TaskMappedFact(items), time.GetUtcNow());
+        var group = new MapGroup(parent, map.MaxActive);
+        _groups[parent.Plan.TaskId] = group;
+        LogMapped(_dagId, _runId, parent.Key, items.Length);
+        parent.State = TaskState.Running;
+        RecordTask(parent, null);
+        await LaunchInstancesAsync(group);
+    }
+
+    /// <summary>Launches pending instances while the mapped task's cap allows.</summary>
+    private async Task LaunchInstancesAsync(MapGroup group)
+    {
+        while (_state == RunState.Running && group.TakeNext() is { } instance)
+        {
+            await LaunchAttemptAsync(instance);
+        }
+    }
+
+    /// <summary>After an instance changed: launches the next ones, or sums the mapped task up once all are final.</summary>
+    private async Task AdvanceMapAsync(string taskId)
+    {
+        if (!_groups.TryGetValue(taskId, out var group))
+        {
+            return;
+        }
+        var summary = group.Summary();
+        if (group.Parent.State != summary && (_state == RunState.Running || group.AllFinal))
+        {
+            group.Parent.State = summary;
+            RecordTask(group.Parent, null);
+        }
+        if (!group.AllFinal)
+        {
+            await LaunchInstancesAsync(group);
+        }
+    }
+
+    /// <summary>Fails a task before any job exists (its map list or condition could not be evaluated): one attempt with the reason, no job.</summary>
+    private void FailBeforeJob(FoldedTask task, string reason)
+    {
+        var now = time.GetUtcNow();
+        var attempt = new AttemptDetails
+        {
+            Attempt = task.Attempts.Count + 1,
+            State = AttemptState.Failed,
+            QueuedAt = now,
+            EndedAt = now,
+            Reason = reason,
+            Backend = _defs[task.Plan.TaskId].Backend,
+        };
+        task.Attempts.Add(attempt);
+        task.State = TaskState.Failed;
+        LogAttemptEnded(_dagId, _runId, task.Key, attempt.Attempt, AttemptState.Failed, reason);
+        RecordTask(task, attempt);
+    }
+
+    private static string Shorten(string text) => text.Length <= 80 ? $"'{text}'" : $"'{text[..77]}...'";
+
+    /// <summary>The template values for work the run does itself (a condition, a map's list), with the outputs of <paramref name="outputTasks"/>.</summary>
+    private TemplateContext ContextFor(FoldedTask task, TaskDefinition def, IEnumerable<string> outputTasks) =>
+        new(_dagId, _runId, def.TaskId, task.Attempts.Count + 1, S.LogicalDate, S.Params, null, null, OutputsOf(outputTasks));
+
+    /// <summary>The outputs (JSON text) of tasks, by id: a mapped task's is the list of its instances' outputs; a task without one is left out.</summary>
+    private ImmutableDictionary<string, string> OutputsOf(IEnumerable<string> taskIds)
+    {
+        var outputs = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        foreach (var id in taskIds.Distinct(StringComparer.Ordinal))
+        {
+            if (!_tasks.TryGetValue(id, out var task))
+            {
+                continue;
+            }
+            if (task.Instances.Count > 0 && task.MapItems is not null)
+            {
+                outputs[id] = "[" + string.Join(",", task.Instances.Select(i => i.Output() ?? "null")) + "]";
+            }
+            else if (task.Output() is { } output)
+            {
+                outputs[id] = output;
+            }
+        }
+        return outputs.ToImmutable();
     }
 
     /// <summary>Makes the task's next attempt (after its pool grants a slot) and orders its supervisor once the attempt is durable.</summary>
@@ -550,7 +776,7 @@ public sealed partial class DagRunGrain(
             }
             else if (task.State == TaskState.Running && task.Deadline <= now && Current(task) is { } current)
             {
-                var timeout = Durations.Format(_defs[taskId].Timeout ?? TimeSpan.Zero);
+                var timeout = Durations.Format(_defs[task.Plan.TaskId].Timeout ?? TimeSpan.Zero);
                 LogTimedOut(_dagId, _runId, taskId, current.Attempt, timeout);
                 await EndAttemptAsync(task, current, AttemptState.TimedOut, $"timed out after {timeout}", exitCode: null, jobEnded: false, allowRetry: true);
             }
@@ -661,10 +887,31 @@ public sealed partial class DagRunGrain(
     private void RecordTask(FoldedTask task, AttemptDetails? touched)
     {
         _due.Set(task);
-        _ready.Observe(_index[task.Plan.TaskId], task.State);
-        _writer.Record(RunEventKinds.Task, task.Plan.TaskId, task.ToFact(touched), time.GetUtcNow());
+        Contribute(task);
+        _writer.Record(RunEventKinds.Task, task.Key, task.ToFact(touched), time.GetUtcNow());
         // Task changes reach live views in batches: one snapshot per moment, however many tasks changed in it.
         _publishTimer ??= this.RegisterGrainTimer(PublishSoonAsync, PublishDelay, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>What the task now counts as for its downstream tasks: an instance changes its mapped task's counts.</summary>
+    private void Contribute(FoldedTask task)
+    {
+        var id = task.Plan.TaskId;
+        if (task.Plan.MapIndex is not null)
+        {
+            if (_groups.TryGetValue(id, out var owner))
+            {
+                owner.Observe(task);
+                _ready.Contribute(_index[id], owner.Counts);
+            }
+            return;
+        }
+        if (_groups.TryGetValue(id, out var group))
+        {
+            _ready.Contribute(_index[id], group.Counts);
+            return;
+        }
+        _ready.Observe(_index[id], task.State);
     }
 
     private Task PublishSoonAsync(CancellationToken cancellationToken)
@@ -757,7 +1004,7 @@ public sealed partial class DagRunGrain(
         }
     }
 
-    private string HolderOf(FoldedTask task) => RunKeys.Task(_dagId, _runId, task.Plan.TaskId);
+    private string HolderOf(FoldedTask task) => RunKeys.Task(_dagId, _runId, task.Key);
 
     private static AttemptDetails? Current(FoldedTask task) =>
         task.Attempts.Count > 0 && !task.Attempts[^1].State.IsFinal() ? task.Attempts[^1] : null;
@@ -765,11 +1012,12 @@ public sealed partial class DagRunGrain(
     private JobRef JobOf(FoldedTask task, int attempt) => new()
     {
         Backend = _defs[task.Plan.TaskId].Backend,
-        JobName = JobNames.For(_dagId, _runId, task.Plan.TaskId, attempt),
+        JobName = JobNames.For(_dagId, _runId, task.Plan.TaskId, attempt, task.Plan.MapIndex),
         DagId = _dagId,
         RunId = _runId,
         TaskId = task.Plan.TaskId,
         Attempt = attempt,
+        MapIndex = task.Plan.MapIndex,
     };
 
     private JobOrder OrderFor(FoldedTask task, int attempt, bool acknowledged) => new()
@@ -779,6 +1027,8 @@ public sealed partial class DagRunGrain(
         LogicalDate = S.LogicalDate,
         Params = S.Params,
         Acknowledged = acknowledged,
+        Item = task.Plan.MapIndex is { } index && _tasks.TryGetValue(task.Plan.TaskId, out var parent) && parent.MapItems is { } items && index < items.Length ? items[index] : null,
+        Outputs = _outputRefs.TryGetValue(task.Plan.TaskId, out var refs) && refs.Length > 0 ? OutputsOf(refs) : ImmutableDictionary<string, string>.Empty,
     };
 
     private IJobSupervisorGrain Supervisor(JobRef job) => GrainFactory.GetGrain<IJobSupervisorGrain>(job.JobName);
@@ -800,6 +1050,10 @@ public sealed partial class DagRunGrain(
     private void IndexDag()
     {
         _defs = S.Dag!.Tasks.ToDictionary(t => t.TaskId, StringComparer.Ordinal);
+        _outputRefs = S.Dag.Tasks.ToDictionary(
+            t => t.TaskId,
+            t => t.Command.Concat(t.Args).Concat(t.Env.Values).Append(t.OutputJson ?? "").SelectMany(Templates.OutputTasks).Distinct(StringComparer.Ordinal).ToArray(),
+            StringComparer.Ordinal);
         _downstream = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var task in S.Dag.Tasks)
         {
@@ -825,10 +1079,20 @@ public sealed partial class DagRunGrain(
         }
         _ordered = [.. dag.Select(t => _tasks[t.TaskId])];
         _ready = new ReadyTracker([.. dag.Select(t => (IReadOnlyList<int>)[.. t.Upstream.Select(u => _index[u])])]);
+        _groups.Clear();
+        foreach (var task in _tasks.Values)
+        {
+            _due.Set(task);
+        }
         for (var i = 0; i < _ordered.Length; i++)
         {
-            _due.Set(_ordered[i]);
-            _ready.Observe(i, _ordered[i].State);
+            var task = _ordered[i];
+            if (task.MapItems is not null && task.Instances.Count > 0 && task.State != TaskState.Pending && dag[i].Map is { } map)
+            {
+                // Expanded before this activation (and not cleared since): its instances count again.
+                _groups[task.Plan.TaskId] = new MapGroup(task, map.MaxActive);
+            }
+            Contribute(task);
         }
         _ready.MarkAllDirty();
     }
@@ -848,7 +1112,7 @@ public sealed partial class DagRunGrain(
         EndedAt = _endedAt,
         RunType = S.RunType,
         DagVersion = S.Dag?.Version ?? "",
-        Tasks = [.. _ordered.Select(t => t.ToDetails())],
+        Tasks = [.. _ordered.SelectMany(FoldedRun.Entries)],
     };
 
     private void RunEffectFailed(Exception ex) => LogEffectFailed(_dagId, _runId, ex.Message);
@@ -873,6 +1137,15 @@ public sealed partial class DagRunGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: timed out after {Timeout}; stopping its job")]
     private partial void LogTimedOut(string dagId, string runId, string taskId, int attempt, string timeout);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}: skipped, its condition is false: {When}")]
+    private partial void LogConditionFalse(string dagId, string runId, string taskId, string when);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}: skipped, its map list is empty")]
+    private partial void LogMapEmpty(string dagId, string runId, string taskId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}: mapped over {Count} items")]
+    private partial void LogMapped(string dagId, string runId, string taskId, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}: registering the wake reminder failed (tried again): {Error}")]
     private partial void LogWakeFailed(string dagId, string runId, string error);

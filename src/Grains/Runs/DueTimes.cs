@@ -16,7 +16,7 @@ internal sealed class DueTimes
     /// <summary>Files the task under its current due time (or none).</summary>
     public void Set(FoldedTask task)
     {
-        var id = task.Plan.TaskId;
+        var id = task.Key;
         DateTimeOffset? at = task.State switch
         {
             Batchyard.Runs.TaskState.UpForRetry => task.NextAttemptAt,

@@ -15,6 +15,14 @@ public sealed record JobOrder
     [Id(3)] public ImmutableDictionary<string, string> Params { get; init; } = ImmutableDictionary<string, string>.Empty;
     /// <summary>True once the run knows the backend took the job: the supervisor only follows it, never submits.</summary>
     [Id(4)] public bool Acknowledged { get; init; }
+    /// <summary>The instance's item (JSON text) when the task is mapped.</summary>
+    [Id(5)] public string? Item { get; init; }
+    /// <summary>The outputs (JSON text) of the upstream tasks the task's templates refer to, by task id.</summary>
+    [Id(6)] public ImmutableDictionary<string, string> Outputs { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>The values this attempt's templates render with.</summary>
+    public TemplateContext Context() =>
+        new(Job.DagId, Job.RunId, Job.TaskId, Job.Attempt, LogicalDate, Params, Item, Job.MapIndex, Outputs);
 }
 
 /// <summary>What a supervisor tells its run: one fact about one attempt's job, sent once, safe to receive twice.</summary>
@@ -23,6 +31,8 @@ public sealed record JobReport
 {
     [Id(0)] public required string TaskId { get; init; }
     [Id(1)] public int Attempt { get; init; }
+    /// <summary>The instance's index when the task is mapped.</summary>
+    [Id(6)] public int? MapIndex { get; init; }
     /// <summary>The job's status as its backend reports it; null for the other kinds of report.</summary>
     [Id(2)] public JobStatusUpdate? Status { get; init; }
     /// <summary>The attempt could not be submitted (template, secret, backend refusal).</summary>

@@ -38,6 +38,25 @@ public sealed partial class JobSupervisorGrain(
 
     private JobRef? Job => _order?.Job;
 
+    /// <summary>The job as backends see it: with its rendered output location (rendered again after a failover).</summary>
+    private JobRef BackendJob()
+    {
+        var job = _order!.Job;
+        if (_order.Task.OutputJson is not { } outputJson)
+        {
+            return job;
+        }
+        try
+        {
+            return job with { OutputUri = Templates.Render(outputJson, _order.Context()) };
+        }
+        catch (TemplateException)
+        {
+            // The submit already failed on this template; following or stopping the job does not need it.
+            return job;
+        }
+    }
+
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _life.Cancel();
@@ -63,7 +82,7 @@ public sealed partial class JobSupervisorGrain(
         if (_last is { IsFinal: true } last)
         {
             // The run asks again because it may have missed the end: tell it once more.
-            Report(new JobReport { TaskId = order.Job.TaskId, Attempt = order.Job.Attempt, Status = last });
+            Report(new JobReport { TaskId = order.Job.TaskId, Attempt = order.Job.Attempt, MapIndex = order.Job.MapIndex, Status = last });
             return;
         }
         if (!_submitted)
@@ -75,7 +94,7 @@ public sealed partial class JobSupervisorGrain(
             EnsureWatching();
             if (_last is { } latest)
             {
-                Report(new JobReport { TaskId = order.Job.TaskId, Attempt = order.Job.Attempt, Status = latest });
+                Report(new JobReport { TaskId = order.Job.TaskId, Attempt = order.Job.Attempt, MapIndex = order.Job.MapIndex, Status = latest });
             }
         }
     }
@@ -87,7 +106,7 @@ public sealed partial class JobSupervisorGrain(
         StopWatching();
         if (_stopped)
         {
-            Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, Stopped = true });
+            Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Stopped = true });
         }
         else
         {
@@ -113,7 +132,7 @@ public sealed partial class JobSupervisorGrain(
         TaskDefinition rendered;
         try
         {
-            rendered = Templates.RenderTask(order.Task, new TemplateContext(job.DagId, job.RunId, job.TaskId, job.Attempt, order.LogicalDate, order.Params));
+            rendered = Templates.RenderTask(order.Task, order.Context());
         }
         catch (TemplateException ex)
         {
@@ -152,7 +171,7 @@ public sealed partial class JobSupervisorGrain(
         JobStatus status;
         try
         {
-            status = await backend.SubmitAsync(new JobRequest { Job = job, Task = rendered, LogicalDate = order.LogicalDate, Log = log }, _life.Token);
+            status = await backend.SubmitAsync(new JobRequest { Job = job with { OutputUri = rendered.OutputJson }, Task = rendered, LogicalDate = order.LogicalDate, Log = log }, _life.Token);
         }
         catch (TransientBackendException ex)
         {
@@ -189,7 +208,7 @@ public sealed partial class JobSupervisorGrain(
     {
         var job = Job!;
         _last = new JobStatusUpdate(JobState.Failed, null, null, reason, null, null, System.Collections.Immutable.ImmutableDictionary<string, string>.Empty);
-        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, SubmitFailure = reason, Retryable = retryable });
+        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, SubmitFailure = reason, Retryable = retryable });
     }
 
     Task ISupervisorCallbacks.OnJobStatusAsync(JobStatusUpdate status)
@@ -209,7 +228,7 @@ public sealed partial class JobSupervisorGrain(
         }
         _last = status;
         var job = Job!;
-        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, Status = status });
+        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Status = status });
     }
 
     Task ISupervisorCallbacks.OnWatchFailedAsync(string error)
@@ -232,7 +251,7 @@ public sealed partial class JobSupervisorGrain(
             return Task.CompletedTask;
         }
         _stopped = true;
-        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, Stopped = true });
+        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Stopped = true });
         return Task.CompletedTask;
     }
 
@@ -308,6 +327,7 @@ public sealed partial class JobSupervisorGrain(
         var token = cts.Token;
         var self = this.AsReference<ISupervisorCallbacks>();
         var order = _order!;
+        job = BackendJob();
         _watchTask = Task.Run(async () =>
         {
             try
@@ -354,7 +374,9 @@ public sealed partial class JobSupervisorGrain(
     private async Task<IAttemptLog> OpenLogAsync(JobOrder order, CancellationToken cancellationToken)
     {
         var job = order.Job;
-        return TaskSecrets.Masking(await logs.OpenAsync(job.DagId, job.RunId, job.TaskId, job.Attempt, cancellationToken), TaskSecrets.Values(order.Task, secrets));
+        // An instance of a mapped task has a log of its own, under its task key (id[index]).
+        var key = Batchyard.History.TaskKeys.Of(job.TaskId, job.MapIndex);
+        return TaskSecrets.Masking(await logs.OpenAsync(job.DagId, job.RunId, key, job.Attempt, cancellationToken), TaskSecrets.Values(order.Task, secrets));
     }
 
     /// <summary>One timer for whatever this supervisor waits for next (a deferred submit, a re-watch, a stop retry).</summary>

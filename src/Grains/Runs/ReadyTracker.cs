@@ -13,21 +13,9 @@ public readonly record struct UpstreamTally(int Total, int Done, int Succeeded, 
 /// </summary>
 public sealed class ReadyTracker
 {
-    private enum Outcome : byte
-    {
-        Open,
-        Succeeded,
-        Failed,
-        Skipped,
-    }
-
     private readonly int[][] _downstream;
-    private readonly int[] _upstreamCount;
-    private readonly int[] _done;
-    private readonly int[] _succeeded;
-    private readonly int[] _failed;
-    private readonly int[] _skipped;
-    private readonly Outcome[] _counted;
+    private readonly UpstreamTally[] _tally;
+    private readonly UpstreamTally[] _counted;
     private readonly bool[] _dirty;
     private List<int> _dirtyList = [];
 
@@ -36,49 +24,60 @@ public sealed class ReadyTracker
     {
         var n = upstream.Count;
         var downstream = new List<int>[n];
-        _upstreamCount = new int[n];
         for (var i = 0; i < n; i++)
         {
             downstream[i] = [];
         }
         for (var i = 0; i < n; i++)
         {
-            _upstreamCount[i] = upstream[i].Count;
             foreach (var up in upstream[i])
             {
                 downstream[up].Add(i);
             }
         }
         _downstream = [.. downstream.Select(d => d.ToArray())];
-        _done = new int[n];
-        _succeeded = new int[n];
-        _failed = new int[n];
-        _skipped = new int[n];
-        _counted = new Outcome[n];
+        _tally = new UpstreamTally[n];
+        _counted = new UpstreamTally[n];
+        var open = Of(TaskState.Pending);
+        for (var i = 0; i < n; i++)
+        {
+            _counted[i] = open;
+        }
+        for (var i = 0; i < n; i++)
+        {
+            foreach (var d in _downstream[i])
+            {
+                _tally[d] = Add(_tally[d], open, +1);
+            }
+        }
         _dirty = new bool[n];
         Unfinished = n;
     }
 
-    /// <summary>Tasks not yet in a final state.</summary>
+    /// <summary>Tasks not yet in a final state (a mapped task counts as one until all its instances are).</summary>
     public int Unfinished { get; private set; }
 
     public int Count => _counted.Length;
 
     /// <summary>Takes in a task's current state; when that changes what its downstream tasks see, they are to be decided again.</summary>
-    public void Observe(int index, TaskState state)
+    public void Observe(int index, TaskState state) => Contribute(index, Of(state));
+
+    /// <summary>
+    /// Takes in what a task counts as for its downstream tasks when that is more than one state: an expanded
+    /// mapped task counts each of its instances (<paramref name="counts"/>: total, done, succeeded, failed, skipped).
+    /// </summary>
+    public void Contribute(int index, UpstreamTally counts)
     {
-        var now = OutcomeOf(state);
         var was = _counted[index];
-        if (now == was)
+        if (was == counts)
         {
             return;
         }
-        _counted[index] = now;
-        Unfinished += (was == Outcome.Open ? -1 : 0) + (now == Outcome.Open ? 1 : 0);
+        _counted[index] = counts;
+        Unfinished += (IsOpen(was) ? -1 : 0) + (IsOpen(counts) ? 1 : 0);
         foreach (var d in _downstream[index])
         {
-            Tally(d, was, -1);
-            Tally(d, now, +1);
+            _tally[d] = Add(Add(_tally[d], was, -1), counts, +1);
             MarkDirty(d);
         }
     }
@@ -114,32 +113,17 @@ public sealed class ReadyTracker
         return taken;
     }
 
-    public UpstreamTally Tally(int index) =>
-        new(_upstreamCount[index], _done[index], _succeeded[index], _failed[index], _skipped[index]);
+    public UpstreamTally Tally(int index) => _tally[index];
 
-    private void Tally(int index, Outcome outcome, int delta)
-    {
-        switch (outcome)
-        {
-            case Outcome.Succeeded:
-                _succeeded[index] += delta;
-                break;
-            case Outcome.Failed:
-                _failed[index] += delta;
-                break;
-            case Outcome.Skipped:
-                _skipped[index] += delta;
-                break;
-            default:
-                return;
-        }
-        _done[index] += delta;
-    }
+    /// <summary>One task in one state, counted the way <see cref="TriggerRules.Decide(Batchyard.Dags.TriggerRule, IEnumerable{TaskState})"/> counts states.</summary>
+    public static UpstreamTally Of(TaskState state) =>
+        !state.IsFinal() ? new(1, 0, 0, 0, 0)
+        : state.IsFailure() ? new(1, 1, 0, 1, 0)
+        : state == TaskState.Skipped ? new(1, 1, 0, 0, 1)
+        : new(1, 1, 1, 0, 0);
 
-    // The same classification as TriggerRules.Decide over states.
-    private static Outcome OutcomeOf(TaskState state) =>
-        !state.IsFinal() ? Outcome.Open
-        : state.IsFailure() ? Outcome.Failed
-        : state == TaskState.Skipped ? Outcome.Skipped
-        : Outcome.Succeeded;
+    public static UpstreamTally Add(UpstreamTally a, UpstreamTally b, int sign) =>
+        new(a.Total + (sign * b.Total), a.Done + (sign * b.Done), a.Succeeded + (sign * b.Succeeded), a.Failed + (sign * b.Failed), a.Skipped + (sign * b.Skipped));
+
+    private static bool IsOpen(UpstreamTally counts) => counts.Done < counts.Total;
 }

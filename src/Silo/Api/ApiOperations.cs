@@ -157,16 +157,16 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         return await grain.CancelAsync();
     }
 
-    public async Task<Outcome<RunDetails>> ClearTaskAsync(string dagId, string runId, string taskId)
+    public async Task<Outcome<RunDetails>> ClearTaskAsync(string dagId, string runId, string taskId, int? mapIndex = null)
     {
         var grain = Run(dagId, runId);
         if (await grain.GetAsync() is not { } run)
         {
             return RunNotFound(dagId, runId);
         }
-        if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
+        if (FindTask(run, taskId, mapIndex) is not { } task)
         {
-            return Failure.NotFound($"task '{taskId}' is not in run '{runId}'");
+            return TaskNotFound(run, taskId, mapIndex);
         }
         if (run.State == RunState.Cancelled || run.State == RunState.Queued)
         {
@@ -176,22 +176,72 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         {
             return Failure.Conflict($"task '{taskId}' has not started; there is nothing to clear");
         }
-        return await grain.ClearTaskAsync(taskId);
+        return await grain.ClearTaskAsync(taskId, mapIndex);
     }
 
-    /// <summary>A page of an attempt's log (the newest attempt when <paramref name="attempt"/> is null) from <paramref name="cursor"/>.</summary>
-    public Task<Outcome<LogView>> ReadLogAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken) =>
-        Read(() => ReadLogOnceAsync(dagId, runId, taskId, attempt, cursor, cancellationToken), cancellationToken);
+    /// <summary>
+    /// The output (JSON text) of a task's latest successful attempt; for a mapped task without an index, the list
+    /// of its instances' outputs (null where one has none), as templates see it.
+    /// </summary>
+    public Task<Outcome<string>> ReadOutputAsync(string dagId, string runId, string taskId, int? mapIndex, CancellationToken cancellationToken) =>
+        Read(() => ReadOutputOnceAsync(dagId, runId, taskId, mapIndex), cancellationToken);
 
-    private async Task<Outcome<LogView>> ReadLogOnceAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken)
+    private async Task<Outcome<string>> ReadOutputOnceAsync(string dagId, string runId, string taskId, int? mapIndex)
     {
         if (await Run(dagId, runId).GetAsync() is not { } run)
         {
             return RunNotFound(dagId, runId);
         }
-        if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
+        if (FindTask(run, taskId, mapIndex) is not { } task)
         {
-            return Failure.NotFound($"task '{taskId}' is not in run '{runId}'");
+            return TaskNotFound(run, taskId, mapIndex);
+        }
+        if (task.MapCount is not null)
+        {
+            var instances = run.Tasks.Where(t => t.TaskId == taskId && t.MapIndex is not null).OrderBy(t => t.MapIndex);
+            return "[" + string.Join(",", instances.Select(i => LatestOutput(i) ?? "null")) + "]";
+        }
+        return LatestOutput(task) is { } output
+            ? output
+            : Failure.NotFound(task.Attempts.Any(a => a.State == AttemptState.Succeeded)
+                ? $"task '{TaskKeys.Of(taskId, mapIndex)}' succeeded without writing an output"
+                : $"task '{TaskKeys.Of(taskId, mapIndex)}' has no successful attempt yet ({Json.EnumName(task.State)})");
+    }
+
+    private static string? LatestOutput(TaskInstanceDetails task) =>
+        task.Attempts.LastOrDefault(a => a.State == AttemptState.Succeeded)?.Output;
+
+    private static TaskInstanceDetails? FindTask(RunDetails run, string taskId, int? mapIndex) =>
+        run.Tasks.FirstOrDefault(t => t.TaskId == taskId && t.MapIndex == mapIndex);
+
+    private static Failure TaskNotFound(RunDetails run, string taskId, int? mapIndex)
+    {
+        if (mapIndex is { } index && run.Tasks.FirstOrDefault(t => t.TaskId == taskId && t.MapIndex is null) is { } parent)
+        {
+            return parent.MapCount is { } count
+                ? Failure.NotFound($"task '{taskId}' has {count} instances (map_index 0 to {count - 1}); there is no {index}")
+                : Failure.NotFound($"task '{taskId}' has no instances (it is not mapped, or has not expanded yet)");
+        }
+        return Failure.NotFound($"task '{taskId}' is not in run '{run.RunId}'");
+    }
+
+    /// <summary>A page of an attempt's log (the newest attempt when <paramref name="attempt"/> is null) from <paramref name="cursor"/>.</summary>
+    public Task<Outcome<LogView>> ReadLogAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken, int? mapIndex = null) =>
+        Read(() => ReadLogOnceAsync(dagId, runId, taskId, mapIndex, attempt, cursor, cancellationToken), cancellationToken);
+
+    private async Task<Outcome<LogView>> ReadLogOnceAsync(string dagId, string runId, string taskId, int? mapIndex, int? attempt, string? cursor, CancellationToken cancellationToken)
+    {
+        if (await Run(dagId, runId).GetAsync() is not { } run)
+        {
+            return RunNotFound(dagId, runId);
+        }
+        if (FindTask(run, taskId, mapIndex) is not { } task)
+        {
+            return TaskNotFound(run, taskId, mapIndex);
+        }
+        if (task.MapCount is { } count && task.Attempts.IsEmpty)
+        {
+            return Failure.NotFound($"task '{taskId}' is mapped: each of its {count} instances has its own log (pass map_index 0 to {count - 1})");
         }
         if (task.Attempts.IsEmpty)
         {
@@ -208,9 +258,10 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             return Failure.BadRequest("Invalid cursor", "cursor must be a value returned by an earlier call");
         }
 
-        var page = await logs.ReadAsync(dagId, runId, taskId, number, position, MaxLogChars, cancellationToken);
+        var key = TaskKeys.Of(taskId, mapIndex);
+        var page = await logs.ReadAsync(dagId, runId, key, number, position, MaxLogChars, cancellationToken);
         // Complete once the attempt has ended and this page reached the end of what it wrote.
-        var complete = details.State.IsFinal() && (await logs.ReadAsync(dagId, runId, taskId, number, page.NextCursor, 1, cancellationToken)).Text.Length == 0;
+        var complete = details.State.IsFinal() && (await logs.ReadAsync(dagId, runId, key, number, page.NextCursor, 1, cancellationToken)).Text.Length == 0;
         return new LogView(page.Text, page.NextCursor.ToString(CultureInfo.InvariantCulture), complete, number);
     }
 

@@ -17,6 +17,7 @@ public static class RunsApi
         group.MapPost("/{runId}/cancel", CancelAsync).WithSummary("Cancel the run: stops every running job on its backend");
         group.MapPost("/{runId}/tasks/{taskId}/clear", ClearAsync).WithSummary("Rerun the task and everything downstream of it");
         group.MapGet("/{runId}/tasks/{taskId}/logs", LogsAsync).WithSummary("An attempt's log text, with a cursor to follow it");
+        group.MapGet("/{runId}/tasks/{taskId}/output", OutputAsync).WithSummary("The output (JSON) of the task's latest successful attempt");
         return group;
     }
 
@@ -52,11 +53,17 @@ public static class RunsApi
     private static async Task<IResult> CancelAsync(string dagId, string runId, ApiOperations api) =>
         Problems.OkOr(await api.CancelRunAsync(dagId, runId));
 
-    private static async Task<IResult> ClearAsync(string dagId, string runId, string taskId, ApiOperations api) =>
-        Problems.OkOr(await api.ClearTaskAsync(dagId, runId, taskId));
+    private static async Task<IResult> ClearAsync(string dagId, string runId, string taskId, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "map_index")] int? mapIndex, ApiOperations api) =>
+        Problems.OkOr(await api.ClearTaskAsync(dagId, runId, taskId, mapIndex));
 
-    private static async Task<IResult> LogsAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, ApiOperations api, CancellationToken cancellationToken) =>
-        Problems.OkOr(await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, cancellationToken));
+    private static async Task<IResult> LogsAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "map_index")] int? mapIndex, ApiOperations api, CancellationToken cancellationToken) =>
+        Problems.OkOr(await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, cancellationToken, mapIndex));
+
+    private static async Task<IResult> OutputAsync(string dagId, string runId, string taskId, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "map_index")] int? mapIndex, ApiOperations api, CancellationToken cancellationToken)
+    {
+        var outcome = await api.ReadOutputAsync(dagId, runId, taskId, mapIndex, cancellationToken);
+        return outcome is { Value: { } output } ? TypedResults.Text(output, "application/json") : Problems.From(outcome.Failure!);
+    }
 
     private static (ImmutableDictionary<string, string> Params, DateTimeOffset? LogicalDate) ReadTriggerBody(JsonElement root)
     {

@@ -6,7 +6,7 @@ namespace Batchyard.Tests.Dags;
 /// </summary>
 public class BrokenDagCorpusTests
 {
-    private const string Known = "known: logical_date, run_id, dag_id, task_id, attempt, params.NAME";
+    private const string Known = "known: " + Batchyard.Dags.Templates.KnownVariables;
     private const string DagIdRule = "use lowercase letters, digits, '_' and '-', up to 63 characters, starting with a letter or digit";
     private const string Registered = "registered: local, noop, sagemaker, sagemaker-training";
     private const string Rules = "use all_success, all_done, all_failed, one_success, one_failed, none_failed";

@@ -15,6 +15,9 @@ public sealed record LocalBackendOptions
     /// <summary>Where a task's relative <c>working_dir</c> (and a task without one) runs.</summary>
     public string BaseDirectory { get; init; } = ".";
 
+    /// <summary>Where jobs write their output files (<c>$BATCHYARD_OUTPUT</c>, one per attempt, removed once read); null: a folder under the system's temp folder.</summary>
+    public string? OutputDirectory { get; init; }
+
     /// <summary>
     /// The cgroup directory to create the <c>batchyard</c> parent cgroup in (a v1 memory-controller
     /// directory or a v2 directory); null finds this process's own cgroup. Tests point it elsewhere.

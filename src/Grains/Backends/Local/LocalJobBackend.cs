@@ -426,10 +426,19 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     {
         var id = job.Request.Job;
         var task = job.Request.Task;
+        string outputFile;
+        try
+        {
+            outputFile = PrepareOutputFile(id);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Ended(job, JobState.Failed, $"could not prepare the job's output file: {e.Message}", startedAt: null);
+        }
         Process process;
         try
         {
-            process = await _spawner.StartAsync(StartInfo(task, executable, workingDirectory, cgroup));
+            process = await _spawner.StartAsync(StartInfo(task, executable, workingDirectory, cgroup, outputFile));
         }
         catch (Exception e) when (e is Win32Exception or InvalidOperationException)
         {
@@ -473,10 +482,13 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
             await output.WaitAsync(OutputDrainLimit, _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
             var stop = job.StopRequest;
+            var (jobOutput, outputError) = stop is null && exitCode == 0 ? ReadOutputFile(id) : (null, null);
             var status = stop is { } s ? Ended(job, s.State, s.Reason, startedAt)
-                : exitCode == 0 ? Ended(job, JobState.Succeeded, null, startedAt)
+                : exitCode == 0 && outputError is not null ? Ended(job, JobState.Failed, outputError, startedAt)
+                : exitCode == 0 ? Ended(job, JobState.Succeeded, null, startedAt) with { Output = jobOutput }
                 : oomKills > 0 ? Ended(job, JobState.Failed, OutOfMemoryReason, startedAt)
                 : Ended(job, JobState.Failed, ExitReason(exitCode), startedAt);
+            DeleteOutputFile(id);
             return status with
             {
                 ExitCode = exitCode,
@@ -538,7 +550,57 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         }
     }
 
-    private ProcessStartInfo StartInfo(TaskDefinition task, string executable, string workingDirectory, JobCgroup? cgroup)
+    /// <summary>The attempt's output file (named by <c>$BATCHYARD_OUTPUT</c>): its folder exists, and an older file of the same attempt is gone.</summary>
+    private string PrepareOutputFile(JobRef job)
+    {
+        var path = OutputFileOf(job);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.Delete(path);
+        return path;
+    }
+
+    private string OutputFileOf(JobRef job) =>
+        Path.Combine(_options.OutputDirectory ?? Path.Combine(Path.GetTempPath(), "batchyard-outputs"), job.JobName + ".json");
+
+    /// <summary>What the job wrote to its output file: nothing is no output; anything else must be one JSON object of at most 64 KiB.</summary>
+    private (string? Output, string? Error) ReadOutputFile(JobRef job)
+    {
+        var path = OutputFileOf(job);
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists)
+            {
+                return (null, null);
+            }
+            var limit = TaskOutputs.MaxBytes + 1;
+            using var stream = info.OpenRead();
+            var buffer = new byte[(int)Math.Min(limit, Math.Max(info.Length, 0) + 1)];
+            var read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            var source = $"${TaskOutputs.EnvironmentVariable}";
+            return read > TaskOutputs.MaxBytes || info.Length > TaskOutputs.MaxBytes
+                ? (null, $"output too large: {source} holds {info.Length} bytes, the limit is {TaskOutputs.MaxBytes} (64 KiB)")
+                : TaskOutputs.Read(buffer.AsSpan(0, read), source);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"could not read the job's output file: {e.Message}");
+        }
+    }
+
+    private void DeleteOutputFile(JobRef job)
+    {
+        try
+        {
+            File.Delete(OutputFileOf(job));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left behind; the next attempt of the same name deletes it before it starts.
+        }
+    }
+
+    private ProcessStartInfo StartInfo(TaskDefinition task, string executable, string workingDirectory, JobCgroup? cgroup, string outputFile)
     {
         var argv = new List<string>();
         if (_setpriv is not null)
@@ -573,6 +635,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         {
             info.Environment[key] = value;
         }
+        info.Environment[TaskOutputs.EnvironmentVariable] = outputFile;
         return info;
     }
 

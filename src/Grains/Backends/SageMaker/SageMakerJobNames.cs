@@ -5,7 +5,7 @@ using System.Text;
 namespace Batchyard.Backends.SageMaker;
 
 /// <summary>
-/// SageMaker job names: deterministic per (dag, run, task, attempt), so a submission repeated after a crash
+/// SageMaker job names: deterministic per (dag, run, task, map index, attempt), so a submission repeated after a crash
 /// finds the job it already made. A readable prefix for the console, a short hash for uniqueness.
 /// </summary>
 public static class SageMakerJobNames
@@ -17,8 +17,14 @@ public static class SageMakerJobNames
     {
         ArgumentNullException.ThrowIfNull(job);
         var identity = string.Join('\n', job.DagId, job.RunId, job.TaskId, job.Attempt.ToString(CultureInfo.InvariantCulture));
+        if (job.MapIndex is { } index)
+        {
+            // Only mapped instances add their index, so the names of tasks that are not mapped stay as they were.
+            identity += "\n" + index.ToString(CultureInfo.InvariantCulture);
+        }
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..HashLength];
-        var suffix = $"-a{job.Attempt.ToString(CultureInfo.InvariantCulture)}-{hash}";
+        var mapped = job.MapIndex is { } i ? $"-m{i.ToString(CultureInfo.InvariantCulture)}" : "";
+        var suffix = $"{mapped}-a{job.Attempt.ToString(CultureInfo.InvariantCulture)}-{hash}";
 
         var readable = Sanitize(job.DagId) + "-" + Sanitize(job.TaskId);
         var room = MaxLength - suffix.Length;
