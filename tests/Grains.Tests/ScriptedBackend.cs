@@ -9,7 +9,8 @@ namespace Batchyard.Tests;
 /// <summary>
 /// A backend whose jobs do what the task's command says, so that grain tests can script outcomes:
 /// <c>ok</c>, <c>fail</c>, <c>fail-first N</c> (fail the first N attempts), <c>hold</c> (run until released or stopped),
-/// <c>busy N</c> (answer the first N submits of a job as throttled, then run until released).
+/// <c>busy N</c> (answer the first N submits of a job as throttled, then run until released),
+/// <c>output JSON</c> (succeed with that output, or fail as a backend does when it is not a valid output).
 /// </summary>
 public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
 {
@@ -49,6 +50,9 @@ public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
                 return Final(job, JobState.Failed, 3);
             case "fail-first":
                 return Final(job, JobState.Succeeded, 0);
+            case "output":
+                var (output, error) = TaskOutputs.Read(command[1], "the scripted output");
+                return error is null ? Final(job, JobState.Succeeded, 0) with { Output = output } : Final(job, JobState.Failed, 0) with { Reason = error };
             default:
                 return new JobStatus { State = JobState.Running, JobId = job.Request.Job.JobName, StartedAt = time.GetUtcNow() };
         }
@@ -86,6 +90,9 @@ public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
     }
 
     public bool IsRunning(string jobName) => _jobs.TryGetValue(jobName, out var job) && !job.Outcome.Task.IsCompleted;
+
+    /// <summary>The rendered command a job was submitted with.</summary>
+    public IReadOnlyList<string> CommandOf(string jobName) => _jobs[jobName].Request.Task.Command;
 
     private JobStatus Final(Job job, JobState state, int exitCode)
     {

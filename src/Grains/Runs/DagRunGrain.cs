@@ -571,8 +571,12 @@ public sealed partial class DagRunGrain(
             try
             {
                 var condition = Condition.Parse(when);
-                var context = ContextFor(task, def, condition.Placeholders.Select(p => "{{ " + p + " }}").SelectMany(Templates.OutputTasks));
-                run = condition.Evaluate(name => Templates.Variable(name, context));
+                var referred = condition.Placeholders.SelectMany(p => Templates.OutputTasks("{{ " + p + " }}")).ToList();
+                // A condition over the output of a task that was skipped is false, as Airflow's short-circuit
+                // carries on: the skip travels down instead of failing the task on a missing value.
+                var context = ContextFor(task, def, referred);
+                run = !referred.Any(id => _tasks.TryGetValue(id, out var up) && up.State == TaskState.Skipped && !context.Outputs!.ContainsKey(id))
+                    && condition.Evaluate(name => Templates.Variable(name, context));
             }
             catch (Exception ex) when (ex is TemplateException or ConditionEvaluationException or ConditionSyntaxException)
             {
