@@ -69,6 +69,24 @@ public class DagParserTests
     }
 
     [Fact]
+    public void Parse_MappedTasksOutputsAndConditions_ReadsThem()
+    {
+        var result = Corpus.Parse("valid/mapped.yaml");
+
+        Assert.Empty(result.Problems);
+        var dag = result.Dag!;
+        var score = dag.FindTask("score")!;
+        Assert.Equal("{{ tasks.list_shards.output.shards }}", score.Map!.Over);
+        Assert.Equal(8, score.Map.MaxActive);
+        Assert.Empty(score.Map.Items);
+        Assert.Equal<string>(["\"eu\"", """{"name":"us","weight":"2"}"""], dag.FindTask("regions")!.Map!.Items);
+        Assert.Null(dag.FindTask("regions")!.Map!.MaxActive);
+        Assert.Equal("s3://ml-bucket/eval/{{ run_id }}/metrics.json", dag.FindTask("evaluate")!.OutputJson);
+        Assert.Equal("{{ tasks.evaluate.output.auc }} >= 0.8 and {{ params.publish }} == 'yes'", dag.FindTask("publish")!.When);
+        Assert.Null(dag.FindTask("list_shards")!.Map);
+    }
+
+    [Fact]
     public void Parse_FileUsingEveryField_ReadsEachValue()
     {
         var result = Corpus.Parse("valid/every-field.yaml");
