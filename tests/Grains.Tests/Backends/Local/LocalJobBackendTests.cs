@@ -24,6 +24,42 @@ public sealed class LocalJobBackendTests
     }
 
     [Fact]
+    public async Task OutputFile_BecomesTheAttemptsOutput()
+    {
+        await using var backend = NewBackend();
+
+        var status = await RunAsync(backend, Request(["sh", "-c", "printf '{\"shards\": [\"a\", \"b\"], \"auc\": 0.9}' > \"$BATCHYARD_OUTPUT\""], new RecordingLog()));
+
+        Assert.Equal(JobState.Succeeded, status.State);
+        Assert.Equal("""{"shards":["a","b"],"auc":0.9}""", status.Output);
+    }
+
+    [Fact]
+    public async Task NoOutputFile_SucceedsWithoutOutput()
+    {
+        await using var backend = NewBackend();
+
+        var status = await RunAsync(backend, Request(["sh", "-c", "test -n \"$BATCHYARD_OUTPUT\""], new RecordingLog()));
+
+        Assert.Equal(JobState.Succeeded, status.State);
+        Assert.Null(status.Output);
+    }
+
+    [Theory]
+    [InlineData("printf '[1, 2]' > \"$BATCHYARD_OUTPUT\"", "output is not a JSON object")]
+    [InlineData("printf '{\"a\": ' > \"$BATCHYARD_OUTPUT\"", "output is not JSON")]
+    [InlineData("head -c 70000 /dev/zero | tr '\\0' 'x' | sed 's/^/{\"a\":\"/; s/$/\"}/' > \"$BATCHYARD_OUTPUT\"", "output too large")]
+    public async Task BadOutputFile_FailsTheAttemptWithTheReason(string script, string reason)
+    {
+        await using var backend = NewBackend();
+
+        var status = await RunAsync(backend, Request(["sh", "-c", script], new RecordingLog()));
+
+        Assert.Equal(JobState.Failed, status.State);
+        Assert.StartsWith(reason, status.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NonZeroExitCode_FailsWithExitCodeReason()
     {
         await using var backend = NewBackend();
