@@ -104,10 +104,19 @@ internal static class RunCommands
         foreach (var task in run.Items("tasks"))
         {
             var last = task.Items("attempts").LastOrDefault();
-            tasks.Add(task.Str("taskId"), task.Str("state"), task.Items("attempts").Count().ToString(CultureInfo.InvariantCulture),
+            tasks.Add(TaskName(task), task.Str("state"), task.Items("attempts").Count().ToString(CultureInfo.InvariantCulture),
                 last.Str("exitCode") ?? "-", last.Str("reason") ?? "");
         }
         tasks.WriteTo(output);
+    }
+
+    /// <summary>A task entry's name: its id, <c>id[index]</c> for an instance of a mapped task, <c>id[n]</c> for a mapped task's own entry.</summary>
+    private static string TaskName(JsonElement task)
+    {
+        var id = task.Str("taskId")!;
+        return task.Str("mapIndex") is { } index ? $"{id}[{index}]"
+            : task.Str("mapCount") is { } count ? $"{id} (mapped: {count})"
+            : id;
     }
 
     /// <summary>Follows a run until it ends, printing one line per task change (nothing in JSON mode); returns the final run.</summary>
@@ -120,8 +129,13 @@ internal static class RunCommands
             {
                 foreach (var task in run.Items("tasks"))
                 {
-                    var taskId = task.Str("taskId")!;
+                    var taskId = TaskName(task);
                     var state = task.Str("state")!;
+                    if (task.Str("mapIndex") is not null && state is not ("failed" or "up_for_retry" or "timed_out"))
+                    {
+                        // A map of thousands would flood the terminal: its own entry tells the progress; failures are shown.
+                        continue;
+                    }
                     var attempts = task.Items("attempts").Count();
                     var key = $"{state}#{attempts}";
                     if (seen.GetValueOrDefault(taskId) == key || (state == "pending" && !seen.ContainsKey(taskId)))

@@ -75,20 +75,24 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
         (await api.CancelRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"))).Unwrap().ToProto();
 
     public override async Task<Proto.Run> ClearTask(Proto.ClearTaskRequest request, ServerCallContext context) =>
-        (await api.ClearTaskAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"))).Unwrap().ToProto();
+        (await api.ClearTaskAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"), request.HasMapIndex ? request.MapIndex : null)).Unwrap().ToProto();
+
+    public override async Task<Proto.TaskOutput> GetTaskOutput(Proto.GetTaskOutputRequest request, ServerCallContext context) =>
+        new() { Json = (await api.ReadOutputAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"), request.HasMapIndex ? request.MapIndex : null, context.CancellationToken)).Unwrap() };
 
     public override async Task StreamTaskLog(Proto.StreamTaskLogRequest request, IServerStreamWriter<Proto.LogChunk> responseStream, ServerCallContext context)
     {
         var dagId = Required(request.DagId, "dag_id");
         var runId = Required(request.RunId, "run_id");
         var taskId = Required(request.TaskId, "task_id");
+        int? mapIndex = request.HasMapIndex ? request.MapIndex : null;
         int? attempt = request.Attempt == 0 ? null : request.Attempt;
         var cursor = request.Cursor;
         var first = true;
         var token = context.CancellationToken;
         while (true)
         {
-            var outcome = await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, token);
+            var outcome = await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, token, mapIndex);
             if (request.Follow && attempt is null && outcome.Failure?.Detail.EndsWith("has made no attempt yet", StringComparison.Ordinal) == true)
             {
                 // Following a task that has not started yet: wait for its first attempt.
@@ -106,7 +110,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
             if (page.Complete)
             {
                 // Following without a chosen attempt goes on through the task's retries (each chunk names its attempt).
-                if (request.Follow && request.Attempt == 0 && await NextAttemptAsync(dagId, runId, taskId, page.Attempt, token) is { } next)
+                if (request.Follow && request.Attempt == 0 && await NextAttemptAsync(dagId, runId, taskId, mapIndex, page.Attempt, token) is { } next)
                 {
                     attempt = next;
                     cursor = "";
@@ -128,12 +132,12 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     }
 
     /// <summary>Waits for the attempt after <paramref name="ended"/>; null once the task is done without one.</summary>
-    private async Task<int?> NextAttemptAsync(string dagId, string runId, string taskId, int ended, CancellationToken token)
+    private async Task<int?> NextAttemptAsync(string dagId, string runId, string taskId, int? mapIndex, int ended, CancellationToken token)
     {
         while (true)
         {
             var run = (await api.GetRunAsync(dagId, runId, token)).Unwrap();
-            if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId) is not { } task)
+            if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId && t.MapIndex == mapIndex) is not { } task)
             {
                 return null;
             }

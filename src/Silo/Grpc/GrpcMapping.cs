@@ -134,6 +134,14 @@ internal static class GrpcMapping
             NextAttemptAt = Time(task.NextAttemptAt),
             Backend = task.Backend,
         };
+        if (task.MapIndex is { } index)
+        {
+            message.MapIndex = index;
+        }
+        if (task.MapCount is { } count)
+        {
+            message.MapCount = count;
+        }
         message.Upstream.AddRange(task.Upstream);
         message.Attempts.AddRange(task.Attempts.Select(ToProto));
         return message;
@@ -151,6 +159,7 @@ internal static class GrpcMapping
             EndedAt = Time(attempt.EndedAt),
             Reason = attempt.Reason ?? "",
             Backend = attempt.Backend,
+            Output = attempt.Output ?? "",
         };
         if (attempt.ExitCode is { } exitCode)
         {
