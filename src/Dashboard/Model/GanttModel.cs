@@ -61,11 +61,22 @@ public sealed record GanttModel(DateTimeOffset Start, DateTimeOffset End, Immuta
         }
 
         var order = taskOrder?.ToList() ?? [];
-        var tasks = run.Tasks.OrderBy(t => order.IndexOf(t.TaskId) is var i and >= 0 ? i : int.MaxValue).ThenBy(t => t.Attempts.IsEmpty ? DateTimeOffset.MaxValue : t.Attempts[0].QueuedAt);
+        // A mapped task is one row: its instances together, from the first start to the last end.
+        var instances = run.Tasks.Where(t => t.MapIndex is not null).ToLookup(t => t.TaskId, StringComparer.Ordinal);
+        var tasks = run.Tasks.Where(t => t.MapIndex is null).OrderBy(t => order.IndexOf(t.TaskId) is var i and >= 0 ? i : int.MaxValue).ThenBy(t => t.Attempts.IsEmpty ? DateTimeOffset.MaxValue : t.Attempts[0].QueuedAt);
         var rows = ImmutableArray.CreateBuilder<GanttRow>();
         foreach (var task in tasks)
         {
             var segments = ImmutableArray.CreateBuilder<GanttSegment>();
+            if (task.MapCount is { } count && instances[task.TaskId].SelectMany(i => i.Attempts).ToList() is { Count: > 0 } all)
+            {
+                var first = all.Min(a => a.StartedAt ?? a.QueuedAt);
+                var last = all.Max(a => a.EndedAt ?? (a.State.IsFinal() ? a.StartedAt ?? a.QueuedAt : now));
+                var done = instances[task.TaskId].Count(i => i.State.IsFinal());
+                segments.Add(Segment(SegmentKind.Running, 1, first, Max(first, last), StateStyles.Color(task.State), $"{count} instances, {done} done, {Format.Duration(Max(first, last) - first)}"));
+                rows.Add(new GanttRow(task.TaskId, task.State, segments.ToImmutable()));
+                continue;
+            }
             AttemptDetails? previous = null;
             foreach (var attempt in task.Attempts)
             {
