@@ -82,6 +82,21 @@ public sealed class S3WireTests
     }
 
     [Theory]
+    [InlineData(null, null, null, "https://s3.eu-west-1.amazonaws.com/")]
+    [InlineData(null, null, "http://127.0.0.1:4566", "http://127.0.0.1:4566/")]
+    [InlineData(null, "http://minio:9000", "http://127.0.0.1:4566", "http://minio:9000/")]
+    [InlineData("http://configured:1", "http://minio:9000", "http://127.0.0.1:4566", "http://configured:1/")]
+    public void ResolveEndpoint_S3_ConfiguredThenS3VariableThenSharedVariableThenRegional(string? configured, string? s3Variable, string? sharedVariable, string expected)
+    {
+        var environment = new Dictionary<string, string?> { ["AWS_ENDPOINT_URL_S3"] = s3Variable, ["AWS_ENDPOINT_URL"] = sharedVariable };
+
+        var endpoint = AwsEnvironment.ResolveEndpoint(AwsServiceInfo.S3, "eu-west-1", name => environment.GetValueOrDefault(name), configured);
+
+        Assert.Equal(new Uri(expected), endpoint.Url);
+        Assert.Equal("eu-west-1", endpoint.Region);
+    }
+
+    [Theory]
     [InlineData("s3://ml-bucket/eval/run1/metrics.json", "ml-bucket", "eval/run1/metrics.json")]
     [InlineData("s3://b/a//b", "b", "a//b")]
     public void S3Location_TryParse_SplitsBucketAndKey(string uri, string bucket, string key)
