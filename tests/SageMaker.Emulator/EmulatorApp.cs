@@ -8,8 +8,9 @@ namespace Batchyard.SageMakerEmulator;
 
 /// <summary>
 /// The SageMaker + CloudWatch Logs emulator: the JSON 1.1 wire on <c>POST /</c>, SigV4 verified, requests
-/// validated against the botocore models, scripted job lives, injected faults; test control under
-/// <c>/_emulator</c>.
+/// validated against the botocore models (answers too, with any breach kept in <see cref="EmulatorStats"/>),
+/// scripted job lives, injected faults; S3 objects on path-style REST (<see cref="S3Api"/>); test control
+/// under <c>/_emulator</c>.
 /// </summary>
 public static class EmulatorApp
 {
@@ -23,6 +24,7 @@ public static class EmulatorApp
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ModelValidator(Path.Combine(settings.ReferenceFolder, "sagemaker-model-subset.json")));
         builder.Services.AddSingleton<JobStore>();
+        builder.Services.AddSingleton<S3Store>();
         builder.Services.AddSingleton<FaultInjector>();
         builder.Services.AddSingleton<EmulatorStats>();
         builder.Services.AddSingleton<SigV4Verifier>();
@@ -30,10 +32,12 @@ public static class EmulatorApp
             sp.GetRequiredService<ModelValidator>(),
             new ModelValidator(Path.Combine(settings.ReferenceFolder, "logs-model-subset.json")),
             sp.GetRequiredService<JobStore>(),
+            sp.GetRequiredService<S3Store>(),
             sp.GetRequiredService<TimeProvider>()));
 
         var app = builder.Build();
         app.MapPost("/", Dispatch);
+        S3Api.Map(app);
         var control = app.MapGroup("/_emulator");
         control.MapPost("/faults", (FaultSettings faults, FaultInjector injector) =>
         {
@@ -82,12 +86,7 @@ public static class EmulatorApp
             return Error(403, refused.Code, refused.Message);
         }
 
-        stats.Call(operation);
-        var fault = faults.Next(operation);
-        if (fault != Fault.None)
-        {
-            stats.Faulted(fault);
-        }
+        var fault = faults.Decide(operation);
         switch (fault)
         {
             case Fault.Throttle:
@@ -121,7 +120,14 @@ public static class EmulatorApp
         try
         {
             var answer = handlers.Handle(operation, input);
-            return Results.Text(answer.ToJsonString(), JsonContentType);
+            var text = answer.ToJsonString();
+            using var written = JsonDocument.Parse(text);
+            // Answered all the same: a test sees the breach in the stats (SageMakerRig checks them at the end).
+            if (model.ValidateAnswer(operation, written.RootElement) is { Count: > 0 } breaches)
+            {
+                stats.ModelBreach(operation, breaches);
+            }
+            return Results.Text(text, JsonContentType);
         }
         catch (ApiError e)
         {
@@ -155,7 +161,7 @@ public sealed class ApiError(int status, string code, string message) : Exceptio
 }
 
 /// <summary>The operations themselves.</summary>
-public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobStore jobs, TimeProvider time)
+public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobStore jobs, S3Store objects, TimeProvider time)
 {
     public ModelValidator? ModelFor(string targetPrefix) =>
         targetPrefix == sageMaker.TargetPrefix ? sageMaker : targetPrefix == logs.TargetPrefix ? logs : null;
@@ -197,6 +203,11 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
         {
             throw new ApiError(400, "ValidationException", $"{JobScript.EnvironmentKey}: {e.Message}");
         }
+        Batchyard.Aws.S3Location? output = null;
+        if (script.OutputUri is { } uri && !Batchyard.Aws.S3Location.TryParse(uri, out output))
+        {
+            throw new ApiError(400, "ValidationException", $"{JobScript.EnvironmentKey}: output '{uri}' is not an s3://bucket/key URI");
+        }
         var job = new EmulatedJob
         {
             Kind = kind,
@@ -211,6 +222,10 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
         if (!jobs.TryAdd(job))
         {
             throw new ApiError(400, "ResourceInUse", $"Job {name} already exists");
+        }
+        if (output is not null)
+        {
+            objects.WriteWhenCompleted(job, output);
         }
         return new JsonObject { [kind == JobKind.Processing ? "ProcessingJobArn" : "TrainingJobArn"] = job.Arn };
     }
@@ -270,6 +285,15 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
             transitions.Add(t);
         }
         answer["SecondaryStatusTransitions"] = transitions;
+        if (view.Status == "Completed" && view.EndedAt is { } completed && job.Script.Metrics is { } metrics)
+        {
+            var list = new JsonArray();
+            foreach (var (metric, value) in metrics)
+            {
+                list.Add(new JsonObject { ["MetricName"] = metric, ["Value"] = Float(value), ["Timestamp"] = Seconds(completed) });
+            }
+            answer["FinalMetricDataList"] = list;
+        }
         return answer;
     }
 
@@ -427,6 +451,10 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
     }
 
     private static JsonObject Copy(JsonElement element) => JsonNode.Parse(element.GetRawText())!.AsObject();
+
+    /// <summary>JSON 1.1 writes a float JSON cannot hold as a string.</summary>
+    private static JsonNode Float(double value) =>
+        double.IsFinite(value) ? JsonValue.Create(value) : JsonValue.Create(double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
 
     private static double Seconds(DateTimeOffset at) => Math.Round(at.ToUnixTimeMilliseconds() / 1000.0, 3);
 

@@ -18,6 +18,7 @@ public sealed class EmulatorServer : IAsyncDisposable
     public EmulatorSettings Settings { get; }
     public AwsCredentials Credentials => new(Settings.Credentials.First().Key, Settings.Credentials.First().Value);
     public JobStore Jobs => _app.Services.GetRequiredService<JobStore>();
+    public S3Store Objects => _app.Services.GetRequiredService<S3Store>();
     public FaultInjector Faults => _app.Services.GetRequiredService<FaultInjector>();
     public EmulatorStats Stats => _app.Services.GetRequiredService<EmulatorStats>();
 

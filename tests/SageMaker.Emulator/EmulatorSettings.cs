@@ -68,13 +68,16 @@ public sealed record EmulatorSettings
 }
 
 /// <summary>
-/// A job's scripted life: time queued, time running, how it ends, and how much it logs. Set per job by the
-/// environment entry <see cref="EnvironmentKey"/> (<c>queued=1s;run=5s;outcome=failed;reason=OOM;lines=20</c>),
-/// per name prefix through <c>POST /_emulator/scripts</c>, or for every job in <see cref="EmulatorSettings"/>.
+/// A job's scripted life: time queued, time running, how it ends, how much it logs and what it leaves behind.
+/// Set per job by the environment entry <see cref="EnvironmentKey"/>
+/// (<c>queued=1s;run=5s;outcome=failed;reason=OOM;lines=20;output=s3://b/k;metrics=auc:0.9,loss:0.2</c>), per
+/// name prefix through <c>POST /_emulator/scripts</c>, or for every job in <see cref="EmulatorSettings"/>.
 /// </summary>
 public sealed record JobScript
 {
     public const string EnvironmentKey = "BATCHYARD_EMULATOR";
+    /// <summary>The environment entry whose value is the body the job writes to <see cref="OutputUri"/> (any text, so not a script key).</summary>
+    public const string OutputBodyKey = "BATCHYARD_EMULATOR_OUTPUT";
 
     public TimeSpan Queued { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan Run { get; init; } = TimeSpan.FromSeconds(1);
@@ -90,6 +93,11 @@ public sealed record JobScript
     public int Attempt { get; init; }
     /// <summary>Attempts up to this number fail: scripts a task that succeeds on a retry.</summary>
     public int FailFirst { get; init; }
+    /// <summary>An <c>s3://bucket/key</c> the job writes <see cref="OutputBody"/> to when it completes (as a container would).</summary>
+    public string? OutputUri { get; init; }
+    public string OutputBody { get; init; } = "{}";
+    /// <summary>Training: the <c>FinalMetricDataList</c> of the completed job; null leaves it out of the answer.</summary>
+    public IReadOnlyList<(string Name, double Value)>? Metrics { get; init; }
 
     public static JobScript Parse(string text, JobScript defaults)
     {
@@ -109,11 +117,25 @@ public sealed record JobScript
                 "stop" => script with { StopDelay = Duration(value) },
                 "attempt" => script with { Attempt = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
                 "failfirst" => script with { FailFirst = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+                "output" => script with { OutputUri = value },
+                "metrics" => script with { Metrics = ParseMetrics(value) },
                 _ => throw new FormatException($"unknown script key '{pieces[0]}'"),
             };
         }
         return script.Attempt > 0 && script.Attempt <= script.FailFirst ? script with { Outcome = "Failed" } : script;
     }
+
+    /// <summary><c>name:value,name:value</c>; an empty text is an empty list.</summary>
+    private static List<(string, double)> ParseMetrics(string text) =>
+    [
+        .. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(pair =>
+        {
+            var colon = pair.LastIndexOf(':');
+            return colon > 0 && double.TryParse(pair[(colon + 1)..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
+                ? (pair[..colon], value)
+                : throw new FormatException($"'{pair}' is not a metric (name:value)");
+        }),
+    ];
 
     private static TimeSpan Duration(string text) =>
         Durations.TryParse(text, out var value) ? value : throw new FormatException($"'{text}' is not a duration");

@@ -1,7 +1,7 @@
 namespace Batchyard.SageMakerEmulator;
 
-/// <summary>Decides, call by call, whether to answer with a fault instead.</summary>
-public sealed class FaultInjector
+/// <summary>Decides, call by call, whether to answer with a fault instead, and counts both in <see cref="EmulatorStats"/>.</summary>
+public sealed class FaultInjector(EmulatorStats stats)
 {
     private readonly Lock _gate = new();
     private FaultSettings _settings = new();
@@ -26,7 +26,19 @@ public sealed class FaultInjector
         }
     }
 
-    public Fault Next(string operation)
+    /// <summary>Counts a call to <paramref name="operation"/> and says which fault (if any) it is answered with.</summary>
+    public Fault Decide(string operation)
+    {
+        stats.Call(operation);
+        var fault = Draw(operation);
+        if (fault != Fault.None)
+        {
+            stats.Faulted(fault);
+        }
+        return fault;
+    }
+
+    private Fault Draw(string operation)
     {
         lock (_gate)
         {
@@ -60,6 +72,7 @@ public sealed class EmulatorStats
     private readonly Lock _gate = new();
     private readonly Dictionary<string, int> _calls = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _faults = new(StringComparer.Ordinal);
+    private readonly List<string> _breaches = [];
 
     public void Call(string operation)
     {
@@ -74,6 +87,27 @@ public sealed class EmulatorStats
         lock (_gate)
         {
             _faults[fault.ToString()] = _faults.GetValueOrDefault(fault.ToString()) + 1;
+        }
+    }
+
+    /// <summary>An answer that the service model would not allow.</summary>
+    public void ModelBreach(string operation, IEnumerable<string> problems)
+    {
+        lock (_gate)
+        {
+            _breaches.AddRange(problems.Select(p => $"{operation}: {p}"));
+        }
+    }
+
+    /// <summary>Every breach of the service model in the emulator's answers so far (none is expected).</summary>
+    public IReadOnlyList<string> ModelBreaches
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _breaches];
+            }
         }
     }
 
@@ -108,7 +142,7 @@ public sealed class EmulatorStats
     {
         lock (_gate)
         {
-            return new { calls = new Dictionary<string, int>(_calls), faults = new Dictionary<string, int>(_faults) };
+            return new { calls = new Dictionary<string, int>(_calls), faults = new Dictionary<string, int>(_faults), modelBreaches = _breaches.ToList() };
         }
     }
 }

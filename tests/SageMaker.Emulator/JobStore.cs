@@ -130,8 +130,12 @@ public sealed class JobStore(EmulatorSettings settings)
     {
         var script = _scriptsByPrefix.Where(p => name.StartsWith(p.Key, StringComparison.Ordinal))
             .OrderByDescending(p => p.Key.Length).Select(p => p.Value).FirstOrDefault() ?? settings.DefaultScript;
-        return environment is not null && environment.TryGetValue(JobScript.EnvironmentKey, out var text)
-            ? JobScript.Parse(text, script)
+        if (environment is not null && environment.TryGetValue(JobScript.EnvironmentKey, out var text))
+        {
+            script = JobScript.Parse(text, script);
+        }
+        return environment is not null && environment.TryGetValue(JobScript.OutputBodyKey, out var body)
+            ? script with { OutputBody = body }
             : script;
     }
 

@@ -5,13 +5,14 @@ using System.Text.RegularExpressions;
 namespace Batchyard.SageMakerEmulator;
 
 /// <summary>
-/// Checks a request body against a botocore service model: required members, types, lengths, ranges,
-/// patterns and enums, all read from the model file, none written per field.
+/// Checks a request body, or the emulator's own answer, against a botocore service model: required members,
+/// types, lengths, ranges, patterns and enums, all read from the model file, none written per field.
 /// </summary>
 public sealed class ModelValidator
 {
     private readonly JsonElement _shapes;
     private readonly Dictionary<string, string> _inputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _outputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Regex?> _patterns = new(StringComparer.Ordinal);
 
     public ModelValidator(string modelPath)
@@ -29,6 +30,10 @@ public sealed class ModelValidator
             {
                 _inputs[operation.Name] = input.GetProperty("shape").GetString()!;
             }
+            if (operation.Value.TryGetProperty("output", out var output))
+            {
+                _outputs[operation.Name] = output.GetProperty("shape").GetString()!;
+            }
         }
     }
 
@@ -43,6 +48,17 @@ public sealed class ModelValidator
     {
         var problems = new List<string>();
         Check(_inputs[operation], body, "", problems);
+        return problems;
+    }
+
+    /// <summary>What in an answer to <paramref name="operation"/> the model does not allow (nothing for an operation without output).</summary>
+    public IReadOnlyList<string> ValidateAnswer(string operation, JsonElement answer)
+    {
+        var problems = new List<string>();
+        if (_outputs.TryGetValue(operation, out var shape))
+        {
+            Check(shape, answer, "", problems);
+        }
         return problems;
     }
 
@@ -146,6 +162,11 @@ public sealed class ModelValidator
                 Range(shape, whole, path, problems);
                 return;
             case "double" or "float":
+                // JSON 1.1 sends the values a JSON number cannot hold as strings.
+                if (value.ValueKind == JsonValueKind.String && value.GetString() is "NaN" or "Infinity" or "-Infinity")
+                {
+                    return;
+                }
                 if (value.ValueKind != JsonValueKind.Number)
                 {
                     problems.Add($"Value at '{Show(path)}' failed to satisfy constraint: Member must be a number");

@@ -11,7 +11,11 @@ public sealed partial class SigV4Verifier(EmulatorSettings settings, TimeProvide
     private static partial Regex Authorization();
 
     /// <summary>Null when the signature holds; otherwise the error code and message AWS would answer.</summary>
-    public (string Code, string Message)? Verify(HttpRequest request, byte[] body, string expectedService)
+    /// <param name="payloadHash">
+    /// S3's <c>x-amz-content-sha256</c>, already checked against the body: given, the request is verified by S3's
+    /// rules (path as sent, this value in place of the body's hash).
+    /// </param>
+    public (string Code, string Message)? Verify(HttpRequest request, byte[] body, string expectedService, string? payloadHash = null)
     {
         var header = request.Headers.Authorization.ToString();
         if (header.Length == 0)
@@ -61,10 +65,13 @@ public sealed partial class SigV4Verifier(EmulatorSettings settings, TimeProvide
 
         var raw = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "/";
         var query = raw.IndexOf('?', StringComparison.Ordinal);
-        var path = Uri.UnescapeDataString(query < 0 ? raw : raw[..query]);
+        var path = query < 0 ? raw : raw[..query];
         var queryText = query < 0 ? "" : raw[(query + 1)..];
+        var signing = payloadHash is null
+            ? new SigV4Request(request.Method, Uri.UnescapeDataString(path), queryText, headers, body)
+            : new SigV4Request(request.Method, path, queryText, headers, body) { NormalizePath = false, PayloadHash = payloadHash };
         var expected = SigV4Signer.SignWithHeaders(
-            new SigV4Request(request.Method, path, queryText, headers, body),
+            signing,
             signedNames,
             new AwsCredentials(keyId, secret),
             match.Groups["region"].Value,

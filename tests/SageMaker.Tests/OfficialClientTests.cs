@@ -19,7 +19,7 @@ public sealed class OfficialClientTests
         {
             start.ArgumentList.Add(argument);
         }
-        foreach (var key in new[] { "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE" })
+        foreach (var key in new[] { "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE" })
         {
             start.Environment.Remove(key);
         }
@@ -76,5 +76,50 @@ public sealed class OfficialClientTests
         Assert.Equal("Stopped", result.GetProperty("finalStatus").GetString());
         Assert.Equal("ValidationException", result.GetProperty("missing").GetString());
         Assert.Equal("ValidationException", result.GetProperty("invalid").GetString());
+    }
+
+    [Fact]
+    public async Task Node_sdk_puts_and_gets_S3_objects_and_reads_final_metrics()
+    {
+        Assert.True(Directory.Exists(Path.Combine(TestPaths.Clients, "node_modules", "@aws-sdk", "client-s3")),
+            $"node_modules is missing: run `npm ci` in {TestPaths.Clients}");
+        await using var rig = await SageMakerRig.StartAsync();
+
+        var result = await RunAsync("node", ["outputs.mjs", "node-outputs"], rig);
+
+        Assert.Equal("""{"auc":0.91,"shards":["a","b"]}""", result.GetProperty("text").GetString());
+        Assert.Equal("application/json", result.GetProperty("contentType").GetString());
+        Assert.Equal(31, result.GetProperty("contentLength").GetInt32());
+        Assert.Matches("^\"[0-9a-f]{32}\"$", result.GetProperty("etag").GetString());
+        Assert.True(result.GetProperty("lastModifiedIsDate").GetBoolean());
+        Assert.Equal("NoSuchKey", result.GetProperty("missingKey").GetString());
+        Assert.Equal("NoSuchBucket", result.GetProperty("missingBucket").GetString());
+        Assert.Equal("Completed", result.GetProperty("trainingStatus").GetString());
+        Assert.Equal(0.91, result.GetProperty("metrics").GetProperty("validation:auc").GetDouble());
+        Assert.Equal(0.25, result.GetProperty("metrics").GetProperty("train:loss").GetDouble());
+        Assert.True(result.GetProperty("gradIsNaN").GetBoolean());
+        Assert.True(result.GetProperty("metricValueIsNumber").GetBoolean());
+        Assert.True(result.GetProperty("metricTimestampIsDate").GetBoolean());
+        Assert.Equal(1, rig.Emulator.Stats.Calls("PutObject"));
+    }
+
+    [Fact]
+    public async Task Botocore_puts_and_gets_S3_objects_and_reads_final_metrics()
+    {
+        await using var rig = await SageMakerRig.StartAsync();
+
+        var result = await RunAsync("python3", ["outputs_botocore.py", "boto-outputs"], rig);
+
+        Assert.Equal("""{"auc": 0.91, "shards": ["a", "b"]}""", result.GetProperty("text").GetString());
+        Assert.Equal("application/json", result.GetProperty("contentType").GetString());
+        Assert.Equal(35, result.GetProperty("contentLength").GetInt32());
+        Assert.True(result.GetProperty("lastModifiedIsDatetime").GetBoolean());
+        Assert.Equal("NoSuchKey", result.GetProperty("missingKey").GetString());
+        Assert.Equal("NoSuchBucket", result.GetProperty("missingBucket").GetString());
+        Assert.Equal("Completed", result.GetProperty("trainingStatus").GetString());
+        Assert.Equal(0.91, result.GetProperty("auc").GetDouble());
+        Assert.Equal("NaN", result.GetProperty("loss").GetString());
+        Assert.True(result.GetProperty("metricTimestampIsDatetime").GetBoolean());
+        Assert.Equal(1, rig.Emulator.Stats.Calls("PutObject"));
     }
 }

@@ -10,37 +10,12 @@ public sealed class SageMakerBackendTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
-    private static async Task<List<JobStatus>> RunToEndAsync(IJobBackend backend, JobRef job, Batchyard.Dags.TaskDefinition task, MemoryAttemptLog log)
-    {
-        using var cts = new CancellationTokenSource(Patience);
-        JobStatus first;
-        while (true)
-        {
-            try
-            {
-                first = await backend.SubmitAsync(SageMakerRig.Request(job, task, log), cts.Token);
-                break;
-            }
-            catch (TransientBackendException)
-            {
-                // As the task grain does: the attempt stays queued and is submitted again a little later.
-                await Task.Delay(TimeSpan.FromMilliseconds(100), cts.Token);
-            }
-        }
-        var seen = new List<JobStatus> { first };
-        await foreach (var status in backend.WatchAsync(job, log, cts.Token))
-        {
-            seen.Add(status);
-        }
-        return seen;
-    }
-
     [Fact]
     public async Task Processing_job_that_completes_succeeds_with_its_log()
     {
         await using var rig = await SageMakerRig.StartAsync();
         var log = new MemoryAttemptLog();
-        var seen = await RunToEndAsync(rig.Processing, SageMakerRig.Job("ok"), SageMakerRig.Task("queued=100ms;run=600ms;lines=3"), log);
+        var seen = await SageMakerRig.RunToEndAsync(rig.Processing, SageMakerRig.Job("ok"), SageMakerRig.Task("queued=100ms;run=600ms;lines=3"), log);
 
         Assert.Equal(JobState.Succeeded, seen[^1].State);
         Assert.Equal(0, seen[^1].ExitCode);
@@ -52,7 +27,7 @@ public sealed class SageMakerBackendTests
     public async Task Processing_job_that_fails_reports_failure_reason_and_exit_message()
     {
         await using var rig = await SageMakerRig.StartAsync();
-        var seen = await RunToEndAsync(rig.Processing, SageMakerRig.Job("bad"), SageMakerRig.Task("run=300ms;outcome=failed;reason=AlgorithmError: OOM;exit=killed by signal 9"), new MemoryAttemptLog());
+        var seen = await SageMakerRig.RunToEndAsync(rig.Processing, SageMakerRig.Job("bad"), SageMakerRig.Task("run=300ms;outcome=failed;reason=AlgorithmError: OOM;exit=killed by signal 9"), new MemoryAttemptLog());
 
         Assert.Equal(JobState.Failed, seen[^1].State);
         Assert.Contains("AlgorithmError: OOM", seen[^1].Reason, StringComparison.Ordinal);
@@ -63,7 +38,7 @@ public sealed class SageMakerBackendTests
     public async Task Processing_job_over_its_max_runtime_is_timed_out()
     {
         await using var rig = await SageMakerRig.StartAsync();
-        var seen = await RunToEndAsync(rig.Processing, SageMakerRig.Job("slow"), SageMakerRig.Task("run=30s", timeout: TimeSpan.FromSeconds(1)), new MemoryAttemptLog());
+        var seen = await SageMakerRig.RunToEndAsync(rig.Processing, SageMakerRig.Job("slow"), SageMakerRig.Task("run=30s", timeout: TimeSpan.FromSeconds(1)), new MemoryAttemptLog());
 
         Assert.Equal(JobState.TimedOut, seen[^1].State);
     }
@@ -72,7 +47,7 @@ public sealed class SageMakerBackendTests
     public async Task Training_job_over_its_max_runtime_is_timed_out_and_keeps_secondary_statuses_and_billable_seconds()
     {
         await using var rig = await SageMakerRig.StartAsync();
-        var seen = await RunToEndAsync(rig.Training, SageMakerRig.Job("train", backend: "sagemaker-training"),
+        var seen = await SageMakerRig.RunToEndAsync(rig.Training, SageMakerRig.Job("train", backend: "sagemaker-training"),
             SageMakerRig.Task("run=30s", backend: "sagemaker-training", timeout: TimeSpan.FromSeconds(1)), new MemoryAttemptLog());
 
         var last = seen[^1];
@@ -86,7 +61,7 @@ public sealed class SageMakerBackendTests
     public async Task Training_job_that_completes_succeeds()
     {
         await using var rig = await SageMakerRig.StartAsync();
-        var seen = await RunToEndAsync(rig.Training, SageMakerRig.Job("train-ok", backend: "sagemaker-training"),
+        var seen = await SageMakerRig.RunToEndAsync(rig.Training, SageMakerRig.Job("train-ok", backend: "sagemaker-training"),
             SageMakerRig.Task("run=400ms", backend: "sagemaker-training"), new MemoryAttemptLog());
 
         Assert.Equal(JobState.Succeeded, seen[^1].State);
@@ -237,7 +212,7 @@ public sealed class SageMakerBackendTests
         rig.Emulator.Faults.Settings = new FaultSettings { ThrottleRate = 0.5, Seed = 7 };
         var outcomes = await Task.WhenAll(Enumerable.Range(0, Jobs).Select(async i =>
         {
-            var seen = await RunToEndAsync(rig.Processing, SageMakerRig.Job($"storm-{i}"), SageMakerRig.Task("queued=100ms;run=800ms;lines=2"), new MemoryAttemptLog());
+            var seen = await SageMakerRig.RunToEndAsync(rig.Processing, SageMakerRig.Job($"storm-{i}"), SageMakerRig.Task("queued=100ms;run=800ms;lines=2"), new MemoryAttemptLog());
             return seen[^1].State;
         }));
 
@@ -254,7 +229,7 @@ public sealed class SageMakerBackendTests
     {
         await using var rig = await SageMakerRig.StartAsync();
         rig.Emulator.Faults.Settings = new FaultSettings { InternalErrorRate = 0.25, UnavailableRate = 0.25, Seed = 3 };
-        var seen = await RunToEndAsync(rig.Processing, SageMakerRig.Job("5xx"), SageMakerRig.Task("run=500ms"), new MemoryAttemptLog());
+        var seen = await SageMakerRig.RunToEndAsync(rig.Processing, SageMakerRig.Job("5xx"), SageMakerRig.Task("run=500ms"), new MemoryAttemptLog());
 
         Assert.Equal(JobState.Succeeded, seen[^1].State);
         Assert.True(rig.Emulator.Stats.FaultCount(Fault.InternalError) + rig.Emulator.Stats.FaultCount(Fault.Unavailable) > 0);
@@ -304,6 +279,7 @@ public sealed class SageMakerBackendTests
         Assert.Equal(["sagemaker", "sagemaker-training"], catalog.Names);
         Assert.Equal(JobState.Queued, status.State);
         Assert.Equal(TimeSpan.FromMilliseconds(150), provider.GetRequiredService<SageMakerOptions>().PollInterval);
+        Assert.Equal(rig.Endpoint, provider.GetRequiredService<Batchyard.Aws.S3Client>().Endpoint.Url);
     }
 
     private static int CountOf(string text, string value)

@@ -12,6 +12,7 @@ namespace Batchyard.SageMaker.Tests;
 /// <summary>
 /// An emulator on a free loopback port plus both backends wired to it, with fast cadences. The lead's
 /// end-to-end DAG tests can use it as is: <see cref="Endpoint"/>, <see cref="Credentials"/>, <see cref="Configuration"/>.
+/// Disposing it fails the test if any answer of the emulator broke the service model.
 /// </summary>
 public sealed class SageMakerRig : IAsyncDisposable
 {
@@ -26,9 +27,13 @@ public sealed class SageMakerRig : IAsyncDisposable
         var credentials = new StaticAwsCredentialSource(emulator.Credentials);
         SageMakerClient = new SageMakerClient(Wire(AwsServiceInfo.SageMaker, SageMakerClient.Json, credentials));
         LogsClient = new CloudWatchLogsClient(Wire(AwsServiceInfo.CloudWatchLogs, CloudWatchLogsClient.Json, credentials));
+        S3Client = new S3Client(http, () => new AwsEndpoint(emulator.Url, "us-east-1"), credentials, new AwsRetryPolicy(options.Retry), TimeProvider.System, NullLogger.Instance)
+        {
+            AttemptTimeout = options.AttemptTimeout,
+        };
         Poller = new SageMakerStatusPoller(SageMakerClient, options, TimeProvider.System, NullLogger<SageMakerStatusPoller>.Instance);
         Health = new SageMakerHealth(SageMakerClient, TimeProvider.System);
-        Processing = new SageMakerProcessingBackend(SageMakerClient, LogsClient, Poller, Health, options, TimeProvider.System, NullLogger<SageMakerProcessingBackend>.Instance);
+        Processing = new SageMakerProcessingBackend(SageMakerClient, LogsClient, S3Client, Poller, Health, options, TimeProvider.System, NullLogger<SageMakerProcessingBackend>.Instance);
         Training = new SageMakerTrainingBackend(SageMakerClient, LogsClient, Poller, Health, options, TimeProvider.System, NullLogger<SageMakerTrainingBackend>.Instance);
     }
 
@@ -37,6 +42,7 @@ public sealed class SageMakerRig : IAsyncDisposable
     public HttpClient Http { get; }
     public SageMakerClient SageMakerClient { get; }
     public CloudWatchLogsClient LogsClient { get; }
+    public S3Client S3Client { get; }
     public SageMakerStatusPoller Poller { get; }
     public SageMakerHealth Health { get; }
     public SageMakerProcessingBackend Processing { get; }
@@ -52,6 +58,7 @@ public sealed class SageMakerRig : IAsyncDisposable
         ["Batchyard:SageMaker:Region"] = "us-east-1",
         ["Batchyard:SageMaker:Endpoint"] = Endpoint.ToString(),
         ["Batchyard:SageMaker:LogsEndpoint"] = Endpoint.ToString(),
+        ["Batchyard:SageMaker:S3Endpoint"] = Endpoint.ToString(),
         ["Batchyard:SageMaker:PollInterval"] = Options.PollInterval.ToString(),
     };
 
@@ -79,8 +86,9 @@ public sealed class SageMakerRig : IAsyncDisposable
             AttemptTimeout = Options.AttemptTimeout,
         };
 
-    public static JobRef Job(string task, int attempt = 1, string backend = "sagemaker", string? run = null) => new()
+    public static JobRef Job(string task, int attempt = 1, string backend = "sagemaker", string? run = null, string? outputUri = null) => new()
     {
+        OutputUri = outputUri,
         Backend = backend,
         JobName = $"{task}-{attempt}",
         DagId = "tests",
@@ -105,11 +113,40 @@ public sealed class SageMakerRig : IAsyncDisposable
 
     public static JobRequest Request(JobRef job, TaskDefinition task, IAttemptLog log) => new() { Job = job, Task = task, Log = log };
 
+    /// <summary>Submits the attempt (again after a transient refusal, as the supervisor does) and watches it to its end; every status seen.</summary>
+    public static async Task<List<JobStatus>> RunToEndAsync(IJobBackend backend, JobRef job, TaskDefinition task, MemoryAttemptLog? log = null)
+    {
+        log ??= new MemoryAttemptLog();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        JobStatus first;
+        while (true)
+        {
+            try
+            {
+                first = await backend.SubmitAsync(Request(job, task, log), cts.Token);
+                break;
+            }
+            catch (TransientBackendException)
+            {
+                // As the supervisor does: the attempt stays queued and is submitted again a little later.
+                await System.Threading.Tasks.Task.Delay(TimeSpan.FromMilliseconds(100), cts.Token);
+            }
+        }
+        var seen = new List<JobStatus> { first };
+        await foreach (var status in backend.WatchAsync(job, log, cts.Token))
+        {
+            seen.Add(status);
+        }
+        return seen;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Poller.DisposeAsync();
         Http.Dispose();
+        var breaches = Emulator.Stats.ModelBreaches;
         await Emulator.DisposeAsync();
+        Assert.True(breaches.Count == 0, "the emulator answered what the service model does not allow:\n" + string.Join("\n", breaches));
     }
 }
 

@@ -80,6 +80,43 @@ public sealed class SigV4SignerTests
         Assert.Equal(ours.Authorization, sdkAuthorization);
     }
 
+    [Theory]
+    [InlineData("eval/run1/metrics.json")]
+    [InlineData("eval/run 1/a+b=c/ünï//./metrics (final)~.json")]
+    public void Sign_S3GetObject_AgreesWithAwsSdkSigner(string key)
+    {
+        var location = new S3Location("ml-bucket", key);
+        var headers = new List<KeyValuePair<string, string>>
+        {
+            new("Host", "s3.eu-west-1.amazonaws.com"),
+            new("X-Amz-Date", SigV4Signer.FormatDate(SuiteTime)),
+            new("X-Amz-Content-SHA256", SigV4Signer.EmptyBodySha256),
+        };
+        var ours = SigV4Signer.Sign(new SigV4Request("GET", location.Path, "", headers, ReadOnlyMemory<byte>.Empty) { NormalizePath = false }, SuiteCredentials, "eu-west-1", "s3", SuiteTime);
+
+        var sdk = AWSSigV4Signer.Sign(new AWSSigningRequest
+        {
+            HttpMethod = HttpMethod.Get,
+            RequestUri = new Uri("https://s3.eu-west-1.amazonaws.com" + location.Path, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }),
+        }, new AWSSigV4Parameters
+        {
+            Credentials = new BasicAWSCredentials(SuiteCredentials.AccessKeyId, SuiteCredentials.SecretAccessKey),
+            Region = Amazon.RegionEndpoint.EUWest1,
+            Service = "s3",
+            SignedAt = SuiteTime.UtcDateTime,
+        });
+
+        var sdkAuthorization = sdk.Headers.First(h => h.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase)).Value;
+        Assert.Equal(sdkAuthorization, ours.Authorization);
+    }
+
+    [Fact]
+    public void CanonicalPathAsSent_EncodesEachSegmentOnceAndRemovesNone()
+    {
+        Assert.Equal("/b/a//./c%20d/%C3%BC%2B", SigV4Signer.CanonicalPathAsSent("/b/a//./c%20d/ü+"));
+        Assert.Equal("/b/a/c%20d/%C3%BC%2B", SigV4Signer.CanonicalPath("/b/a//./c%20d/ü+"));
+    }
+
     /// <summary>
     /// A case whose signed request carries a signed security token its raw request lacks was signed with
     /// session credentials (get-vanilla-with-session-token); post-sts-header-after adds one unsigned, after.

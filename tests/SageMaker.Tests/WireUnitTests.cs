@@ -44,6 +44,69 @@ public sealed class AwsErrorDecoderTests
     }
 }
 
+public sealed class S3WireTests
+{
+    [Theory]
+    [InlineData(HttpStatusCode.NotFound, "NoSuchKey", typeof(AwsResourceNotFoundException))]
+    [InlineData(HttpStatusCode.NotFound, "NoSuchBucket", typeof(AwsResourceNotFoundException))]
+    [InlineData(HttpStatusCode.Forbidden, "AccessDenied", typeof(AwsAccessException))]
+    [InlineData(HttpStatusCode.ServiceUnavailable, "SlowDown", typeof(AwsThrottlingException))]
+    [InlineData(HttpStatusCode.InternalServerError, "InternalError", typeof(AwsServerException))]
+    public void DecodeXml_S3ErrorDocument_GivesCodeMessageAndType(HttpStatusCode status, string code, Type expected)
+    {
+        var error = AwsErrorDecoder.DecodeXml(status, "r1", $"""<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>what S3 said</Message><RequestId>r1</RequestId></Error>""");
+
+        Assert.IsType(expected, error);
+        Assert.Equal(code, error.ErrorCode);
+        Assert.Equal("what S3 said", error.ServiceMessage);
+        Assert.Equal("r1", error.RequestId);
+    }
+
+    [Fact]
+    public void DecodeXml_NoBody_FallsBackToTheStatus()
+    {
+        var error = AwsErrorDecoder.DecodeXml(HttpStatusCode.Forbidden, null, "");
+
+        Assert.IsType<AwsAccessException>(error);
+        Assert.Equal("Http403", error.ErrorCode);
+    }
+
+    [Fact]
+    public void DecodeXml_HtmlFromAProxy_IsAServerErrorWithTheText()
+    {
+        var error = AwsErrorDecoder.DecodeXml(HttpStatusCode.BadGateway, null, "<html><body>bad gateway</body></html>");
+
+        Assert.IsType<AwsServerException>(error);
+        Assert.Equal("InternalFailure", error.ErrorCode);
+        Assert.Contains("bad gateway", error.ServiceMessage, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, null, null, "https://s3.eu-west-1.amazonaws.com/")]
+    [InlineData(null, null, "http://127.0.0.1:4566", "http://127.0.0.1:4566/")]
+    [InlineData(null, "http://minio:9000", "http://127.0.0.1:4566", "http://minio:9000/")]
+    [InlineData("http://configured:1", "http://minio:9000", "http://127.0.0.1:4566", "http://configured:1/")]
+    public void ResolveEndpoint_S3_ConfiguredThenS3VariableThenSharedVariableThenRegional(string? configured, string? s3Variable, string? sharedVariable, string expected)
+    {
+        var environment = new Dictionary<string, string?> { ["AWS_ENDPOINT_URL_S3"] = s3Variable, ["AWS_ENDPOINT_URL"] = sharedVariable };
+
+        var endpoint = AwsEnvironment.ResolveEndpoint(AwsServiceInfo.S3, "eu-west-1", name => environment.GetValueOrDefault(name), configured);
+
+        Assert.Equal(new Uri(expected), endpoint.Url);
+        Assert.Equal("eu-west-1", endpoint.Region);
+    }
+
+    [Theory]
+    [InlineData("s3://ml-bucket/eval/run1/metrics.json", "ml-bucket", "eval/run1/metrics.json")]
+    [InlineData("s3://b/a//b", "b", "a//b")]
+    public void S3Location_TryParse_SplitsBucketAndKey(string uri, string bucket, string key)
+    {
+        Assert.True(S3Location.TryParse(uri, out var location));
+        Assert.Equal(new S3Location(bucket, key), location);
+        Assert.Equal(uri, location.ToString());
+    }
+}
+
 public sealed class AwsRetryPolicyTests
 {
     private static AwsServiceException Error(HttpStatusCode status, string code) => AwsErrorDecoder.Decode(status, code, null, "");

@@ -1,10 +1,12 @@
 namespace Batchyard.Aws;
 
-/// <summary>What the wire needs to know about one JSON 1.1 service.</summary>
+/// <summary>What the wire needs to know about one service; <see cref="TargetPrefix"/> is for JSON 1.1 ones only.</summary>
 public sealed record AwsServiceInfo(string TargetPrefix, string SigningName, string EndpointPrefix, string EnvironmentSuffix)
 {
     public static readonly AwsServiceInfo SageMaker = new("SageMaker", "sagemaker", "api.sagemaker", "SAGEMAKER");
     public static readonly AwsServiceInfo CloudWatchLogs = new("Logs_20140328", "logs", "logs", "CLOUDWATCH_LOGS");
+    /// <summary>REST-XML, no target: reached path-style at <c>s3.&lt;region&gt;.amazonaws.com</c>.</summary>
+    public static readonly AwsServiceInfo S3 = new("", "s3", "s3", "S3");
 }
 
 /// <summary>Where one service is reached and in which region it signs.</summary>

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using System.Xml;
+using System.Xml.Linq;
 
 namespace Batchyard.Aws;
 
@@ -26,7 +28,7 @@ public sealed class AwsValidationException(string errorCode, string message, Htt
 public sealed class AwsResourceInUseException(string errorCode, string message, HttpStatusCode statusCode, string? requestId)
     : AwsServiceException(errorCode, message, statusCode, requestId);
 
-/// <summary>No such resource (SageMaker <c>ResourceNotFound</c>, Logs <c>ResourceNotFoundException</c>).</summary>
+/// <summary>No such resource (SageMaker <c>ResourceNotFound</c>, Logs <c>ResourceNotFoundException</c>, S3 <c>NoSuchKey</c> / <c>NoSuchBucket</c>).</summary>
 public sealed class AwsResourceNotFoundException(string errorCode, string message, HttpStatusCode statusCode, string? requestId)
     : AwsServiceException(errorCode, message, statusCode, requestId);
 
@@ -54,6 +56,7 @@ public static class AwsErrorDecoder
     {
         "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
         "IncompleteSignature", "MissingAuthenticationToken", "ExpiredTokenException", "SignatureDoesNotMatch",
+        "AccessDenied", "InvalidAccessKeyId",
     };
 
     public static AwsServiceException Decode(HttpStatusCode status, string? errorTypeHeader, string? requestId, string body)
@@ -91,9 +94,40 @@ public static class AwsErrorDecoder
         }
 
         // The header wins: it is what the service meant, the body may be a generic wrapper.
-        var code = ShortCode(errorTypeHeader) ?? ShortCode(type) ?? DefaultCode(status);
-        message ??= string.IsNullOrWhiteSpace(body) ? status.ToString() : Truncate(body);
+        return Classify(status, ShortCode(errorTypeHeader) ?? ShortCode(type), message ?? (string.IsNullOrWhiteSpace(body) ? null : Truncate(body)), requestId);
+    }
 
+    /// <summary>
+    /// S3's REST-XML error answer (<c>&lt;Error&gt;&lt;Code&gt;NoSuchKey&lt;/Code&gt;&lt;Message&gt;…</c>); a HEAD
+    /// or a proxy's answer may have no such body, and then the status code tells.
+    /// </summary>
+    public static AwsServiceException DecodeXml(HttpStatusCode status, string? requestId, string body)
+    {
+        string? code = null;
+        string? message = null;
+        if (!string.IsNullOrWhiteSpace(body))
+        {
+            try
+            {
+                var root = XDocument.Parse(body).Root;
+                if (root?.Name.LocalName == "Error")
+                {
+                    code = root.Element("Code")?.Value;
+                    message = root.Element("Message")?.Value;
+                }
+            }
+            catch (XmlException)
+            {
+                // Not S3's XML: keep the text as the message below.
+            }
+        }
+        return Classify(status, ShortCode(code), message ?? (string.IsNullOrWhiteSpace(body) ? null : Truncate(body)), requestId);
+    }
+
+    private static AwsServiceException Classify(HttpStatusCode status, string? errorCode, string? errorMessage, string? requestId)
+    {
+        var code = errorCode ?? DefaultCode(status);
+        var message = errorMessage ?? status.ToString();
         if (ThrottlingCodes.Contains(code) || status == HttpStatusCode.TooManyRequests)
         {
             return new AwsThrottlingException(code, message, status, requestId);
@@ -106,7 +140,7 @@ public static class AwsErrorDecoder
         {
             "ValidationException" => new AwsValidationException(code, message, status, requestId),
             "ResourceInUse" or "ResourceInUseException" or "ResourceAlreadyExistsException" => new AwsResourceInUseException(code, message, status, requestId),
-            "ResourceNotFound" or "ResourceNotFoundException" => new AwsResourceNotFoundException(code, message, status, requestId),
+            "ResourceNotFound" or "ResourceNotFoundException" or "NoSuchKey" or "NoSuchBucket" => new AwsResourceNotFoundException(code, message, status, requestId),
             _ when AccessCodes.Contains(code) || status is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized
                 => new AwsAccessException(code, message, status, requestId),
             _ => new AwsServiceException(code, message, status, requestId),

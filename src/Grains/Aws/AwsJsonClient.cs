@@ -39,32 +39,9 @@ public sealed partial class AwsJsonClient(
     public async Task<TResponse> SendAsync<TRequest, TResponse>(string operation, TRequest request, CancellationToken cancellationToken)
     {
         var body = JsonSerializer.SerializeToUtf8Bytes(request, json);
-        for (var attempt = 1; ; attempt++)
-        {
-            Exception error;
-            try
-            {
-                var text = await SendOnceAsync(operation, body, cancellationToken).ConfigureAwait(false);
-                retry.OnSuccess(wasRetried: attempt > 1);
-                return JsonSerializer.Deserialize<TResponse>(string.IsNullOrWhiteSpace(text) ? "{}" : text, json)
-                    ?? throw new JsonException($"{operation}: empty answer");
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                error = new TimeoutException($"{service.SigningName} {operation}: no answer within {AttemptTimeout}");
-            }
-            catch (Exception e) when (e is AwsServiceException or HttpRequestException or IOException)
-            {
-                error = e;
-            }
-
-            if (!retry.TryGetRetryDelay(attempt, error, out var delay))
-            {
-                throw error;
-            }
-            LogRetry(logger, service.SigningName, operation, attempt, error.Message, delay);
-            await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
-        }
+        var text = await retry.RunAsync(service.SigningName, operation, token => SendOnceAsync(operation, body, token), AttemptTimeout, time, logger, cancellationToken).ConfigureAwait(false);
+        return JsonSerializer.Deserialize<TResponse>(string.IsNullOrWhiteSpace(text) ? "{}" : text, json)
+            ?? throw new JsonException($"{operation}: empty answer");
     }
 
     private async Task<string> SendOnceAsync(string operation, byte[] body, CancellationToken cancellationToken)
@@ -101,11 +78,9 @@ public sealed partial class AwsJsonClient(
         // Exactly this media type with no charset: JSON 1.1 services refuse anything else.
         message.Content.Headers.ContentType = new MediaTypeHeaderValue(ContentType);
 
-        using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        attemptTimeout.CancelAfter(AttemptTimeout);
         var started = Stopwatch.GetTimestamp();
-        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseContentRead, attemptTimeout.Token).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(attemptTimeout.Token).ConfigureAwait(false);
+        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         LogCall(logger, service.SigningName, operation, (int)response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         if (response.IsSuccessStatusCode)
         {
@@ -118,7 +93,4 @@ public sealed partial class AwsJsonClient(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Service} {Operation} answered {Status} in {Milliseconds:F0} ms")]
     private static partial void LogCall(ILogger logger, string service, string operation, int status, double milliseconds);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Service} {Operation} attempt {Attempt} failed ({Error}); retrying in {Delay}")]
-    private static partial void LogRetry(ILogger logger, string service, string operation, int attempt, string error, TimeSpan delay);
 }

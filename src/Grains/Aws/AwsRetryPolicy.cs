@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 
 namespace Batchyard.Aws;
 
@@ -22,7 +23,7 @@ public sealed record AwsRetryOptions
 /// The SDKs' standard retry mode: which failures are transient, jittered exponential backoff, and a
 /// token bucket that stops retries when most calls fail (so a broken service is not hammered).
 /// </summary>
-public sealed class AwsRetryPolicy(AwsRetryOptions options, Func<double>? random = null)
+public sealed partial class AwsRetryPolicy(AwsRetryOptions options, Func<double>? random = null)
 {
     private readonly Func<double> _random = random ?? Random.Shared.NextDouble;
     private readonly Lock _gate = new();
@@ -86,6 +87,44 @@ public sealed class AwsRetryPolicy(AwsRetryOptions options, Func<double>? random
         return TimeSpan.FromMilliseconds(_random() * capped);
     }
 
+    /// <summary>
+    /// Runs one call of <paramref name="service"/> until it succeeds or this policy gives up, each try bounded by
+    /// <paramref name="attemptTimeout"/> (a try that runs out is a <see cref="TimeoutException"/>, and retried).
+    /// What gives up is thrown as it came: the last <see cref="AwsServiceException"/>, network or timeout error.
+    /// </summary>
+    public async Task<T> RunAsync<T>(
+        string service, string operation, Func<CancellationToken, Task<T>> attempt, TimeSpan attemptTimeout, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        for (var number = 1; ; number++)
+        {
+            Exception error;
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(attemptTimeout);
+                var result = await attempt(timeout.Token).ConfigureAwait(false);
+                OnSuccess(wasRetried: number > 1);
+                return result;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                error = new TimeoutException($"{service} {operation}: no answer within {attemptTimeout}");
+            }
+            catch (Exception e) when (e is AwsServiceException or HttpRequestException or IOException)
+            {
+                error = e;
+            }
+
+            if (!TryGetRetryDelay(number, error, out var delay))
+            {
+                throw error;
+            }
+            LogRetry(logger, service, operation, number, error.Message, delay);
+            await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>A call ended well: a retried one gives its cost back, a first-try success a small refund.</summary>
     public void OnSuccess(bool wasRetried, bool lastRetryWasTimeout = false)
     {
@@ -95,4 +134,7 @@ public sealed class AwsRetryPolicy(AwsRetryOptions options, Func<double>? random
             _tokens = Math.Min(options.BudgetCapacity, _tokens + refund);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Service} {Operation} attempt {Attempt} failed ({Error}); retrying in {Delay}")]
+    private static partial void LogRetry(ILogger logger, string service, string operation, int attempt, string error, TimeSpan delay);
 }

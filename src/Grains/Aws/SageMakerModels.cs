@@ -207,6 +207,16 @@ public sealed record DescribeTrainingJobResponse
     public int? TrainingTimeInSeconds { get; init; }
     public int? BillableTimeInSeconds { get; init; }
     public StoppingCondition? StoppingCondition { get; init; }
+    /// <summary>The last value of each metric the algorithm emitted (at most 40).</summary>
+    public IReadOnlyList<MetricData>? FinalMetricDataList { get; init; }
+}
+
+public sealed record MetricData
+{
+    public string? MetricName { get; init; }
+    /// <summary>A JSON 1.1 float: a number, or the strings <c>NaN</c>, <c>Infinity</c>, <c>-Infinity</c>.</summary>
+    [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)] public double? Value { get; init; }
+    [JsonConverter(typeof(NullableEpochSecondsConverter))] public DateTimeOffset? Timestamp { get; init; }
 }
 
 /// <summary>Nullable form of <see cref="EpochSecondsConverter"/>.</summary>

@@ -5,7 +5,20 @@ using System.Text;
 namespace Batchyard.Aws;
 
 /// <summary>A request as SigV4 sees it: the path and query as written on the request line (not yet encoded for signing).</summary>
-public sealed record SigV4Request(string Method, string Path, string Query, IReadOnlyList<KeyValuePair<string, string>> Headers, ReadOnlyMemory<byte> Body);
+public sealed record SigV4Request(string Method, string Path, string Query, IReadOnlyList<KeyValuePair<string, string>> Headers, ReadOnlyMemory<byte> Body)
+{
+    /// <summary>
+    /// Whether dot and empty path segments are removed before signing. S3 signs the path exactly as sent
+    /// (an object key may hold <c>//</c> or <c>.</c>), so its requests set this to false.
+    /// </summary>
+    public bool NormalizePath { get; init; } = true;
+
+    /// <summary>
+    /// What stands for the body in the canonical request; null means the SHA-256 of <see cref="Body"/>. S3 signs
+    /// the value of its <c>x-amz-content-sha256</c> header, which may be <c>UNSIGNED-PAYLOAD</c>.
+    /// </summary>
+    public string? PayloadHash { get; init; }
+}
 
 /// <summary>The pieces of one signature, kept apart so that tests can compare each with the SigV4 test suite.</summary>
 public sealed record SigV4Signature(string CanonicalRequest, string StringToSign, string Signature, string SignedHeaders, string Authorization);
@@ -83,16 +96,20 @@ public static class SigV4Signer
         var signedHeaders = string.Join(';', headers.Keys);
         var builder = new StringBuilder();
         builder.Append(request.Method.ToUpperInvariant()).Append('\n');
-        builder.Append(CanonicalPath(request.Path)).Append('\n');
+        builder.Append(request.NormalizePath ? CanonicalPath(request.Path) : CanonicalPathAsSent(request.Path)).Append('\n');
         builder.Append(CanonicalQuery(request.Query)).Append('\n');
         foreach (var (name, values) in headers)
         {
             builder.Append(name).Append(':').Append(string.Join(',', values)).Append('\n');
         }
         builder.Append('\n').Append(signedHeaders).Append('\n');
-        builder.Append(Hex(SHA256.HashData(request.Body.Span)));
+        builder.Append(request.PayloadHash ?? Hex(SHA256.HashData(request.Body.Span)));
         return (builder.ToString(), signedHeaders);
     }
+
+    /// <summary>S3's rule: every segment percent-encoded once, none removed.</summary>
+    public static string CanonicalPathAsSent(string path) =>
+        string.IsNullOrEmpty(path) ? "/" : string.Join('/', path.Split('/').Select(segment => Encode(Uri.UnescapeDataString(segment))));
 
     /// <summary>Removes dot segments and empty segments, then percent-encodes each segment (non-S3 rules).</summary>
     public static string CanonicalPath(string path)

@@ -16,7 +16,7 @@ public static class TaskOutputs
     {
         if (utf8.Length > MaxBytes)
         {
-            return $"output too large: {source} holds {utf8.Length} bytes, the limit is {MaxBytes} (64 KiB)";
+            return TooLarge(source, utf8.Length);
         }
         try
         {
@@ -33,6 +33,13 @@ public static class TaskOutputs
             return $"output is not JSON: {source}: {ex.Message}";
         }
     }
+
+    /// <summary>
+    /// The reason for an output over <see cref="MaxBytes"/>; <paramref name="bytes"/> is null when only a part was
+    /// read and the whole size is not known.
+    /// </summary>
+    public static string TooLarge(string source, long? bytes) =>
+        $"output too large: {source} holds {(bytes is { } size ? size.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"more than {MaxBytes}")} bytes, the limit is {MaxBytes} (64 KiB)";
 
     /// <summary>The output as compact text (kept with the attempt), or the reason it is refused.</summary>
     public static (string? Output, string? Error) Read(ReadOnlySpan<byte> utf8, string source)

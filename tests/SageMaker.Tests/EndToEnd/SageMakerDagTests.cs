@@ -128,6 +128,24 @@ public sealed class SageMakerDagTests(SageMakerClusterFixture fx, Xunit.Abstract
     }
 
     [Fact]
+    public async Task TrainingTask_KeepsItsFinalMetricsAsTheAttemptOutput()
+    {
+        var run = await fx.TriggerAsync($$$"""
+            tasks:
+              fit:
+                backend: sagemaker-training
+                image: {{{Image}}}
+                output_path: s3://bucket/models
+                env: { BATCHYARD_EMULATOR: "queued=100ms;run=300ms;lines=1;metrics=validation:auc:0.93,train:loss:0.12" }
+            """, "sm-metrics");
+
+        var done = await fx.WaitAsync(run, r => r.State.IsFinal());
+
+        Assert.Equal(RunState.Succeeded, done.State);
+        Assert.Equal("""{"metrics":{"validation:auc":0.93,"train:loss":0.12}}""", TaskOf(done, "fit").Attempts.Single().Output);
+    }
+
+    [Fact]
     public async Task FailedJob_FailsTheTask_WithFailureReasonAndExitMessage()
     {
         var run = await fx.TriggerAsync($$$"""

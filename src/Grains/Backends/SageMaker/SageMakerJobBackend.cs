@@ -8,7 +8,8 @@ namespace Batchyard.Backends.SageMaker;
 
 /// <summary>
 /// What the Processing and Training backends share: describe-before-create submission under a
-/// deterministic name, status through the silo's <see cref="SageMakerStatusPoller"/>, CloudWatch log tailing.
+/// deterministic name, status through the silo's <see cref="SageMakerStatusPoller"/>, CloudWatch log tailing,
+/// and a succeeded job's output read before its success is reported.
 /// </summary>
 public abstract partial class SageMakerJobBackend(
     SageMakerClient sageMaker,
@@ -33,6 +34,12 @@ public abstract partial class SageMakerJobBackend(
     /// <summary>Sends the Stop call for this kind of job.</summary>
     protected abstract Task StopJobAsync(string jobName, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The output of a job that completed, or the reason it fails the attempt; (null, null) when it has none.
+    /// Throws <see cref="TransientBackendException"/> when the output cannot be read for now.
+    /// </summary>
+    protected abstract Task<(string? Output, string? Error)> ReadOutputAsync(JobRef job, SageMakerJobSnapshot snapshot, CancellationToken cancellationToken);
+
     public async Task<JobStatus> SubmitAsync(JobRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -44,7 +51,7 @@ public abstract partial class SageMakerJobBackend(
         if (!existing.Missing)
         {
             LogAdopted(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, name);
-            return Status(existing);
+            return await StatusAsync(job, existing, cancellationToken).ConfigureAwait(false);
         }
 
         if (string.IsNullOrWhiteSpace(options.RoleArn))
@@ -69,7 +76,7 @@ public abstract partial class SageMakerJobBackend(
             {
                 // Our own earlier Create won (a retried call whose first answer was lost): adopt that job.
                 LogAdopted(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, name);
-                return Status(await poller.ReadNowAsync(Kind, name, cancellationToken).ConfigureAwait(false));
+                return await StatusAsync(job, await poller.ReadNowAsync(Kind, name, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (AwsRetryPolicy.IsRetryable(e) || e is TimeoutException)
             {
@@ -101,6 +108,9 @@ public abstract partial class SageMakerJobBackend(
             var status = Status(snapshot);
             // Once per tick while it runs, and once more after the final status so the log is complete.
             await tailer.PumpAsync(cancellationToken).ConfigureAwait(false);
+            // A failure to read the output for now ends this watch with the exception: the supervisor watches
+            // again later, and the job's success is reported only with its output.
+            status = await WithOutputAsync(job, snapshot, status, cancellationToken).ConfigureAwait(false);
             if (last is null || Changed(last, status))
             {
                 last = status;
@@ -152,6 +162,25 @@ public abstract partial class SageMakerJobBackend(
     private JobStatus Status(SageMakerJobSnapshot snapshot) =>
         SageMakerTaskMapping.ToStatus(snapshot, poller.WasStopRequested(Kind, snapshot.Name));
 
+    private Task<JobStatus> StatusAsync(JobRef job, SageMakerJobSnapshot snapshot, CancellationToken cancellationToken) =>
+        WithOutputAsync(job, snapshot, Status(snapshot), cancellationToken);
+
+    /// <summary>A success carries the job's output; an output that is missing, too large or not JSON turns it into a failure.</summary>
+    private async Task<JobStatus> WithOutputAsync(JobRef job, SageMakerJobSnapshot snapshot, JobStatus status, CancellationToken cancellationToken)
+    {
+        if (status.State != JobState.Succeeded)
+        {
+            return status;
+        }
+        var (output, error) = await ReadOutputAsync(job, snapshot, cancellationToken).ConfigureAwait(false);
+        if (error is null)
+        {
+            return status with { Output = output };
+        }
+        LogOutputRefused(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, snapshot.Name, error);
+        return status with { State = JobState.Failed, Reason = error };
+    }
+
     private static JobStatus Refused(string name, string reason) => new()
     {
         State = JobState.Failed,
@@ -174,13 +203,16 @@ public abstract partial class SageMakerJobBackend(
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: submitting to SageMaker failed for now, trying again: {Error}")]
     private static partial void LogSubmitRetry(ILogger logger, string dagId, string runId, string taskId, int attempt, string error);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: SageMaker job {JobName} completed, but its output fails the attempt: {Reason}")]
+    private static partial void LogOutputRefused(ILogger logger, string dagId, string runId, string taskId, int attempt, string jobName, string reason);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: stopping SageMaker job {JobName}")]
     private static partial void LogStopping(ILogger logger, string dagId, string runId, string taskId, int attempt, string jobName);
 }
 
-/// <summary>The <c>sagemaker</c> backend: one SageMaker Processing job per attempt.</summary>
+/// <summary>The <c>sagemaker</c> backend: one SageMaker Processing job per attempt; its output is the S3 object named by <c>output_json</c>.</summary>
 public sealed class SageMakerProcessingBackend(
-    SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerHealth health, SageMakerOptions options, TimeProvider time, ILogger<SageMakerProcessingBackend> logger)
+    SageMakerClient sageMaker, CloudWatchLogsClient logs, S3Client s3, SageMakerStatusPoller poller, SageMakerHealth health, SageMakerOptions options, TimeProvider time, ILogger<SageMakerProcessingBackend> logger)
     : SageMakerJobBackend(sageMaker, logs, poller, health, options, time, logger)
 {
     public const string BackendName = "sagemaker";
@@ -194,9 +226,14 @@ public sealed class SageMakerProcessingBackend(
 
     protected override Task StopJobAsync(string jobName, CancellationToken cancellationToken) =>
         SageMaker.StopProcessingJobAsync(jobName, cancellationToken);
+
+    protected override Task<(string? Output, string? Error)> ReadOutputAsync(JobRef job, SageMakerJobSnapshot snapshot, CancellationToken cancellationToken) =>
+        job.OutputUri is { } uri
+            ? SageMakerOutputs.ReadObjectAsync(s3, uri, cancellationToken)
+            : Task.FromResult<(string?, string?)>((null, null));
 }
 
-/// <summary>The <c>sagemaker-training</c> backend: one SageMaker Training job per attempt.</summary>
+/// <summary>The <c>sagemaker-training</c> backend: one SageMaker Training job per attempt; its output is the job's final metrics.</summary>
 public sealed class SageMakerTrainingBackend(
     SageMakerClient sageMaker, CloudWatchLogsClient logs, SageMakerStatusPoller poller, SageMakerHealth health, SageMakerOptions options, TimeProvider time, ILogger<SageMakerTrainingBackend> logger)
     : SageMakerJobBackend(sageMaker, logs, poller, health, options, time, logger)
@@ -212,4 +249,7 @@ public sealed class SageMakerTrainingBackend(
 
     protected override Task StopJobAsync(string jobName, CancellationToken cancellationToken) =>
         SageMaker.StopTrainingJobAsync(jobName, cancellationToken);
+
+    protected override Task<(string? Output, string? Error)> ReadOutputAsync(JobRef job, SageMakerJobSnapshot snapshot, CancellationToken cancellationToken) =>
+        Task.FromResult(SageMakerOutputs.FromMetrics(snapshot));
 }

@@ -27,6 +27,8 @@ public sealed record SageMakerJobSnapshot
     public IReadOnlyList<SecondaryStatusTransition> Transitions { get; init; } = [];
     public int? BillableSeconds { get; init; }
     public int? TrainingSeconds { get; init; }
+    /// <summary>Training's <c>FinalMetricDataList</c>; empty for processing jobs.</summary>
+    public IReadOnlyList<MetricData> FinalMetrics { get; init; } = [];
 
     public bool IsFinal => Missing || Status is "Completed" or "Failed" or "Stopped";
 
@@ -57,5 +59,6 @@ public sealed record SageMakerJobSnapshot
         Transitions = job.SecondaryStatusTransitions ?? [],
         BillableSeconds = job.BillableTimeInSeconds,
         TrainingSeconds = job.TrainingTimeInSeconds,
+        FinalMetrics = job.FinalMetricDataList ?? [],
     };
 }

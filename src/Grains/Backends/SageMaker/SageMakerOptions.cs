@@ -22,6 +22,8 @@ public sealed record SageMakerOptions
     public string? Endpoint { get; init; }
     /// <summary>Overrides <c>AWS_ENDPOINT_URL_CLOUDWATCH_LOGS</c> / <c>AWS_ENDPOINT_URL</c>.</summary>
     public string? LogsEndpoint { get; init; }
+    /// <summary>Where a processing task's <c>output_json</c> is read; overrides <c>AWS_ENDPOINT_URL_S3</c> / <c>AWS_ENDPOINT_URL</c>.</summary>
+    public string? S3Endpoint { get; init; }
     public AwsRetryOptions Retry { get; init; } = new();
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -39,6 +41,7 @@ public sealed record SageMakerOptions
             Region = section["Region"],
             Endpoint = section["Endpoint"],
             LogsEndpoint = section["LogsEndpoint"],
+            S3Endpoint = section["S3Endpoint"],
             AttemptTimeout = Time(section["AttemptTimeout"]) ?? defaults.AttemptTimeout,
             Retry = new AwsRetryOptions
             {
