@@ -146,6 +146,44 @@ public sealed class SageMakerDagTests(SageMakerClusterFixture fx, Xunit.Abstract
     }
 
     [Fact]
+    public async Task OutputJson_IsReadAfterSuccess_AndFeedsAConditionAndAMap()
+    {
+        var run = await fx.TriggerAsync($$$"""
+            tasks:
+              evaluate:
+                backend: sagemaker
+                image: {{{Image}}}
+                output_json: "s3://ml-bucket/eval/{{ run_id }}/metrics.json"
+                env:
+                  BATCHYARD_EMULATOR: "queued=100ms;run=300ms;lines=1;output=s3://ml-bucket/eval/{{ run_id }}/metrics.json"
+                  BATCHYARD_EMULATOR_OUTPUT: '{"auc": 0.91, "segments": ["north", "south"]}'
+              per_segment:
+                backend: sagemaker
+                image: {{{Image}}}
+                depends_on: [evaluate]
+                map: { over: "{{ tasks.evaluate.output.segments }}" }
+                args: [--segment, "{{ item }}"]
+                env: { BATCHYARD_EMULATOR: "queued=100ms;run=200ms;lines=1" }
+              publish:
+                backend: sagemaker
+                image: {{{Image}}}
+                depends_on: [per_segment]
+                when: "{{ tasks.evaluate.output.auc }} >= 0.9"
+                env: { BATCHYARD_EMULATOR: "queued=100ms;run=200ms;lines=1" }
+            """, "sm-output");
+
+        var done = await fx.WaitAsync(run, r => r.State.IsFinal());
+
+        Assert.Equal(RunState.Succeeded, done.State);
+        Assert.Equal("""{"auc":0.91,"segments":["north","south"]}""", TaskOf(done, "evaluate").Attempts.Single().Output);
+        var instances = done.Tasks.Where(t => t.TaskId == "per_segment" && t.MapIndex is not null).ToList();
+        Assert.Equal(2, instances.Count);
+        Assert.Equal(2, instances.Select(i => i.Attempts.Single().Details["jobName"]).Distinct().Count());
+        Assert.Equal(TaskState.Succeeded, TaskOf(done, "publish").State);
+        Assert.Equal(4, fx.JobsOf("sm-output").Count());
+    }
+
+    [Fact]
     public async Task FailedJob_FailsTheTask_WithFailureReasonAndExitMessage()
     {
         var run = await fx.TriggerAsync($$$"""
