@@ -79,6 +79,44 @@ public sealed class DurableLoadTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KillingTheSiloOfA2000InstanceMap_EveryInstanceEndsOnceAndTheRunSucceeds()
+    {
+        var server = await TestPostgres.SharedAsync();
+        var connectionString = await server.CreateDatabaseAsync();
+        var a = await StartAsync("map-a", connectionString, slow: true);
+        var b = await StartAsync("map-b", connectionString, slow: true);
+        await a.Api.PutDagAsync("mapped", $$"""
+            id: mapped
+            defaults: { backend: noop }
+            tasks:
+              start: {}
+              score:
+                depends_on: [start]
+                map: { over: [{{string.Join(", ", Enumerable.Range(0, 2000))}}], max_active: 50 }
+              join: { depends_on: [score] }
+            """);
+        var runId = await a.Api.TriggerAsync("mapped");
+        await Wait.UntilAsync(() => Task.FromResult(a.Output.Contains($"mapped/{runId}: created", StringComparison.Ordinal) || b.Output.Contains($"mapped/{runId}: created", StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "the run grain to be placed");
+        var victim = a.Output.Contains($"mapped/{runId}: created", StringComparison.Ordinal) ? a : b;
+        var survivor = victim == a ? b : a;
+        static int Done(JsonElement run) => run.Tasks().Count(t => t.TryGetProperty("mapIndex", out var i) && i.ValueKind == JsonValueKind.Number && t.State() == "succeeded");
+        await Wait.UntilAsync(async () => Done(await survivor.Api.GetRunAsync("mapped", runId)) >= 50, TimeSpan.FromSeconds(60), "fifty instances to end");
+
+        var before = Done(await survivor.Api.GetRunAsync("mapped", runId));
+        victim.KillHard();
+        output.WriteLine($"killed {victim.Name}, the run's silo, with {before} of 2000 instances done");
+
+        var done = await WaitForRunEndAsync(survivor, "mapped", runId, TimeSpan.FromSeconds(240));
+        Assert.Equal("succeeded", done.State());
+        var instances = done.Tasks().Where(t => t.TryGetProperty("mapIndex", out var i) && i.ValueKind == JsonValueKind.Number).ToList();
+        Assert.Equal(Enumerable.Range(0, 2000), instances.Select(t => t.GetProperty("mapIndex").GetInt32()).Order());
+        // Each instance made one attempt: what the dead silo had launched but not written was launched again under the same job name.
+        Assert.All(instances, t => Assert.Equal(("succeeded", 1), (t.State(), t.Attempts().Count())));
+        Assert.Equal(2000, done.Tasks().Single(t => t.GetProperty("taskId").GetString() == "score" && t.TryGetProperty("mapCount", out var n) && n.ValueKind == JsonValueKind.Number).GetProperty("mapCount").GetInt32());
+        Assert.True(before < 2000, "the map had ended before the kill");
+    }
+
+    [Fact]
     public async Task ABurstOf2000Runs_AllSucceedWhileTheApiKeepsAnswering()
     {
         var server = await TestPostgres.SharedAsync();
