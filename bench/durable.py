@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Driver of bench/durable.sh: measures one running Batchyard silo over its HTTP API, and prints the table.
 
-  durable.py measure chain|wide|ten-wide|memory-wide --url URL --tsv FILE [--chain N] [--width N] [--runs N]
+  durable.py measure chain|wide|ten-wide|memory-wide|map --url URL --tsv FILE [--chain N] [--width N] [--runs N]
                      [--runs-width N] [--timeout S] [--psql PSQL --pg-cs CS]   # wide: PostgreSQL's counters
+                     [--map-items N] [--map-cap N] [--pid PID]                 # map: a mapped task, the silo's RSS
   durable.py table --out DIR     # DIR/batchyard.tsv (+ peers.tsv, pgbench.tsv) -> DIR/summary.tsv, printed
 
 Every wait has a deadline; a scenario that misses it is written as a row with ok=no (and its reason on stderr),
@@ -203,6 +204,73 @@ def run_once(api, dates, dag_id, timeout_s):
     if err:
         cancel_leftovers(api, dag_id, [run_id])
     return details, (t1 - t0) * 1000, (seen[run_id] - t0) * 1000 if run_id in seen else None, err
+
+
+def map_yaml(dag_id, items, cap):
+    capped = f", max_active: {cap}" if cap else ""
+    return (f"id: {dag_id}\nmax_active_runs: 10\ndefaults: {{ backend: noop }}\ntasks:\n  start: {{}}\n"
+            f"  score:\n    depends_on: [start]\n    map: {{ over: [{', '.join(str(k) for k in range(items))}]{capped} }}\n"
+            f"  join: {{ depends_on: [score] }}\n")
+
+
+def rss_mib(pid):
+    """The silo's resident memory now and at its peak (VmRSS, VmHWM), in MiB; None when unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return tuple(int(fields[k].split()[0]) / 1024.0 for k in ("VmRSS", "VmHWM"))
+    except (OSError, KeyError, ValueError, TypeError):
+        return None, None
+
+
+def max_active(instances):
+    """The most instances active at once (queued to ended: what map.max_active caps), from their attempts' times."""
+    events = []
+    for t in instances:
+        for a in t["attempts"]:
+            if a.get("endedAt"):
+                events.append((ts(a["queuedAt"]), 1))
+                events.append((ts(a["endedAt"]), -1))
+    # At one instant an end frees its place before a start takes one.
+    events.sort(key=lambda e: (e[0], e[1]))
+    active = peak = 0
+    for _, d in events:
+        active += d
+        peak = max(peak, active)
+    return peak
+
+
+def measure_map(api, dates, items, cap, timeout_s, pid):
+    """A noop task mapped over ITEMS items (start >> score[items] >> join): from the list's availability (start's
+    end, when score becomes ready) to the last instance's end; then, capped, the most instances active at once."""
+    rows, err = [], None
+    for name, limit in (("map", None), ("map-capped", cap)):
+        dag = f"durable-{name}"
+        api.apply(dag, map_yaml(dag, items, limit))
+        log(f"  {name}: {items} items" + (f", max_active {limit}" if limit else "") + " (a warm-up of the same DAG first)")
+        if err := warm_up(api, dates, dag, timeout_s):
+            return rows + [failed_row(name, "postgres", items, err, api)], err
+        done, trigger_ms, wall, err = run_once(api, dates, dag, timeout_s)
+        if done is None or err:
+            return rows + [failed_row(name, "postgres", items, err or "no details", api)], err
+        instances = [t for t in done["tasks"] if t.get("mapIndex") is not None]
+        start = next(t for t in done["tasks"] if t["taskId"] == "start")
+        ready = ts(start["attempts"][0]["endedAt"])
+        last = max(ts(a["endedAt"]) for t in instances for a in t["attempts"] if a.get("endedAt"))
+        total = ms(ready, last)
+        rate = len(instances) / total * 1000 if total > 0 else None
+        bad = sum(1 for t in instances if t["state"] != "succeeded")
+        peak = max_active(instances)
+        rss, hwm = rss_mib(pid) if pid else (None, None)
+        ok = done["state"] == "succeeded" and bad == 0 and len(instances) == items
+        held = limit is None or peak <= limit
+        log(f"    {done['state']}: {len(instances)} instances in {fmt(total)} ms from the list's availability = {fmt(rate)} completions/s;"
+            f" {bad} not succeeded; most active at once {peak}; silo RSS {fmt(rss)} MiB (peak {fmt(hwm)} MiB)")
+        note = f"max-active {peak}" + (f" (cap {limit})" if limit else "") + f"; rss {fmt(rss, '{:.0f}')} MiB, peak {fmt(hwm, '{:.0f}')} MiB"
+        rows.append(row(peer="batchyard", scenario=name, mode="postgres", n=len(instances), ok="yes" if ok else "no", total_ms=fmt(total),
+                        jobs_per_s=fmt(rate), enqueue_ms=fmt(trigger_ms), wall_ms=fmt(wall), not_succeeded=bad, value=note,
+                        goal=f"<= {limit} active" if limit else "(info)", verdict=("PASS" if ok and held else "FAIL") if limit else ("-" if ok else "FAIL")))
+    return rows, None
 
 
 def warm_up(api, dates, dag_id, timeout_s):
@@ -530,6 +598,8 @@ def cmd_measure(a):
         scenario(a.tsv, "wide", "postgres", failures, lambda: measure_wide_with_commits(api, dates, a.width, a.timeout, commits, a.background))
     elif a.scenario == "ten-wide":
         scenario(a.tsv, "ten-wide", "postgres", failures, lambda: measure_ten_wide(api, dates, a.runs, a.runs_width, a.timeout))
+    elif a.scenario == "map":
+        scenario(a.tsv, "map", "postgres", failures, lambda: measure_map(api, dates, a.map_items, a.map_cap, a.timeout, a.pid))
     else:
         scenario(a.tsv, "wide", "memory", failures, lambda: measure_memory_wide(api, dates, a.width, a.timeout))
     return finish(failures)
@@ -602,7 +672,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("measure")
-    m.add_argument("scenario", choices=["chain", "wide", "ten-wide", "memory-wide"])
+    m.add_argument("scenario", choices=["chain", "wide", "ten-wide", "memory-wide", "map"])
+    m.add_argument("--map-items", type=int, default=10000)
+    m.add_argument("--map-cap", type=int, default=50)
+    m.add_argument("--pid", type=int, help="the silo's process id (map: its resident memory)")
     m.add_argument("--url", required=True)
     m.add_argument("--tsv", required=True)
     m.add_argument("--timeout", type=float, default=300, help="seconds allowed for each awaited run (or set of runs)")

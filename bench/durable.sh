@@ -4,12 +4,13 @@
 # same server, in one table; plus Batchyard in memory mode. Never part of the tests. See bench/README.md.
 #
 #   bench/durable.sh [--chain N] [--width N] [--runs N] [--runs-width N] [--timeout S]
+#                    [--map-items N] [--map-cap N] [--no-map]
 #                    [--no-peers] [--no-pgbench] [--no-memory] [--no-postgres] [--out DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-chain=200 width=2000 runs=10 runs_width=1000 timeout_s=300 peers=1 pgbench=1 memory=1 postgres=1
+chain=200 width=2000 runs=10 runs_width=1000 timeout_s=300 peers=1 pgbench=1 memory=1 postgres=1 map_items=10000 map_cap=50 map=1
 out=/tmp/batchyard-durable-$(date +%Y%m%d-%H%M%S)
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
@@ -23,6 +24,9 @@ while [[ $# -gt 0 ]]; do
     --no-pgbench) pgbench=0; shift ;;
     --no-memory) memory=0; shift ;;
     --no-postgres) postgres=0; shift ;;
+    --map-items) map_items=$2; shift 2 ;;
+    --map-cap) map_cap=$2; shift 2 ;;
+    --no-map) map=0; shift ;;
     --out) out=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "durable.sh: unknown argument $1" >&2; usage 2 ;;
@@ -91,7 +95,7 @@ measure() {
   # An outer bound only: two awaited runs, the cancellation after a missed deadline, statistics settling.
   local budget=$(( timeout_s * 3 + 400 ))
   if ! timeout --kill-after=10 "$budget" python3 bench/durable.py measure "$scenario" --url "$url" --tsv "$out/batchyard.tsv" \
-      --timeout "$timeout_s" "$@"; then
+      --timeout "$timeout_s" --pid "$silo" "$@"; then
     echo "durable.sh: $scenario FAILED (or hit the ${budget} s bound); the silo log ends with:" >&2
     silo_log_tail "$silo_log"
     status=1
@@ -141,6 +145,10 @@ if [[ "$postgres" == 1 ]]; then
   postgres_scenario wide --width "$width" --psql "$pg_bin/psql"
   echo "== Batchyard, PostgreSQL mode: $runs runs of $runs_width triggered at once"
   postgres_scenario ten-wide --runs "$runs" --runs-width "$runs_width"
+  if [[ "$map" == 1 ]]; then
+    echo "== Batchyard, PostgreSQL mode: a task mapped over $map_items items, then capped at $map_cap"
+    postgres_scenario map --map-items "$map_items" --map-cap "$map_cap"
+  fi
 fi
 
 if [[ "$memory" == 1 ]]; then
