@@ -230,6 +230,56 @@ public sealed class ApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MappedTaskWithOutputs_OverHttp_EntriesOutputsLogsAndClearByMapIndex()
+    {
+        await Http.PutAsync(new Uri("/api/v1/dags/mapped-api", UriKind.Relative), Yaml("""
+            defaults: { backend: local, resources: { memory_mb: 32 } }
+            tasks:
+              list:
+                command: [sh, -c, 'printf "{\"shards\": [\"a\", \"b\", \"c\"]}" > "$BATCHYARD_OUTPUT"']
+              score:
+                depends_on: [list]
+                map: { over: "{{ tasks.list.output.shards }}", max_active: 2 }
+                command: [sh, -c, 'echo "scoring {{ item }}"; printf "{\"shard\": \"{{ item }}\", \"i\": {{ map_index }}}" > "$BATCHYARD_OUTPUT"']
+              publish:
+                depends_on: [score]
+                when: "{{ tasks.score.output.2.i }} == 2"
+                command: [sh, -c, 'echo "publishing {{ tasks.score.output }}"']
+            """));
+        var runId = (await JsonOf(await Http.PostAsync(new Uri("/api/v1/dags/mapped-api/runs", UriKind.Relative), null))).GetProperty("runId").GetString()!;
+        var done = await WaitForRunAsync("mapped-api", runId, r => r.GetProperty("state").GetString() is "succeeded" or "failed");
+        Assert.Equal("succeeded", done.GetProperty("state").GetString());
+
+        var entries = done.GetProperty("tasks").EnumerateArray().Select(t => (Id: t.GetProperty("taskId").GetString(), Index: t.TryGetProperty("mapIndex", out var i) && i.ValueKind == JsonValueKind.Number ? i.GetInt32() : (int?)null)).ToList();
+        Assert.Equal([("list", null), ("score", null), ("score", 0), ("score", 1), ("score", 2), ("publish", null)], entries);
+        Assert.Equal(3, done.GetProperty("tasks")[1].GetProperty("mapCount").GetInt32());
+        // The output is JSON on the attempt, not a string holding JSON.
+        Assert.Equal(JsonValueKind.Object, done.GetProperty("tasks")[3].GetProperty("attempts")[0].GetProperty("output").ValueKind);
+
+        var base_ = $"/api/v1/dags/mapped-api/runs/{runId}/tasks";
+        Assert.Equal("""{"shard":"b","i":1}""", await Http.GetStringAsync(new Uri($"{base_}/score/output?map_index=1", UriKind.Relative)));
+        Assert.Equal("""[{"shard":"a","i":0},{"shard":"b","i":1},{"shard":"c","i":2}]""", await Http.GetStringAsync(new Uri($"{base_}/score/output", UriKind.Relative)));
+        var log = await JsonOf(await Http.GetAsync(new Uri($"{base_}/score/logs?map_index=2", UriKind.Relative)));
+        Assert.Equal("scoring c\n", log.GetProperty("text").GetString());
+        var publishLog = await JsonOf(await Http.GetAsync(new Uri($"{base_}/publish/logs", UriKind.Relative)));
+        Assert.Contains("publishing [{\"shard\":\"a\"", publishLog.GetProperty("text").GetString());
+
+        var noInstance = await Http.GetAsync(new Uri($"{base_}/score/output?map_index=7", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, noInstance.StatusCode);
+        Assert.Equal("application/problem+json", noInstance.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("3 instances", (await JsonOf(noInstance)).GetProperty("detail").GetString());
+        var parentLog = await Http.GetAsync(new Uri($"{base_}/score/logs", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NotFound, parentLog.StatusCode);
+
+        var cleared = await Http.PostAsync(new Uri($"{base_}/score/clear?map_index=0", UriKind.Relative), null);
+        Assert.Equal(HttpStatusCode.OK, cleared.StatusCode);
+        var again = await WaitForRunAsync("mapped-api", runId, r => r.GetProperty("state").GetString() == "succeeded"
+            && r.GetProperty("tasks")[2].GetProperty("attempts").GetArrayLength() == 2);
+        Assert.Equal(1, again.GetProperty("tasks")[3].GetProperty("attempts").GetArrayLength());
+        Assert.Equal(2, again.GetProperty("tasks")[5].GetProperty("attempts").GetArrayLength());
+    }
+
+    [Fact]
     public async Task BadRequests_GetProblemJson()
     {
         var badBody = await Http.PostAsync(new Uri("/api/v1/dags/pipeline/runs", UriKind.Relative), new StringContent("{\"params\": 3}", Encoding.UTF8, "application/json"));
