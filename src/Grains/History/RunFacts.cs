@@ -193,12 +193,23 @@ public sealed class FoldedRun
         EndedAt = EndedAt,
         RunType = created.RunType,
         DagVersion = created.DagVersion,
-        Tasks = [.. created.Tasks.SelectMany(t => Entries(Tasks[t.TaskId]))],
+        Tasks = Entries(created.Tasks.Select(t => Tasks[t.TaskId]), Tasks.Count),
     };
 
-    /// <summary>A task's entries in the API: its own, then (for a mapped task) one per instance.</summary>
-    public static IEnumerable<TaskInstanceDetails> Entries(FoldedTask task) =>
-        task.Instances.Count == 0 ? [task.ToDetails()] : [task.ToDetails(), .. task.Instances.Select(i => i.ToDetails())];
+    /// <summary>The tasks' entries in the API, in order: each task's own, then (for a mapped task) one per instance.</summary>
+    public static ImmutableArray<TaskInstanceDetails> Entries(IEnumerable<FoldedTask> tasks, int count)
+    {
+        var entries = ImmutableArray.CreateBuilder<TaskInstanceDetails>(count);
+        foreach (var task in tasks)
+        {
+            entries.Add(task.ToDetails());
+            foreach (var instance in task.Instances)
+            {
+                entries.Add(instance.ToDetails());
+            }
+        }
+        return entries.DrainToImmutable();
+    }
 }
 
 /// <summary>Journal payloads to and from JSON.</summary>

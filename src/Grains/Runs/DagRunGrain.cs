@@ -1116,7 +1116,7 @@ public sealed partial class DagRunGrain(
         EndedAt = _endedAt,
         RunType = S.RunType,
         DagVersion = S.Dag?.Version ?? "",
-        Tasks = [.. _ordered.SelectMany(FoldedRun.Entries)],
+        Tasks = FoldedRun.Entries(_ordered, _tasks.Count),
     };
 
     private void RunEffectFailed(Exception ex) => LogEffectFailed(_dagId, _runId, ex.Message);

@@ -8,6 +8,37 @@ public class GanttModelTests
     private static readonly DateTimeOffset T0 = new(2026, 11, 27, 3, 0, 0, TimeSpan.Zero);
 
     [Fact]
+    public void Build_MappedTask_IsOneRowFromTheFirstInstanceStartToTheLastEnd()
+    {
+        AttemptDetails Ran(int from, int to) => new() { Attempt = 1, State = AttemptState.Succeeded, QueuedAt = T0.AddSeconds(from), StartedAt = T0.AddSeconds(from), EndedAt = T0.AddSeconds(to) };
+        var run = new RunDetails
+        {
+            DagId = "d",
+            RunId = "r",
+            State = RunState.Succeeded,
+            QueuedAt = T0,
+            StartedAt = T0,
+            EndedAt = T0.AddSeconds(100),
+            Tasks =
+            [
+                new TaskInstanceDetails { TaskId = "list", State = TaskState.Succeeded, Attempts = [Ran(0, 20)] },
+                new TaskInstanceDetails { TaskId = "score", State = TaskState.Succeeded, MapCount = 3 },
+                new TaskInstanceDetails { TaskId = "score", MapIndex = 0, State = TaskState.Succeeded, Attempts = [Ran(20, 50)] },
+                new TaskInstanceDetails { TaskId = "score", MapIndex = 1, State = TaskState.Succeeded, Attempts = [Ran(30, 90)] },
+                new TaskInstanceDetails { TaskId = "score", MapIndex = 2, State = TaskState.Succeeded, Attempts = [Ran(25, 40)] },
+            ],
+        };
+
+        var model = GanttModel.Build(run, T0.AddSeconds(500));
+
+        Assert.Equal(["list", "score"], model.Rows.Select(r => r.TaskId));
+        var bar = model.Rows[1].Segments.Single();
+        Assert.Equal(0.2, bar.Left, 3);
+        Assert.Equal(0.7, bar.Width, 3);
+        Assert.Contains("3 instances, 3 done", bar.Label);
+    }
+
+    [Fact]
     public void Build_RetriedTask_ShowsQueueWaitsRunsAndTheRetryGap()
     {
         var run = new RunDetails

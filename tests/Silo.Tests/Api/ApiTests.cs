@@ -244,7 +244,7 @@ public sealed class ApiTests : IAsyncLifetime
               publish:
                 depends_on: [score]
                 when: "{{ tasks.score.output.2.i }} == 2"
-                command: [sh, -c, 'echo "publishing {{ tasks.score.output }}"']
+                command: [sh, -c, 'echo "publishing $1"', sh, "{{ tasks.score.output }}"]
             """));
         var runId = (await JsonOf(await Http.PostAsync(new Uri("/api/v1/dags/mapped-api/runs", UriKind.Relative), null))).GetProperty("runId").GetString()!;
         var done = await WaitForRunAsync("mapped-api", runId, r => r.GetProperty("state").GetString() is "succeeded" or "failed");
