@@ -56,19 +56,13 @@ public sealed class DurableLoadTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var server = await TestPostgres.SharedAsync();
         var connectionString = await server.CreateDatabaseAsync();
-        // One event per commit: slow enough for the kill to fall in the middle of the run.
-        var a = await StartAsync("load-a", connectionString, slow: true);
-        var b = await StartAsync("load-b", connectionString, slow: true);
-        await a.Api.PutDagAsync("wide", WideDag("wide", 1000, "start: { backend: noop }"));
+        // The wide tasks share a pool of 50 slots, whose every grant and release is a durable write: the run takes
+        // seconds, long enough for the kill to fall in the middle of it (a pool-free noop run ends in well under one).
+        var a = await StartAsync("load-a", connectionString, slow: true, pool: 50);
+        var b = await StartAsync("load-b", connectionString, slow: true, pool: 50);
+        await a.Api.PutDagAsync("wide", WideDag("wide", 1000, "start: { backend: noop }").Replace("defaults: { backend: noop }", "defaults: { backend: noop, pool: narrow }", StringComparison.Ordinal));
         var runId = await a.Api.TriggerAsync("wide");
-        await Wait.UntilAsync(() => Task.FromResult(a.Output.Contains($"wide/{runId}: created", StringComparison.Ordinal) || b.Output.Contains($"wide/{runId}: created", StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "the run grain to be placed");
-        var victim = a.Output.Contains($"wide/{runId}: created", StringComparison.Ordinal) ? a : b;
-        var survivor = victim == a ? b : a;
-        // The run's own log lines, read in this process, catch the run early however fast it goes.
-        await UntilEndedAttemptsAsync(victim, 50, TimeSpan.FromSeconds(60));
-        victim.KillHard();
-        var before = EndedAttempts(victim);
-        output.WriteLine($"killed {victim.Name}, the run's silo, with {before} of 1002 tasks logged as done");
+        var (before, survivor) = await KillTheRunsSiloInFlightAsync(a, b, "wide", runId);
 
         var done = await WaitForRunEndAsync(survivor, "wide", runId, TimeSpan.FromSeconds(180));
         Assert.Equal("succeeded", done.State());
@@ -96,13 +90,7 @@ public sealed class DurableLoadTests(ITestOutputHelper output) : IAsyncLifetime
               join: { depends_on: [score] }
             """);
         var runId = await a.Api.TriggerAsync("mapped");
-        await Wait.UntilAsync(() => Task.FromResult(a.Output.Contains($"mapped/{runId}: created", StringComparison.Ordinal) || b.Output.Contains($"mapped/{runId}: created", StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "the run grain to be placed");
-        var victim = a.Output.Contains($"mapped/{runId}: created", StringComparison.Ordinal) ? a : b;
-        var survivor = victim == a ? b : a;
-        await UntilEndedAttemptsAsync(victim, 50, TimeSpan.FromSeconds(60));
-        victim.KillHard();
-        var before = EndedAttempts(victim);
-        output.WriteLine($"killed {victim.Name}, the run's silo, with {before} of 2000 instances logged as done");
+        var (before, survivor) = await KillTheRunsSiloInFlightAsync(a, b, "mapped", runId);
 
         var done = await WaitForRunEndAsync(survivor, "mapped", runId, TimeSpan.FromSeconds(240));
         Assert.Equal("succeeded", done.State());
@@ -147,6 +135,23 @@ public sealed class DurableLoadTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.All(reads, r => Assert.Equal(HttpStatusCode.OK, r.Status));
     }
 
+    /// <summary>
+    /// Finds which of two silos holds the run, kills it (kill -9) once 50 of its attempts have ended, and returns how
+    /// many had ended by then, with the silo that survives. The run's own log lines, read in this process, catch the
+    /// run early however fast it goes.
+    /// </summary>
+    private async Task<(int Ended, SiloProcess Survivor)> KillTheRunsSiloInFlightAsync(SiloProcess a, SiloProcess b, string dagId, string runId)
+    {
+        var created = $"{dagId}/{runId}: created";
+        await Wait.UntilAsync(() => Task.FromResult(a.Output.Contains(created, StringComparison.Ordinal) || b.Output.Contains(created, StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "the run grain to be placed");
+        var victim = a.Output.Contains(created, StringComparison.Ordinal) ? a : b;
+        await UntilEndedAttemptsAsync(victim, 50, TimeSpan.FromSeconds(60));
+        victim.KillHard();
+        var ended = EndedAttempts(victim);
+        output.WriteLine($"killed {victim.Name}, the run's silo, with {ended} attempts logged as ended");
+        return (ended, victim == a ? b : a);
+    }
+
     /// <summary>Attempts the silo's run grains logged as ended ("attempt 1: Succeeded"), from its output.</summary>
     private static int EndedAttempts(SiloProcess silo)
     {
@@ -169,12 +174,16 @@ public sealed class DurableLoadTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    private async Task<SiloProcess> StartAsync(string name, string connectionString, bool slow = false)
+    private async Task<SiloProcess> StartAsync(string name, string connectionString, bool slow = false, int? pool = null)
     {
         var settings = SiloProcess.Settings(connectionString, _dags);
         settings["Logging__LogLevel__Batchyard.Runs.JobSupervisorGrain"] = "Warning";
         // The run grain's "created" line tells the kill test where the run lives.
         settings["Logging__LogLevel__Batchyard.Runs.DagRunGrain"] = "Information";
+        if (pool is { } slots)
+        {
+            settings["Batchyard__Pools__narrow"] = slots.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         if (slow)
         {
             settings["Batchyard__Journal__MaxBatchEvents"] = "1";
