@@ -74,17 +74,7 @@ public sealed class FoldedTask(PlannedTask plan)
     };
 
     /// <summary>The latest successful attempt's output (JSON text), or null.</summary>
-    public string? Output()
-    {
-        for (var i = Attempts.Count - 1; i >= 0; i--)
-        {
-            if (Attempts[i].State == AttemptState.Succeeded)
-            {
-                return Attempts[i].Output;
-            }
-        }
-        return null;
-    }
+    public string? Output() => Outputs.Latest(Attempts);
 
     /// <summary>
     /// Expands a mapped task over <paramref name="items"/>: instances that exist keep their attempts (a cleared

@@ -730,7 +730,7 @@ public sealed partial class DagRunGrain(
             }
             if (task.Instances.Count > 0 && task.MapItems is not null)
             {
-                outputs[id] = "[" + string.Join(",", task.Instances.Select(i => i.Output() ?? "null")) + "]";
+                outputs[id] = Outputs.List(task.Instances.Select(i => i.Output()));
             }
             else if (task.Output() is { } output)
             {

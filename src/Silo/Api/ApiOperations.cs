@@ -199,17 +199,14 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         if (task.MapCount is not null)
         {
             var instances = run.Tasks.Where(t => t.TaskId == taskId && t.MapIndex is not null).OrderBy(t => t.MapIndex);
-            return "[" + string.Join(",", instances.Select(i => LatestOutput(i) ?? "null")) + "]";
+            return Outputs.List(instances.Select(i => Outputs.Latest(i.Attempts)));
         }
-        return LatestOutput(task) is { } output
+        return Outputs.Latest(task.Attempts) is { } output
             ? output
             : Failure.NotFound(task.Attempts.Any(a => a.State == AttemptState.Succeeded)
                 ? $"task '{TaskKeys.Of(taskId, mapIndex)}' succeeded without writing an output"
                 : $"task '{TaskKeys.Of(taskId, mapIndex)}' has no successful attempt yet ({Json.EnumName(task.State)})");
     }
-
-    private static string? LatestOutput(TaskInstanceDetails task) =>
-        task.Attempts.LastOrDefault(a => a.State == AttemptState.Succeeded)?.Output;
 
     private static TaskInstanceDetails? FindTask(RunDetails run, string taskId, int? mapIndex) =>
         run.Tasks.FirstOrDefault(t => t.TaskId == taskId && t.MapIndex == mapIndex);
