@@ -52,6 +52,65 @@ public sealed class ComponentTests : BunitContext
     }
 
     [Fact]
+    public void DagGraph_MappedTask_IsOneNodeWithItsInstancesCountedByState()
+    {
+        var run = new RunDetails
+        {
+            DagId = "d",
+            RunId = "r",
+            Tasks =
+            [
+                new TaskInstanceDetails { TaskId = "extract", State = TaskState.Succeeded },
+                new TaskInstanceDetails { TaskId = "train", State = TaskState.Running, MapCount = 5 },
+                .. Enumerable.Range(0, 5).Select(i => new TaskInstanceDetails
+                {
+                    TaskId = "train",
+                    MapIndex = i,
+                    State = i < 3 ? TaskState.Succeeded : i == 3 ? TaskState.Failed : TaskState.Running,
+                }),
+                new TaskInstanceDetails { TaskId = "publish", State = TaskState.Pending },
+            ],
+        };
+
+        var graph = Render<DagGraph>(p => p
+            .Add(c => c.Layout, Pipeline())
+            .Add(c => c.States, new Dictionary<string, TaskState> { ["extract"] = TaskState.Succeeded, ["train"] = TaskState.Running, ["publish"] = TaskState.Pending })
+            .Add(c => c.Instances, MapCounts.Of(run)));
+
+        var train = graph.Find("g[data-task=train]");
+        Assert.Equal("running", train.GetAttribute("data-state"));
+        Assert.Equal("running:1 succeeded:3 failed:1", train.GetAttribute("data-counts"));
+        Assert.Equal(["running:1", "succeeded:3", "failed:1"], train.QuerySelectorAll("rect[data-segment]").Select(r => $"{r.GetAttribute("data-segment")}:{r.GetAttribute("data-count")}"));
+        // The unfinished instances are the news: "5 ×, 1 running".
+        Assert.Contains("5 ×, 1 running", train.TextContent, StringComparison.Ordinal);
+        Assert.Contains("5 instances: 1 running · 3 succeeded · 1 failed", train.QuerySelector("title")!.TextContent, StringComparison.Ordinal);
+        // Segment widths are proportional: 3 of 5 succeeded is three times the one failed.
+        double Width(string state) => double.Parse(train.QuerySelector($"rect[data-segment={state}]")!.GetAttribute("width")!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(3 * Width("failed"), Width("succeeded"), 0.5);
+        Assert.Null(graph.Find("g[data-task=extract]").GetAttribute("data-counts"));
+        Assert.Empty(graph.FindAll("g[data-task=publish] [data-testid=instance-bar]"));
+    }
+
+    [Fact]
+    public void DagGraph_MappedTaskOverAnEmptyList_SaysItHasNoInstances()
+    {
+        var run = new RunDetails
+        {
+            DagId = "d",
+            RunId = "r",
+            Tasks = [new TaskInstanceDetails { TaskId = "train", State = TaskState.Skipped, MapCount = 0 }],
+        };
+
+        var graph = Render<DagGraph>(p => p
+            .Add(c => c.Layout, Pipeline())
+            .Add(c => c.States, new Dictionary<string, TaskState> { ["train"] = TaskState.Skipped })
+            .Add(c => c.Instances, MapCounts.Of(run)));
+
+        Assert.Contains("skipped, no instances", graph.Find("g[data-task=train]").TextContent, StringComparison.Ordinal);
+        Assert.Empty(graph.FindAll("g[data-task=train] rect[data-segment]"));
+    }
+
+    [Fact]
     public void RunGrid_NoRuns_ShowsAnEmptyState()
     {
         var grid = Render<RunGrid>(p => p.Add(c => c.Runs, ImmutableArray<RunDetails>.Empty).Add(c => c.TaskOrder, ["a"]));

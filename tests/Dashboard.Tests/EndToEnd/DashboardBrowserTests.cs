@@ -139,6 +139,54 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
         await Expect(row).Not.ToContainTextAsync("paused");
     }
 
+    [Fact]
+    public async Task MappedTask_OneRowAndOneNodeWithCountsByState_AndAPanelOfItsInstancesWithLogsAndOutputs()
+    {
+        var run = await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IDagGrain>("mapped").TriggerAsync(new TriggerRequest());
+        var page = await host.OpenAsync($"dags/mapped/runs/{run.RunId}");
+
+        await Expect(page.Locator("[data-testid=run-state]")).ToHaveAttributeAsync("data-state", "failed", RunLong);
+        var row = page.Locator("tr[data-task=score]");
+        await Expect(row).ToHaveAttributeAsync("data-state", "failed");
+        await Expect(row.Locator("[data-testid=map-summary]")).ToHaveTextAsync("60 instances: 59 succeeded · 1 failed");
+        await Expect(page.Locator("tr[data-task=report]")).ToHaveAttributeAsync("data-state", "upstream_failed");
+        // One row per task of the DAG, in the table and in the timeline: the instances are in the panel.
+        await Expect(page.Locator("[data-testid=task-table] > tbody > tr")).ToHaveCountAsync(2);
+        await Expect(page.Locator("[data-testid=gantt] [data-task=score]")).ToHaveCountAsync(1);
+
+        await row.Locator("a.by-dag-link").ClickAsync();
+        var panel = page.Locator("[data-testid=instances]");
+        await Expect(panel).ToContainTextAsync("score: 60 instances");
+        await Expect(panel.Locator("[data-testid=instances-page]")).ToHaveTextAsync("1–50 of 60");
+        await Expect(panel.Locator("tr[data-instance]")).ToHaveCountAsync(50);
+        await Expect(panel.Locator("tr[data-instance='3']")).ToContainTextAsync("{\"shard\":\"s03\"}");
+        await panel.Locator("[data-testid=instances-next]").ClickAsync();
+        await Expect(panel.Locator("[data-testid=instances-page]")).ToHaveTextAsync("51–60 of 60");
+        await Expect(panel.Locator("tr[data-instance]")).ToHaveCountAsync(10);
+        await Expect(panel.Locator("tr[data-instance='59']")).ToContainTextAsync("s59");
+        await DashboardHost.ScreenshotAsync(page, "10-mapped-instances");
+
+        await panel.Locator("[data-testid=filter-failed]").ClickAsync();
+        await Expect(panel.Locator("[data-testid=instances-page]")).ToHaveTextAsync("1–1 of 1");
+        var broken = panel.Locator("tr[data-instance]");
+        await Expect(broken).ToHaveAttributeAsync("data-instance", "7");
+        await broken.Locator("[data-testid=instance-link]").ClickAsync();
+        await Expect(page.Locator("[data-testid=log-panel][data-task='score[7]'] [data-testid=log-text]")).ToContainTextAsync("shard s07 is corrupt");
+        await panel.Locator("[data-testid=filter-succeeded]").ClickAsync();
+        await Expect(panel.Locator("[data-testid=instances-page]")).ToHaveTextAsync("1–50 of 59");
+        await DashboardHost.ScreenshotAsync(page, "11-mapped-instance-log");
+
+        var dag = await host.OpenAsync("dags/mapped");
+        var node = dag.Locator("[data-testid=dag-graph] g[data-task=score]");
+        await Expect(node).ToHaveAttributeAsync("data-counts", "succeeded:59 failed:1");
+        await Expect(node).ToContainTextAsync("60 ×, 59 succeeded");
+        await Expect(dag.Locator("[data-testid=dag-graph] g[data-task=report]")).ToHaveAttributeAsync("data-state", "upstream_failed");
+        await DashboardHost.ScreenshotAsync(dag, "12-mapped-graph");
+        await node.ClickAsync();
+        await dag.WaitForURLAsync(new Regex("/dags/mapped/runs/[^/?]+\\?task=score$"));
+        await Expect(dag.Locator("[data-testid=instances]")).ToContainTextAsync("score: 60 instances");
+    }
+
     [GeneratedRegex("/dags/quick/runs/[^/?]+$")]
     private static partial Regex RunPageUrl();
 }

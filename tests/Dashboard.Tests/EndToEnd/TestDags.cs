@@ -46,5 +46,24 @@ public static class TestDags
                 depends_on: broken
                 command: [sh, -c, 'echo "after broken"']
             """),
+        ("mapped.yaml", $$$"""
+            id: mapped
+            description: Scores 60 shards, one of which is broken
+            owner: qa
+            tags: [map]
+            defaults: { backend: local }
+            flow: score >> report
+            tasks:
+              score:
+                map:
+                  over: {{{Shards}}}
+                  max_active: 20
+                command: [sh, -c, 'echo "scoring {{ item }}"; if [ "{{ item }}" = s07 ]; then echo "shard s07 is corrupt" >&2; exit 4; fi; printf "{\"shard\": \"%s\"}" "{{ item }}" > "$BATCHYARD_OUTPUT"']
+              report:
+                command: [sh, -c, 'echo report']
+            """),
     ];
+
+    /// <summary>The mapped DAG's 60 items, s00 … s59 (a YAML flow list): two pages of instances.</summary>
+    private static string Shards => "[" + string.Join(", ", Enumerable.Range(0, 60).Select(i => $"s{i:00}")) + "]";
 }
