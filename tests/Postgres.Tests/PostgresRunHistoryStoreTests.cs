@@ -58,6 +58,64 @@ public sealed class PostgresRunJournalTests(PostgresDatabase db) : IClassFixture
     public async Task DisposeAsync() => await _journal.DisposeAsync();
 
     [Fact]
+    public async Task RunDetails_AreFoldedAgainOnlyWhenTheJournalGrew()
+    {
+        var store = new PostgresRunHistoryStore(db.DataSource, _journal);
+        await _journal.AppendAsync([
+            JournalEvents.Created("cached", "r1", Day0, 1, "extract"),
+            JournalEvents.State("cached", "r1", 2, RunState.Running, Day0.AddSeconds(1)),
+        ]);
+        Assert.Equal(2, await _journal.LastSeqAsync("cached", "r1"));
+        Assert.Equal(0, await _journal.LastSeqAsync("cached", "none"));
+
+        var first = await store.GetRunAsync("cached", "r1");
+        var again = await store.GetRunAsync("cached", "r1");
+        Assert.Same(first, again);
+
+        // Another silo's append (any writer of the same table) makes the next read fold again.
+        await _journal.AppendAsync([JournalEvents.State("cached", "r1", 3, RunState.Succeeded, Day0.AddSeconds(1), Day0.AddSeconds(5))]);
+        var after = await store.GetRunAsync("cached", "r1");
+        Assert.Equal(RunState.Running, first!.State);
+        Assert.Equal(RunState.Succeeded, after!.State);
+        Assert.Null(await store.GetRunAsync("cached", "none"));
+    }
+
+    [Fact]
+    public async Task MemoryJournal_RunDetailsFollowAppendsThroughItsCache()
+    {
+        var memory = new MemoryRunJournal();
+        await memory.AppendAsync([JournalEvents.Created("cached", "m1", Day0, 1, "extract"), JournalEvents.State("cached", "m1", 2, RunState.Running, Day0)]);
+        var first = await memory.GetRunAsync("cached", "m1");
+        Assert.Same(first, await memory.GetRunAsync("cached", "m1"));
+
+        await memory.AppendAsync([JournalEvents.State("cached", "m1", 3, RunState.Failed, Day0, Day0.AddSeconds(3))]);
+
+        Assert.Equal(RunState.Failed, (await memory.GetRunAsync("cached", "m1"))!.State);
+        Assert.Equal(3, await memory.LastSeqAsync("cached", "m1"));
+    }
+
+    [Fact]
+    public async Task DetailsCache_KeepsAtMostItsCapacityOfEntries_OldestOut()
+    {
+        var memory = new MemoryRunJournal();
+        var cache = new RunDetailsCache(capacityEntries: 4);
+        foreach (var run in new[] { "a", "b", "c" })
+        {
+            await memory.AppendAsync([JournalEvents.Created("small", run, Day0, 1, "only")]);
+        }
+        // Each run is 2 entries (its own and one task): two fit.
+        await cache.GetAsync(memory, "small", "a");
+        await cache.GetAsync(memory, "small", "b");
+        await cache.GetAsync(memory, "small", "c");
+        var hits = cache.Hits;
+        await cache.GetAsync(memory, "small", "c");
+        await cache.GetAsync(memory, "small", "b");
+        Assert.Equal(hits + 2, cache.Hits);
+        await cache.GetAsync(memory, "small", "a");
+        Assert.Equal(hits + 2, cache.Hits);
+    }
+
+    [Fact]
     public async Task AppendedEvents_FoldBackIntoTheRunWithEveryAttempt()
     {
         var store = new PostgresRunHistoryStore(db.DataSource, _journal);

@@ -46,4 +46,7 @@ public interface IRunJournal
 
     /// <summary>Every event of one run, in sequence order.</summary>
     Task<IReadOnlyList<RunEvent>> ReadAsync(string dagId, string runId, CancellationToken cancellationToken = default);
+
+    /// <summary>The sequence number of one run's last event (0 when it has none): whether it changed since a read.</summary>
+    Task<long> LastSeqAsync(string dagId, string runId, CancellationToken cancellationToken = default);
 }

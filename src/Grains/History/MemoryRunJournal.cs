@@ -13,6 +13,7 @@ public sealed class MemoryRunJournal : IRunJournal, IRunHistoryStore
     private readonly Lock _lock = new();
     private readonly Dictionary<(string DagId, string RunId), List<RunEvent>> _events = [];
     private readonly Dictionary<string, Dictionary<string, RunSummary>> _summaries = new(StringComparer.Ordinal);
+    private readonly RunDetailsCache _details = new();
 
     /// <inheritdoc />
     public Task AppendAsync(IReadOnlyList<RunEvent> events, CancellationToken cancellationToken = default)
@@ -52,8 +53,17 @@ public sealed class MemoryRunJournal : IRunJournal, IRunHistoryStore
     }
 
     /// <inheritdoc />
-    public async Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
-        FoldedRun.From(await ReadAsync(dagId, runId, cancellationToken)).ToDetails(dagId, runId);
+    public Task<long> LastSeqAsync(string dagId, string runId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(_events.TryGetValue((dagId, runId), out var list) && list.Count > 0 ? list[^1].Seq : 0L);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
+        _details.GetAsync(this, dagId, runId, cancellationToken);
 
     /// <inheritdoc />
     public Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)

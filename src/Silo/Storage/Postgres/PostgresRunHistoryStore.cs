@@ -16,8 +16,10 @@ public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJou
     private const string RunColumns = "dag_id, run_id, state, logical_date, queued_at, started_at, ended_at, run_type";
 
     /// <inheritdoc />
-    public async Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
-        FoldedRun.From(await journal.ReadAsync(dagId, runId, cancellationToken).ConfigureAwait(false)).ToDetails(dagId, runId);
+    public Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
+        _details.GetAsync(journal, dagId, runId, cancellationToken);
+
+    private readonly RunDetailsCache _details = new();
 
     /// <inheritdoc />
     public async Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)

@@ -124,6 +124,27 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
         }
     }
 
+    /// <inheritdoc />
+    public async Task<long> LastSeqAsync(string dagId, string runId, CancellationToken cancellationToken = default)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                // The primary key (dag_id, run_id, seq) answers this from its last index entry.
+                await using var command = _dataSource.CreateCommand(
+                    "SELECT coalesce(max(seq), 0) FROM batchyard_journal WHERE dag_id = $1 AND run_id = $2");
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = dagId });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = runId });
+                return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            }
+            catch (Exception ex) when (attempt < 4 && IsStorageFault(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();

@@ -1,0 +1,348 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Batchyard.Grains;
+using Batchyard.Runs;
+using Batchyard.Silo.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+// The dashboard in Debian's Chromium against one embedded silo (memory mode), at the sizes users reach:
+//   map   a run whose noop task is mapped over N items (default 10,000), capped so that it changes for a while
+//   wide  a run of N plain noop tasks (default 2,000) under the DAG's max_active_tasks
+//   dags  the DAG list with N DAG files (default 10,000)
+// For a run: the time from navigation to the first task row (prerendered) and to the live circuit, how long
+// clicks take to show while the run changes (p50/max over a series), the browser's long tasks meanwhile, and
+// the same page again once the run has ended. Prints one table; see bench/README.md.
+var options = BenchOptions.Parse(args);
+var results = new List<(string Scenario, string Metric, string Value)>();
+foreach (var scenario in options.Scenarios)
+{
+    await using var bench = await BrowserBench.StartAsync(scenario, options);
+    var rows = scenario switch
+    {
+        "map" => await bench.MeasureRunAsync("mapped", "score", mapped: true),
+        "wide" => await bench.MeasureRunAsync("wide", "w0", mapped: false),
+        "dags" => await bench.MeasureDagListAsync(),
+        _ => throw new ArgumentException($"unknown scenario '{scenario}' (map, wide, dags)"),
+    };
+    results.AddRange(rows.Select(r => (scenario, r.Metric, r.Value)));
+}
+
+Console.WriteLine();
+Console.WriteLine($"================ dashboard benchmark ({DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ}, {Environment.ProcessorCount} cores) ================");
+Console.WriteLine($"{"scenario",-10} {"metric",-44} value");
+foreach (var (scenario, metric, value) in results)
+{
+    Console.WriteLine($"{scenario,-10} {metric,-44} {value}");
+}
+
+internal sealed record BenchOptions(IReadOnlyList<string> Scenarios, int Items, int MaxActive, int Width, int Dags, int Clicks)
+{
+    public static BenchOptions Parse(string[] args)
+    {
+        var scenarios = new List<string>();
+        int items = 10_000, maxActive = 4, width = 2_000, dags = 10_000, clicks = 12;
+        for (var i = 0; i < args.Length; i++)
+        {
+            int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
+            switch (args[i])
+            {
+                case "--items": items = Next(); break;
+                case "--max-active": maxActive = Next(); break;
+                case "--width": width = Next(); break;
+                case "--dags": dags = Next(); break;
+                case "--clicks": clicks = Next(); break;
+                case "all": scenarios.AddRange(["map", "wide", "dags"]); break;
+                default: scenarios.Add(args[i]); break;
+            }
+        }
+        return new BenchOptions(scenarios.Count == 0 ? ["map", "wide", "dags"] : scenarios, items, maxActive, width, dags, clicks);
+    }
+}
+
+internal sealed class BrowserBench : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly IPlaywright _playwright;
+    private readonly IBrowser _browser;
+    private readonly string _root;
+    private readonly BenchOptions _options;
+    private readonly List<(string Metric, string Value)> _rows = [];
+
+    private BrowserBench(WebApplication app, IPlaywright playwright, IBrowser browser, string root, Uri baseAddress, BenchOptions options)
+    {
+        _app = app;
+        _playwright = playwright;
+        _browser = browser;
+        _root = root;
+        BaseAddress = baseAddress;
+        _options = options;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public static async Task<BrowserBench> StartAsync(string scenario, BenchOptions options)
+    {
+        var root = Directory.CreateTempSubdirectory("batchyard-browser-bench-").FullName;
+        var dags = Directory.CreateDirectory(Path.Combine(root, "dags")).FullName;
+        var files = scenario switch
+        {
+            "map" => [("mapped.yaml", MappedDag(options.Items, options.MaxActive))],
+            "wide" => [("wide.yaml", WideDag(options.Width))],
+            "dags" => Enumerable.Range(0, options.Dags).Select(i => ($"dag-{i:00000}.yaml", ListedDag(i))).ToList(),
+            _ => new List<(string, string)>(),
+        };
+        foreach (var (name, text) in files)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dags, name), text);
+        }
+
+        var grpcPort = Batchyard.Testing.FreePorts.Next();
+        string[] args =
+        [
+            "--applicationName=Batchyard.Silo",
+            "--environment=Development",
+            "--Urls=http://127.0.0.1:0",
+            $"--Batchyard:GrpcUrl=http://127.0.0.1:{grpcPort}",
+            $"--Batchyard:SiloPort={Batchyard.Testing.FreePorts.Next()}",
+            $"--Batchyard:GatewayPort={Batchyard.Testing.FreePorts.Next()}",
+            $"--Batchyard:DagsFolder={dags}",
+            $"--Batchyard:DataFolder={Path.Combine(root, "data")}",
+            "--Logging:LogLevel:Default=Warning",
+        ];
+        var started = Stopwatch.StartNew();
+        var app = BatchyardHost.Build(args);
+        await app.StartAsync();
+        await app.Services.GetRequiredService<Batchyard.Silo.Loading.DagFolderLoader>().FirstScan.WaitAsync(TimeSpan.FromMinutes(5));
+        var loaded = started.Elapsed;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .First(a => !a.EndsWith($":{grpcPort}", StringComparison.Ordinal));
+        var playwright = await Playwright.CreateAsync();
+        var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        var bench = new BrowserBench(app, playwright, browser, root, new Uri(address + "/"), options);
+        bench._rows.Add(("silo start to DAG folder loaded (ms)", Ms(loaded)));
+        return bench;
+    }
+
+    /// <summary>Opens the run page while the run changes, clicks through it, and opens it again once the run has ended.</summary>
+    public async Task<List<(string Metric, string Value)>> MeasureRunAsync(string dagId, string taskId, bool mapped)
+    {
+        var grains = _app.Services.GetRequiredService<IGrainFactory>();
+        var run = await grains.GetGrain<IDagGrain>(dagId).TriggerAsync(new TriggerRequest());
+        var runGrain = grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, run.RunId));
+        var path = $"dags/{dagId}/runs/{Uri.EscapeDataString(run.RunId)}";
+        // Let it get going: the page should show a run with many entries, in every state.
+        await WaitAsync(async () => (await runGrain.GetAsync())?.Tasks.Count(t => t.State.IsFinal()) >= 200 || (await runGrain.GetAsync())?.State.IsFinal() == true, TimeSpan.FromMinutes(2));
+        var entries = (await runGrain.GetAsync())!.Tasks.Length;
+        _rows.Add(("task entries in the run", entries.ToString(CultureInfo.InvariantCulture)));
+
+        var history = _app.Services.GetRequiredService<Batchyard.History.IRunHistoryStore>();
+        var read = Stopwatch.StartNew();
+        await runGrain.GetAsync();
+        _rows.Add(("while running: the run grain's details (ms)", Ms(read.Elapsed)));
+        read.Restart();
+        await history.GetRunAsync(dagId, run.RunId);
+        _rows.Add(("while running: the history's details (ms)", Ms(read.Elapsed)));
+
+        var page = await NewPageAsync();
+        var (firstRow, live) = await OpenAsync(page, path, $"tr[data-task={taskId}]");
+        _rows.Add(("while running: first task row (ms)", Ms(firstRow)));
+        _rows.Add(("while running: live circuit (ms)", Ms(live)));
+        await StartLongTaskObserverAsync(page);
+
+        var latencies = new List<TimeSpan>();
+        var watch = Stopwatch.StartNew();
+        if (mapped)
+        {
+            await page.Locator($"tr[data-task={taskId}] a.by-dag-link").ClickAsync();
+            await page.Locator("[data-testid=instances-page]").WaitForAsync();
+            for (var i = 0; i < _options.Clicks; i++)
+            {
+                var button = i % 2 == 0 ? "instances-next" : "instances-previous";
+                var before = await page.Locator("[data-testid=instances-page]").TextContentAsync();
+                var clicked = Stopwatch.StartNew();
+                await page.Locator($"[data-testid={button}]").ClickAsync();
+                await page.WaitForFunctionAsync("t => document.querySelector('[data-testid=instances-page]')?.textContent !== t", before);
+                latencies.Add(clicked.Elapsed);
+            }
+        }
+        else
+        {
+            for (var i = 0; i < _options.Clicks; i++)
+            {
+                var target = $"w{(i * 37) % _options.Width}";
+                var clicked = Stopwatch.StartNew();
+                await page.Locator($"tr[data-task={target}] a.by-dag-link").ClickAsync();
+                await page.Locator($"tr[data-task={target}].by-row-selected").WaitForAsync();
+                latencies.Add(clicked.Elapsed);
+            }
+        }
+        var window = watch.Elapsed;
+        var stillRunning = (await runGrain.GetAsync())?.State.IsFinal() == false;
+        var longTasks = await page.EvaluateAsync<double[]>("() => window.__longTasks");
+        latencies.Sort();
+        _rows.Add(("clicks measured while the run changed", stillRunning ? $"{latencies.Count} (run still running after them)" : $"{latencies.Count} (the run ended meanwhile)"));
+        _rows.Add(("click to change shown: p50 (ms)", Ms(latencies[latencies.Count / 2])));
+        _rows.Add(("click to change shown: max (ms)", Ms(latencies[^1])));
+        _rows.Add(("browser long tasks in that window", $"{longTasks.Length}, {longTasks.Sum():0} ms of {window.TotalMilliseconds:0} ms busy, longest {(longTasks.Length == 0 ? 0 : longTasks.Max()):0} ms"));
+        await page.CloseAsync();
+
+        await WaitAsync(async () => (await runGrain.GetAsync())?.State.IsFinal() == true, TimeSpan.FromMinutes(30));
+        var final = (await runGrain.GetAsync())!;
+        _rows.Add(("run", $"{StateName(final.State)} in {Ms(final.EndedAt!.Value - final.StartedAt!.Value)} ms, {final.Tasks.Count(t => t.State == TaskState.Succeeded)} entries succeeded"));
+        read.Restart();
+        await runGrain.GetAsync();
+        _rows.Add(("ended: the run grain's details (ms)", Ms(read.Elapsed)));
+        read.Restart();
+        await history.GetRunAsync(dagId, run.RunId);
+        _rows.Add(("ended: the history's details (ms)", Ms(read.Elapsed)));
+        var ended = await NewPageAsync();
+        var (endedRow, endedLive) = await OpenAsync(ended, path, $"tr[data-task={taskId}]");
+        _rows.Add(("ended: first task row (ms)", Ms(endedRow)));
+        _rows.Add(("ended: live circuit (ms)", Ms(endedLive)));
+        var dag = await NewPageAsync();
+        var (graph, _) = await OpenAsync(dag, $"dags/{dagId}", $"[data-testid=dag-graph] g[data-task={taskId}]");
+        _rows.Add(("DAG page: graph node (ms)", Ms(graph)));
+        _rows.Add(("RSS after (MiB)", (Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)));
+        return _rows;
+    }
+
+    /// <summary>The DAG list: the API's answer, and the dashboard's first row and the count it shows.</summary>
+    public async Task<List<(string Metric, string Value)>> MeasureDagListAsync()
+    {
+        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
+        foreach (var query in new[] { "api/v1/dags", "api/v1/dags?limit=100" })
+        {
+            var times = new List<TimeSpan>();
+            long bytes = 0;
+            for (var i = 0; i < 5; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                using var response = await http.GetAsync(new Uri(query, UriKind.Relative));
+                var body = await response.Content.ReadAsByteArrayAsync();
+                times.Add(watch.Elapsed);
+                bytes = body.Length;
+                if (!response.IsSuccessStatusCode)
+                {
+                    _rows.Add(($"GET /{query}", $"{(int)response.StatusCode}"));
+                    break;
+                }
+            }
+            times.Sort();
+            _rows.Add(($"GET /{query}: median of 5 (ms), bytes", $"{Ms(times[times.Count / 2])}, {bytes}"));
+        }
+        var page = await NewPageAsync();
+        var (firstRow, live) = await OpenAsync(page, "", "tr[data-dag]");
+        _rows.Add(("DAG list: first row (ms)", Ms(firstRow)));
+        _rows.Add(("DAG list: live circuit (ms)", Ms(live)));
+        _rows.Add(("DAG list: rows in the page", (await page.Locator("tr[data-dag]").CountAsync()).ToString(CultureInfo.InvariantCulture)));
+        _rows.Add(("DAG list: count it shows", (await page.Locator("[data-testid=dag-count], .by-page-head .by-muted").First.TextContentAsync())?.Trim() ?? "-"));
+        _rows.Add(("RSS after (MiB)", (Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)));
+        return _rows;
+    }
+
+    private async Task<IPage> NewPageAsync()
+    {
+        var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1440, Height = 1000 } });
+        page.SetDefaultTimeout(120_000);
+        return page;
+    }
+
+    /// <summary>Navigates and times the first <paramref name="selector"/> (the prerendered page) and the live circuit.</summary>
+    private static async Task<(TimeSpan First, TimeSpan Live)> OpenAsync(IPage page, string path, string selector)
+    {
+        var watch = Stopwatch.StartNew();
+        await page.GotoAsync(path, new PageGotoOptions { WaitUntil = WaitUntilState.Commit });
+        await page.Locator(selector).First.WaitForAsync();
+        var first = watch.Elapsed;
+        await page.Locator("[data-testid=interactive]").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
+        return (first, watch.Elapsed);
+    }
+
+    private static Task StartLongTaskObserverAsync(IPage page) => page.EvaluateAsync("""
+        () => {
+          window.__longTasks = [];
+          new PerformanceObserver(list => { for (const e of list.getEntries()) window.__longTasks.push(e.duration); })
+            .observe({ type: 'longtask', buffered: false });
+        }
+        """);
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (watch.Elapsed > timeout)
+            {
+                throw new TimeoutException($"not reached within {timeout}");
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    private static string Ms(TimeSpan span) => span.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
+
+    private static string StateName(RunState state) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(state.ToString());
+
+    private static string MappedDag(int items, int maxActive)
+    {
+        var list = new StringBuilder();
+        for (var i = 0; i < items; i++)
+        {
+            list.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"s{i}");
+        }
+        return $"""
+            id: mapped
+            defaults: {"{"} backend: noop {"}"}
+            flow: score >> report
+            tasks:
+              score:
+                map:
+                  over: [{list}]
+                  max_active: {maxActive}
+                command: [score, "{"{{"} item {"}}"}"]
+              report:
+                command: [report]
+            """;
+    }
+
+    private static string WideDag(int width)
+    {
+        var text = new StringBuilder("id: wide\ndefaults: { backend: noop }\ntasks:\n  start:\n    command: [start]\n");
+        for (var i = 0; i < width; i++)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  w{i}:\n    depends_on: [start]\n    command: [work]\n");
+        }
+        return text.ToString();
+    }
+
+    private static string ListedDag(int i) => $"""
+        id: dag-{i:00000}
+        description: listed DAG {i}
+        owner: team-{i % 20}
+        tags: [t{i % 7}]
+        schedule: "0 3 * * *"
+        defaults: {"{"} backend: noop {"}"}
+        tasks:
+          only:
+            command: [noop]
+        """;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Delete(_root, recursive: true);
+    }
+}
