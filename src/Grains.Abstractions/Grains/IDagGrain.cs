@@ -34,6 +34,12 @@ public interface IDagGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<ImmutableArray<DateTimeOffset>> GetNextSlotsAsync(int count);
 
+    /// <summary>
+    /// When its schedule should next be evaluated: the slot after the newest one fired (earlier than now when
+    /// slots were missed), or null when it has no schedule, is paused or deleted. Its schedule shard asks.
+    /// </summary>
+    Task<DateTimeOffset?> GetNextFireAsync();
+
     /// <summary>A run of this DAG changed state; called by the run grain, which repeats it until this call succeeds.</summary>
     Task OnRunChangedAsync(RunSummary run);
 }
@@ -49,4 +55,20 @@ public interface IDagRegistryGrain : IGrainWithIntegerKey
 
     /// <summary>All DAG ids, sorted.</summary>
     Task<ImmutableArray<string>> ListAsync();
+}
+
+/// <summary>
+/// Fires the cron slots of the DAGs of one shard (integer key 0…shards−1) from an in-memory timer at the exact
+/// instant; its DAGs tell it their next slot.
+/// </summary>
+public interface IScheduleShardGrain : IGrainWithIntegerKey
+{
+    /// <summary>The DAG's next slot (null: none, it stopped being scheduled).</summary>
+    Task SetNextAsync(string dagId, DateTimeOffset? next);
+
+    /// <summary>Fires every DAG whose slot has come (its timer calls this).</summary>
+    Task FireDueAsync();
+
+    /// <summary>How many scheduled DAGs the shard follows.</summary>
+    Task<int> CountAsync();
 }

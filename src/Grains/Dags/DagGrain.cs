@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using Batchyard.Grains;
+using Orleans.Concurrency;
 using Batchyard.Runs;
 using Batchyard.Scheduling;
 using Microsoft.Extensions.Logging;
@@ -32,14 +33,12 @@ public sealed partial class DagGrain(
     [PersistentState("dag", StorageNames.Batchyard)] IPersistentState<DagState> store,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagGrain> logger,
-    IOptions<WakeOptions> wake) : Grain, IDagGrain, IRemindable
+    IOptions<SchedulingOptions> scheduling) : Grain, IDagGrain, IRemindable
 {
+    /// <summary>The per-DAG reminder of earlier versions; schedule shards fire slots now.</summary>
     internal const string ScheduleReminder = "schedule";
     private const int RecentRunsKept = 25;
     private const int CatchupLimit = 1000;
-
-    /// <summary>The reminder's period: it only matters when a tick is lost (a silo died at the slot).</summary>
-    private TimeSpan FallbackPeriod => wake.Value.WakePeriod;
 
     private DagState S => store.State;
 
@@ -155,16 +154,12 @@ public sealed partial class DagGrain(
         foreach (var slot in due)
         {
             // The run id is the slot: a slot fired twice (a retried tick, a failover) finds its run and makes none.
+            // The slot is recorded in the same write that tracks its run.
             var runId = "scheduled__" + Stamp(slot);
-            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled") is not null)
+            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled", firedSlot: slot) is not null)
             {
                 created.Add(runId);
             }
-            S.LastSlot = slot;
-        }
-        if (due.Count > 0)
-        {
-            await store.WriteStateAsync();
         }
         await ArmScheduleAsync();
         return created.ToImmutable();
@@ -237,10 +232,17 @@ public sealed partial class DagGrain(
         await AdmitQueuedRunsAsync();
     }
 
+    public Task<DateTimeOffset?> GetNextFireAsync() => Task.FromResult(NextFire());
+
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName == ScheduleReminder)
         {
+            // Written by an earlier version: the DAG's shard takes over.
+            if (await this.GetReminder(ScheduleReminder) is { } legacy)
+            {
+                await this.UnregisterReminder(legacy);
+            }
             var created = await EvaluateScheduleAsync();
             if (created.Length > 0)
             {
@@ -249,7 +251,7 @@ public sealed partial class DagGrain(
         }
     }
 
-    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType)
+    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, DateTimeOffset? firedSlot = null)
     {
         // The active and queued runs are what the runs told this grain: each run tells of every state change
         // and repeats it from its own reminder until it is heard, so nothing here needs checking against them.
@@ -275,6 +277,11 @@ public sealed partial class DagGrain(
                 S.QueuedRuns.Add(runId);
                 break;
         }
+        if (firedSlot is { } slot)
+        {
+            // Only once the slot's run exists: a crash before this write fires the slot again, which finds it.
+            S.LastSlot = slot;
+        }
         await store.WriteStateAsync();
         if (existed)
         {
@@ -297,31 +304,20 @@ public sealed partial class DagGrain(
         }
     }
 
-    private async Task ArmScheduleAsync()
-    {
-        if (S.Paused || S.Deleted || Cron() is not { } cron)
-        {
-            await DisarmScheduleAsync();
-            return;
-        }
-        var now = time.GetUtcNow();
-        if (cron.NextAfter(Later(S.LastSlot, now)) is not { } next)
-        {
-            await DisarmScheduleAsync();
-            return;
-        }
-        // Re-armed per occurrence: due at the next slot; the period only matters if a tick is lost.
-        var due = next - now;
-        await this.RegisterOrUpdateReminder(ScheduleReminder, due < TimeSpan.Zero ? TimeSpan.Zero : due, FallbackPeriod);
-    }
+    /// <summary>Tells the DAG's schedule shard when to fire next (nothing when it should not).</summary>
+    private Task ArmScheduleAsync() => Shard().SetNextAsync(DagId, NextFire());
 
-    private async Task DisarmScheduleAsync()
-    {
-        if (await this.GetReminder(ScheduleReminder) is { } reminder)
-        {
-            await this.UnregisterReminder(reminder);
-        }
-    }
+    private Task DisarmScheduleAsync() => Shard().SetNextAsync(DagId, null);
+
+    /// <summary>
+    /// The next slot to evaluate at: the one after the newest fired slot. It is in the past when slots were
+    /// missed (the silo was down, the DAG was re-applied after a restart): then it fires at once, and the
+    /// evaluation applies the DAG's catchup rule.
+    /// </summary>
+    private DateTimeOffset? NextFire() =>
+        S.Paused || S.Deleted || Cron() is not { } cron ? null : cron.NextAfter(S.LastSlot ?? time.GetUtcNow());
+
+    private IScheduleShardGrain Shard() => GrainFactory.GetGrain<IScheduleShardGrain>(ScheduleShards.Of(DagId, scheduling.Value.Shards));
 
     private CronSchedule? Cron() =>
         S.Definition is { Schedule: { } schedule } definition ? CronSchedule.TryParse(schedule, definition.Timezone, out _) : null;
@@ -378,15 +374,22 @@ public sealed class DagRegistryState
     [Id(0)] public HashSet<string> DagIds { get; set; } = new(StringComparer.Ordinal);
 }
 
-/// <summary>The set of known DAG ids.</summary>
+/// <summary>
+/// The set of known DAG ids. Reentrant so that adds arriving together (a folder of 10,000 files loaded in
+/// parallel) share their writes: each caller returns once a write begun after its change has completed.
+/// </summary>
+[Reentrant]
 public sealed class DagRegistryGrain(
     [PersistentState("registry", StorageNames.Batchyard)] IPersistentState<DagRegistryState> store) : Grain, IDagRegistryGrain
 {
+    private Task? _writing;
+    private bool _dirty;
+
     public async Task AddAsync(string dagId)
     {
         if (store.State.DagIds.Add(dagId))
         {
-            await store.WriteStateAsync();
+            await CommitAsync();
         }
     }
 
@@ -394,9 +397,41 @@ public sealed class DagRegistryGrain(
     {
         if (store.State.DagIds.Remove(dagId))
         {
-            await store.WriteStateAsync();
+            await CommitAsync();
         }
     }
 
     public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.DagIds.Order(StringComparer.Ordinal).ToImmutableArray());
+
+    /// <summary>Group commit: one write at a time, each covering every change made before it began.</summary>
+    private async Task CommitAsync()
+    {
+        _dirty = true;
+        while (_dirty || _writing is not null)
+        {
+            if (_writing is { } running)
+            {
+                // Begun before this change, perhaps: wait, then write again unless another caller did.
+                await running;
+                continue;
+            }
+            _dirty = false;
+            var write = store.WriteStateAsync();
+            _writing = write;
+            try
+            {
+                await write;
+            }
+            catch
+            {
+                _dirty = true;
+                throw;
+            }
+            finally
+            {
+                _writing = null;
+            }
+            return;
+        }
+    }
 }

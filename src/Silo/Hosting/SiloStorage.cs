@@ -36,6 +36,12 @@ public static class SiloStorage
             throw new InvalidOperationException($"Batchyard:WakePeriod must be positive, not {wake.WakePeriod}");
         }
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(wake));
+        var scheduling = configuration.GetSection("Batchyard:Scheduling").Get<Batchyard.Scheduling.SchedulingOptions>() ?? new();
+        if (scheduling.Shards is < 1 or > 4096)
+        {
+            throw new InvalidOperationException($"Batchyard:Scheduling:Shards must be between 1 and 4096, not {scheduling.Shards}");
+        }
+        silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(scheduling));
         silo.Configure<ReminderOptions>(o =>
         {
             if (wake.WakePeriod < o.MinimumReminderPeriod)
