@@ -159,7 +159,10 @@ public sealed partial class DagRunGrain(
         InitTasks();
         TrackTasks();
         RecordCreated();
-        LogCreated(_dagId, _runId, start.StartNow);
+        using (TraceScope(S.TraceParent))
+        {
+            LogCreated(_dagId, _runId, start.StartNow);
+        }
         if (start.StartNow)
         {
             await BeginCoreAsync();
@@ -498,7 +501,10 @@ public sealed partial class DagRunGrain(
         {
             task.State = state == AttemptState.TimedOut ? TaskState.TimedOut : TaskState.Failed;
         }
-        LogAttemptEnded(_dagId, _runId, task.Key, ended.Attempt, state, reason ?? "");
+        using (TraceScope(_attemptTraceParents.GetValueOrDefault((task.Key, ended.Attempt)) ?? S.TraceParent))
+        {
+            LogAttemptEnded(_dagId, _runId, task.Key, ended.Attempt, state, reason ?? "");
+        }
         RecordTask(task, ended);
         AttemptEnded(task, ended);
         ReleasePoolSlot(task);
@@ -738,7 +744,10 @@ public sealed partial class DagRunGrain(
         };
         task.Attempts.Add(attempt);
         task.State = TaskState.Failed;
-        LogAttemptEnded(_dagId, _runId, task.Key, attempt.Attempt, AttemptState.Failed, reason);
+        using (TraceScope(S.TraceParent))
+        {
+            LogAttemptEnded(_dagId, _runId, task.Key, attempt.Attempt, AttemptState.Failed, reason);
+        }
         RecordTask(task, attempt);
         StartAttemptSpan(task, attempt.Attempt);
         AttemptEnded(task, attempt);
@@ -851,7 +860,10 @@ public sealed partial class DagRunGrain(
         _state = state;
         _endedAt = time.GetUtcNow();
         RecordRunState();
-        LogFinished(_dagId, _runId, state);
+        using (TraceScope(S.TraceParent))
+        {
+            LogFinished(_dagId, _runId, state);
+        }
         var dagId = _dagId;
         var name = JournalJson.StateName(state);
         _writer.AfterDurable(() =>
@@ -1078,6 +1090,16 @@ public sealed partial class DagRunGrain(
         Item = task.Plan.MapIndex is { } index && _tasks.TryGetValue(task.Plan.TaskId, out var parent) && parent.MapItems is { } items && index < items.Length ? items[index] : null,
         Outputs = _outputRefs.TryGetValue(task.Plan.TaskId, out var refs) && refs.Length > 0 ? OutputsOf(refs) : ImmutableDictionary<string, string>.Empty,
     };
+
+    /// <summary>
+    /// A log scope with the trace and span ids of <paramref name="traceParent"/>: a grain turn has no current span
+    /// (the run's spans outlive turns), so the lines about a run name its trace themselves, as the logger's own
+    /// activity scope would.
+    /// </summary>
+    private IDisposable? TraceScope(string? traceParent) =>
+        traceParent is not null && ActivityContext.TryParse(traceParent, null, out var context)
+            ? logger.BeginScope(new Dictionary<string, object> { ["TraceId"] = context.TraceId.ToHexString(), ["SpanId"] = context.SpanId.ToHexString() })
+            : null;
 
     /// <summary>Starts the span of one attempt under the run's root span; returns its traceparent (null when nothing traces).</summary>
     private string? StartAttemptSpan(FoldedTask task, int attempt)
