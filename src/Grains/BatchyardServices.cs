@@ -22,6 +22,8 @@ public static class BatchyardServices
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddKeyedSingleton(BatchyardClock.Key, (sp, _) => sp.GetRequiredService<TimeProvider>());
         services.TryAddSingleton<BackendCatalog>();
+        services.AddMetrics();
+        services.TryAddSingleton<Telemetry.BatchyardMetrics>();
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();
         services.TryAddSingleton<Pools.PoolSettings>();

@@ -85,6 +85,7 @@ public static class EmulatorApp
         {
             return Error(403, refused.Code, refused.Message);
         }
+        stats.Traced(operation, request.Headers["traceparent"].ToString());
 
         var fault = faults.Decide(operation);
         switch (fault)

@@ -73,6 +73,7 @@ public sealed class EmulatorStats
     private readonly Dictionary<string, int> _calls = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _faults = new(StringComparer.Ordinal);
     private readonly List<string> _breaches = [];
+    private readonly List<(string Operation, string TraceParent)> _traceParents = [];
 
     public void Call(string operation)
     {
@@ -126,6 +127,27 @@ public sealed class EmulatorStats
             lock (_gate)
             {
                 return _calls.Values.Sum();
+            }
+        }
+    }
+
+    /// <summary>A request whose signature was accepted carried this <c>traceparent</c> (empty: none).</summary>
+    public void Traced(string operation, string traceParent)
+    {
+        lock (_gate)
+        {
+            _traceParents.Add((operation, traceParent));
+        }
+    }
+
+    /// <summary>The <c>traceparent</c> of every request whose signature was accepted, in order.</summary>
+    public IReadOnlyList<(string Operation, string TraceParent)> TraceParents
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _traceParents];
             }
         }
     }

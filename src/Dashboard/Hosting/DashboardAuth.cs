@@ -55,7 +55,7 @@ public static class DashboardAuth
     }
 
     private static bool IsOpen(PathString path) =>
-        path.StartsWithSegments("/api") || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz")
+        path.StartsWithSegments("/api") || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics")
         || path.StartsWithSegments("/openapi") || path.StartsWithSegments(LoginPath)
         || path.StartsWithSegments("/_framework") || path.StartsWithSegments("/_content")
         || path.StartsWithSegments("/favicon.ico");

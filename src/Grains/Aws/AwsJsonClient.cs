@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Batchyard.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace Batchyard.Aws;
@@ -33,13 +34,17 @@ public sealed partial class AwsJsonClient(
     /// <summary>Longest wait for one attempt's answer; a slower one counts as a timeout and is retried.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Where each try is counted; none: not counted.</summary>
+    public BatchyardMetrics? Metrics { get; init; }
+
     public AwsEndpoint Endpoint => _endpoint.Value;
     public AwsRetryPolicy Retry => retry;
 
     public async Task<TResponse> SendAsync<TRequest, TResponse>(string operation, TRequest request, CancellationToken cancellationToken)
     {
         var body = JsonSerializer.SerializeToUtf8Bytes(request, json);
-        var text = await retry.RunAsync(service.SigningName, operation, token => SendOnceAsync(operation, body, token), AttemptTimeout, time, logger, cancellationToken).ConfigureAwait(false);
+        using var span = AwsTelemetry.StartCall(service.SigningName, operation);
+        var text = await retry.RunAsync(service.SigningName, operation, token => AwsTelemetry.CountTryAsync(Metrics, operation, () => SendOnceAsync(operation, body, token)), AttemptTimeout, time, logger, cancellationToken).ConfigureAwait(false);
         return JsonSerializer.Deserialize<TResponse>(string.IsNullOrWhiteSpace(text) ? "{}" : text, json)
             ?? throw new JsonException($"{operation}: empty answer");
     }
@@ -74,6 +79,7 @@ public sealed partial class AwsJsonClient(
             message.Headers.TryAddWithoutValidation("X-Amz-Security-Token", creds.SessionToken);
         }
         message.Headers.TryAddWithoutValidation("Authorization", signature.Authorization);
+        AwsTelemetry.AddTraceContext(message);
         message.Content = new ByteArrayContent(body);
         // Exactly this media type with no charset: JSON 1.1 services refuse anything else.
         message.Content.Headers.ContentType = new MediaTypeHeaderValue(ContentType);

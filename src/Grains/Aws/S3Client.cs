@@ -60,6 +60,9 @@ public sealed partial class S3Client(
     /// <summary>Longest wait for one attempt's answer; a slower one counts as a timeout and is retried.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Where each try is counted; none: not counted.</summary>
+    public Batchyard.Telemetry.BatchyardMetrics? Metrics { get; init; }
+
     public AwsEndpoint Endpoint => _endpoint.Value;
 
     /// <summary>
@@ -70,7 +73,13 @@ public sealed partial class S3Client(
     {
         ArgumentNullException.ThrowIfNull(location);
         ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
-        return retry.RunAsync(AwsServiceInfo.S3.SigningName, "GetObject", token => GetOnceAsync(location, maxBytes, token), AttemptTimeout, time, logger, cancellationToken);
+        return GetAsync(location, maxBytes, cancellationToken);
+    }
+
+    private async Task<S3ObjectContent> GetAsync(S3Location location, int maxBytes, CancellationToken cancellationToken)
+    {
+        using var span = AwsTelemetry.StartCall(AwsServiceInfo.S3.SigningName, "GetObject");
+        return await retry.RunAsync(AwsServiceInfo.S3.SigningName, "GetObject", token => AwsTelemetry.CountTryAsync(Metrics, "GetObject", () => GetOnceAsync(location, maxBytes, token)), AttemptTimeout, time, logger, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<S3ObjectContent> GetOnceAsync(S3Location location, int maxBytes, CancellationToken cancellationToken)
@@ -104,6 +113,7 @@ public sealed partial class S3Client(
             message.Headers.TryAddWithoutValidation("X-Amz-Security-Token", creds.SessionToken);
         }
         message.Headers.TryAddWithoutValidation("Authorization", signature.Authorization);
+        AwsTelemetry.AddTraceContext(message);
 
         var started = Stopwatch.GetTimestamp();
         // Headers first: the body is read only as far as the limit, and a larger object is never fetched whole.

@@ -76,6 +76,8 @@ public sealed record JobRef
     /// URI), set by the supervisor when it renders the task; null when the task declares none.
     /// </summary>
     [Id(7)] public string? OutputUri { get; init; }
+    /// <summary>The attempt's span as a W3C traceparent, so that the job's backend calls join the run's trace; null when nothing traces.</summary>
+    [Id(8)] public string? TraceParent { get; init; }
 }
 
 public enum JobState

@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Batchyard.Runs;
+using Batchyard.Telemetry;
 
 namespace Batchyard.History;
 
@@ -8,7 +10,7 @@ namespace Batchyard.History;
 /// It is also the history store, projecting runs from the same events: run-level events keep a summary per
 /// run for listing; a run's details are folded from its events on demand.
 /// </summary>
-public sealed class MemoryRunJournal : IRunJournal, IRunHistoryStore
+public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJournal, IRunHistoryStore
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<(string DagId, string RunId), List<RunEvent>> _events = [];
@@ -19,6 +21,14 @@ public sealed class MemoryRunJournal : IRunJournal, IRunHistoryStore
     public Task AppendAsync(IReadOnlyList<RunEvent> events, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(events);
+        var started = Stopwatch.GetTimestamp();
+        Append(events);
+        metrics?.JournalCommitted("memory", events.Count, Stopwatch.GetElapsedTime(started));
+        return Task.CompletedTask;
+    }
+
+    private void Append(IReadOnlyList<RunEvent> events)
+    {
         lock (_lock)
         {
             foreach (var e in events)
@@ -40,7 +50,6 @@ public sealed class MemoryRunJournal : IRunJournal, IRunHistoryStore
                 }
             }
         }
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc />

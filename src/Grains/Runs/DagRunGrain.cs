@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Batchyard.Backends;
 using Batchyard.Dags;
 using Batchyard.Events;
@@ -6,6 +7,7 @@ using Batchyard.Grains;
 using Batchyard.History;
 using Batchyard.Pools;
 using Batchyard.Scheduling;
+using Batchyard.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -21,6 +23,8 @@ public sealed class DagRunState
     [Id(4)] public ImmutableDictionary<string, string> Params { get; set; } = ImmutableDictionary<string, string>.Empty;
     [Id(5)] public string RunType { get; set; } = "manual";
     [Id(6)] public DateTimeOffset QueuedAt { get; set; }
+    /// <summary>The run's root span (W3C traceparent): every span of the run, on any silo, is parented on it.</summary>
+    [Id(7)] public string? TraceParent { get; set; }
 }
 
 /// <summary>
@@ -38,7 +42,8 @@ public sealed partial class DagRunGrain(
     Batchyard.Notifications.RunNotifier notifier,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger,
-    IOptions<WakeOptions> wake) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
+    IOptions<WakeOptions> wake,
+    BatchyardMetrics metrics) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
 {
     /// <summary>The run's durable wake-up while it is active (or owes stops).</summary>
     public const string WakeReminder = "wake";
@@ -69,6 +74,10 @@ public sealed partial class DagRunGrain(
     private RunState? _dagHeard;
     private Orleans.Utilities.ObserverManager<IRunObserver>? _watchers;
     private IGrainTimer? _publishTimer;
+    private Activity? _runSpan;
+    // The spans of this activation's attempts, open until the attempt ends, and their ids for the stops that follow.
+    private readonly Dictionary<(string Key, int Attempt), Activity> _attemptSpans = [];
+    private readonly Dictionary<(string Key, int Attempt), string> _attemptTraceParents = [];
 
     private DagRunState S => store.State;
 
@@ -107,6 +116,14 @@ public sealed partial class DagRunGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _timer?.Cancel();
+        // Spans cannot follow the run to its next activation: they end here, and later spans keep their parents' ids.
+        foreach (var span in _attemptSpans.Values)
+        {
+            BatchyardTracing.EndEarly(span);
+        }
+        _attemptSpans.Clear();
+        BatchyardTracing.EndEarly(_runSpan);
+        _runSpan = null;
         // Whatever is recorded is written before the grain goes; when the silo shuts down its storage may
         // already be gone, and nothing is lost by not waiting: undurable decisions were never acted on.
         if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown)
@@ -135,12 +152,17 @@ public sealed partial class DagRunGrain(
         S.Params = start.Params;
         S.RunType = start.RunType;
         S.QueuedAt = time.GetUtcNow();
+        _runSpan = BatchyardTracing.StartRun(_dagId, _runId, start.RunType);
+        S.TraceParent = BatchyardTracing.TraceParent(_runSpan);
         await store.WriteStateAsync();
         IndexDag();
         InitTasks();
         TrackTasks();
         RecordCreated();
-        LogCreated(_dagId, _runId, start.StartNow);
+        using (TraceScope(S.TraceParent))
+        {
+            LogCreated(_dagId, _runId, start.StartNow);
+        }
         if (start.StartNow)
         {
             await BeginCoreAsync();
@@ -170,6 +192,15 @@ public sealed partial class DagRunGrain(
         _state = RunState.Running;
         _startedAt = time.GetUtcNow();
         RecordRunState();
+        if (S.RunType == "scheduled")
+        {
+            var late = _startedAt.Value - S.LogicalDate;
+            _writer.AfterDurable(() =>
+            {
+                metrics.ScheduledRunStarted(_dagId, late);
+                return Task.CompletedTask;
+            });
+        }
         ArmWake();
         await ScheduleReadyAsync();
     }
@@ -470,8 +501,12 @@ public sealed partial class DagRunGrain(
         {
             task.State = state == AttemptState.TimedOut ? TaskState.TimedOut : TaskState.Failed;
         }
-        LogAttemptEnded(_dagId, _runId, task.Key, ended.Attempt, state, reason ?? "");
+        using (TraceScope(_attemptTraceParents.GetValueOrDefault((task.Key, ended.Attempt)) ?? S.TraceParent))
+        {
+            LogAttemptEnded(_dagId, _runId, task.Key, ended.Attempt, state, reason ?? "");
+        }
         RecordTask(task, ended);
+        AttemptEnded(task, ended);
         ReleasePoolSlot(task);
         if (task.Plan.MapIndex is not null)
         {
@@ -499,6 +534,7 @@ public sealed partial class DagRunGrain(
         }
         var ended = current with { State = AttemptState.Cancelled, Reason = reason, EndedAt = now };
         task.Attempts[current.Attempt - 1] = ended;
+        AttemptEnded(task, ended);
         task.StopPending.Add(ended.Attempt);
         OrderStop(task, ended.Attempt);
         ReleasePoolSlot(task);
@@ -708,8 +744,13 @@ public sealed partial class DagRunGrain(
         };
         task.Attempts.Add(attempt);
         task.State = TaskState.Failed;
-        LogAttemptEnded(_dagId, _runId, task.Key, attempt.Attempt, AttemptState.Failed, reason);
+        using (TraceScope(S.TraceParent))
+        {
+            LogAttemptEnded(_dagId, _runId, task.Key, attempt.Attempt, AttemptState.Failed, reason);
+        }
         RecordTask(task, attempt);
+        StartAttemptSpan(task, attempt.Attempt);
+        AttemptEnded(task, attempt);
     }
 
     private static string Shorten(string text) => text.Length <= 80 ? $"'{text}'" : $"'{text[..77]}...'";
@@ -762,6 +803,7 @@ public sealed partial class DagRunGrain(
         };
         task.Attempts.Add(attempt);
         RecordTask(task, attempt);
+        StartAttemptSpan(task, attempt.Attempt);
         var order = OrderFor(task, attempt.Attempt, acknowledged: false);
         _writer.AfterDurable(() => Supervisor(order.Job).RunAsync(order));
     }
@@ -818,7 +860,19 @@ public sealed partial class DagRunGrain(
         _state = state;
         _endedAt = time.GetUtcNow();
         RecordRunState();
-        LogFinished(_dagId, _runId, state);
+        using (TraceScope(S.TraceParent))
+        {
+            LogFinished(_dagId, _runId, state);
+        }
+        var dagId = _dagId;
+        var name = JournalJson.StateName(state);
+        _writer.AfterDurable(() =>
+        {
+            metrics.RunEnded(dagId, name);
+            return Task.CompletedTask;
+        });
+        BatchyardTracing.End(_runSpan, name);
+        _runSpan = null;
         ArmTimer();
         var notify = state == RunState.Succeeded ? S.Dag!.Notify.OnSuccess : state == RunState.Failed ? S.Dag!.Notify.OnFailure : [];
         if (!notify.IsEmpty)
@@ -1022,11 +1076,13 @@ public sealed partial class DagRunGrain(
         TaskId = task.Plan.TaskId,
         Attempt = attempt,
         MapIndex = task.Plan.MapIndex,
+        TraceParent = _attemptTraceParents.GetValueOrDefault((task.Key, attempt)),
     };
 
     private JobOrder OrderFor(FoldedTask task, int attempt, bool acknowledged) => new()
     {
-        Job = JobOf(task, attempt),
+        // An attempt that a former activation started gets a span again here (its first one ended with that activation).
+        Job = JobOf(task, attempt) with { TraceParent = _attemptTraceParents.GetValueOrDefault((task.Key, attempt)) ?? StartAttemptSpan(task, attempt) },
         Task = _defs[task.Plan.TaskId],
         LogicalDate = S.LogicalDate,
         Params = S.Params,
@@ -1034,6 +1090,49 @@ public sealed partial class DagRunGrain(
         Item = task.Plan.MapIndex is { } index && _tasks.TryGetValue(task.Plan.TaskId, out var parent) && parent.MapItems is { } items && index < items.Length ? items[index] : null,
         Outputs = _outputRefs.TryGetValue(task.Plan.TaskId, out var refs) && refs.Length > 0 ? OutputsOf(refs) : ImmutableDictionary<string, string>.Empty,
     };
+
+    /// <summary>
+    /// A log scope with the trace and span ids of <paramref name="traceParent"/>: a grain turn has no current span
+    /// (the run's spans outlive turns), so the lines about a run name its trace themselves, as the logger's own
+    /// activity scope would.
+    /// </summary>
+    private IDisposable? TraceScope(string? traceParent) =>
+        traceParent is not null && ActivityContext.TryParse(traceParent, null, out var context)
+            ? logger.BeginScope(new Dictionary<string, object> { ["TraceId"] = context.TraceId.ToHexString(), ["SpanId"] = context.SpanId.ToHexString() })
+            : null;
+
+    /// <summary>Starts the span of one attempt under the run's root span; returns its traceparent (null when nothing traces).</summary>
+    private string? StartAttemptSpan(FoldedTask task, int attempt)
+    {
+        var span = BatchyardTracing.StartDetached($"attempt {task.Key}", S.TraceParent);
+        if (span is null)
+        {
+            return null;
+        }
+        span.SetTag("batchyard.dag", _dagId).SetTag("batchyard.run", _runId).SetTag("batchyard.task", task.Key)
+            .SetTag("batchyard.attempt", attempt).SetTag("batchyard.backend", _defs[task.Plan.TaskId].Backend);
+        _attemptSpans[(task.Key, attempt)] = span;
+        var traceParent = BatchyardTracing.TraceParent(span)!;
+        _attemptTraceParents[(task.Key, attempt)] = traceParent;
+        return traceParent;
+    }
+
+    /// <summary>Counts an ended attempt once its end is durable, and ends its span.</summary>
+    private void AttemptEnded(FoldedTask task, AttemptDetails ended)
+    {
+        var outcome = JournalJson.StateName(ended.State);
+        if (_attemptSpans.Remove((task.Key, ended.Attempt), out var span))
+        {
+            BatchyardTracing.End(span, outcome, ended.Reason);
+        }
+        var ran = ended.EndedAt - (ended.StartedAt ?? ended.QueuedAt);
+        var backend = ended.Backend is { Length: > 0 } named ? named : _defs[task.Plan.TaskId].Backend;
+        _writer.AfterDurable(() =>
+        {
+            metrics.AttemptEnded(backend, outcome, ran);
+            return Task.CompletedTask;
+        });
+    }
 
     private IJobSupervisorGrain Supervisor(JobRef job) => GrainFactory.GetGrain<IJobSupervisorGrain>(job.JobName);
 

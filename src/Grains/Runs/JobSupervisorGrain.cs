@@ -3,6 +3,7 @@ using Batchyard.Dags;
 using Batchyard.Grains;
 using Batchyard.Logs;
 using Batchyard.Secrets;
+using Batchyard.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace Batchyard.Runs;
@@ -167,6 +168,7 @@ public sealed partial class JobSupervisorGrain(
             return;
         }
 
+        using var span = BackendCallSpan("submit", job);
         LogSubmitting(job.DagId, job.RunId, job.TaskId, job.Attempt, job.Backend, job.JobName);
         JobStatus status;
         try
@@ -177,12 +179,14 @@ public sealed partial class JobSupervisorGrain(
         {
             // Throttled or briefly away: the attempt stays queued and is submitted again later (the backend
             // adopts a job of the same name), without holding this grain's turn meanwhile.
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             Defer(job, ex.Message);
             return;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !_life.IsCancellationRequested)
         {
             // The job may exist although the answer was lost: the run has it stopped (a no-op when it does not).
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             LogSubmitFailed(job.DagId, job.RunId, job.TaskId, job.Attempt, ex.Message);
             SubmitFailed($"submit failed: {ex.Message}", retryable: true);
             return;
@@ -296,6 +300,7 @@ public sealed partial class JobSupervisorGrain(
         _ = Task.Run(async () =>
         {
             string? error = null;
+            using var span = BackendCallSpan("stop", job);
             try
             {
                 if (backend is not null)
@@ -306,6 +311,7 @@ public sealed partial class JobSupervisorGrain(
             catch (Exception ex) when (!token.IsCancellationRequested)
             {
                 error = ex.Message;
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, error);
             }
             if (!token.IsCancellationRequested)
             {
@@ -330,6 +336,8 @@ public sealed partial class JobSupervisorGrain(
         job = BackendJob();
         _watchTask = Task.Run(async () =>
         {
+            // The whole watch is one backend call of the attempt: the backend's status reads and log fetches go under it.
+            using var span = BackendCallSpan("watch", job);
             try
             {
                 var log = await OpenLogAsync(order, token);
@@ -378,6 +386,12 @@ public sealed partial class JobSupervisorGrain(
         var key = Batchyard.History.TaskKeys.Of(job.TaskId, job.MapIndex);
         return TaskSecrets.Masking(await logs.OpenAsync(job.DagId, job.RunId, key, job.Attempt, cancellationToken), TaskSecrets.Values(order.Task, secrets));
     }
+
+    /// <summary>A span for one call to the job's backend, under the attempt's span, current until disposed.</summary>
+    private static System.Diagnostics.Activity? BackendCallSpan(string call, JobRef job) =>
+        BatchyardTracing.Start($"{call} {job.Backend}", job.TraceParent, System.Diagnostics.ActivityKind.Client)
+            ?.SetTag("batchyard.dag", job.DagId).SetTag("batchyard.run", job.RunId).SetTag("batchyard.task", job.TaskId)
+            .SetTag("batchyard.attempt", job.Attempt).SetTag("batchyard.job", job.JobName);
 
     /// <summary>One timer for whatever this supervisor waits for next (a deferred submit, a re-watch, a stop retry).</summary>
     private void ArmTimer(DateTimeOffset at)

@@ -11,17 +11,17 @@ namespace Batchyard.Silo.Hosting;
 /// </summary>
 public sealed class ApiKeyAuthentication
 {
-    private readonly byte[]? _keyHash;
+    private readonly BearerKey? _key;
     private readonly List<string> _protectedPrefixes = ["/api/", "/batchyard.v1.", "/grpc.reflection."];
 
     public ApiKeyAuthentication(IOptions<BatchyardOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _keyHash = options.Value.ApiKey is { Length: > 0 } key ? Hash(key) : null;
+        _key = options.Value.ApiKey is { Length: > 0 } key ? new BearerKey(key) : null;
     }
 
     /// <summary>True when a key is configured and calls must present it.</summary>
-    public bool Enabled => _keyHash is not null;
+    public bool Enabled => _key is not null;
 
     /// <summary>Path prefixes that need the key (case-insensitive); hosts add their own before the app starts.</summary>
     public IReadOnlyList<string> ProtectedPrefixes => _protectedPrefixes;
@@ -36,12 +36,8 @@ public sealed class ApiKeyAuthentication
         path.Value is { } value && (_protectedPrefixes.Any(p => value.StartsWith(p, StringComparison.OrdinalIgnoreCase))
             || _protectedPrefixes.Any(p => p.EndsWith('/') && value.Equals(p[..^1], StringComparison.OrdinalIgnoreCase)));
 
-    /// <summary>
-    /// Whether <paramref name="key"/> is the configured key (always true when none is configured). Both sides are
-    /// hashed first so that the comparison takes the same time whatever the length or content of the guess.
-    /// </summary>
-    public bool IsValid(string? key) =>
-        _keyHash is null || (key is not null && CryptographicOperations.FixedTimeEquals(Hash(key), _keyHash));
+    /// <summary>Whether <paramref name="key"/> is the configured key (always true when none is configured).</summary>
+    public bool IsValid(string? key) => _key is null || _key.Matches(key);
 
     /// <summary>The bearer token of a request, or null.</summary>
     public static string? BearerToken(HttpRequest request)
@@ -76,11 +72,29 @@ public sealed class ApiKeyAuthentication
             return;
         }
 
-        context.Response.Headers.WWWAuthenticate = "Bearer";
-        await TypedResults.Problem(title: "Unauthorized", detail: detail, statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(context);
+        await RefuseAsync(context, detail);
     }
 
-    private static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+    /// <summary>The 401 problem+json answer of a request without the key it needs.</summary>
+    public static Task RefuseAsync(HttpContext context, string detail)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return TypedResults.Problem(title: "Unauthorized", detail: detail, statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(context);
+    }
+}
+
+/// <summary>
+/// A secret key kept as its hash. Both sides are hashed before comparing, so the comparison takes the same
+/// time whatever the length or content of the guess.
+/// </summary>
+public sealed class BearerKey(string key)
+{
+    private readonly byte[] _hash = Hash(key);
+
+    public bool Matches(string? presented) => presented is not null && CryptographicOperations.FixedTimeEquals(Hash(presented), _hash);
+
+    private static byte[] Hash(string text) => SHA256.HashData(Encoding.UTF8.GetBytes(text));
 }
 
 public static class ApiKeyAuthenticationExtensions

@@ -30,6 +30,7 @@ public static class BatchyardHost
             return BuildDashboardOnly(builder, options);
         }
 
+        builder.AddBatchyardTelemetry();
         builder.UseOrleans(silo => SiloStorage.Configure(silo, builder, options));
         builder.Services.AddBatchyardGrains(Path.Combine(dataFolder, "logs"));
         builder.Services.AddLocalBackend(builder.Configuration);
@@ -56,6 +57,7 @@ public static class BatchyardHost
         app.UseApiKeyAuthentication();
         app.MapOpenApi();
         app.MapHealthApi();
+        app.MapBatchyardMetrics();
         app.MapDagsApi();
         app.MapRunsApi();
         app.MapPoolsApi();

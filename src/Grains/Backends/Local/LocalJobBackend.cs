@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Batchyard.Dags;
 using Batchyard.Logs;
+using Batchyard.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -47,13 +48,14 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     private int _memoryInUseMb;
     private int _disposed;
 
-    public LocalJobBackend(IOptions<LocalBackendOptions> options, TimeProvider time, ILogger<LocalJobBackend> logger)
+    public LocalJobBackend(IOptions<LocalBackendOptions> options, TimeProvider time, ILogger<LocalJobBackend> logger, BatchyardMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _time = time;
         _logger = logger;
         MemoryCapacityMb = _options.MemoryCapacityMb ?? DefaultCapacityMb();
+        metrics?.ObserveLocalMemory(() => ((long)MemoryInUseMb * 1024 * 1024, (long)MemoryCapacityMb * 1024 * 1024));
 
         var probe = CgroupHierarchy.Probe(_options.CgroupRoot, time);
         _cgroups = probe.Hierarchy;

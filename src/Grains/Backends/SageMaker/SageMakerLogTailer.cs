@@ -22,6 +22,8 @@ public sealed partial class SageMakerLogTailer(CloudWatchLogsClient logs, string
     /// <summary>Appends whatever arrived since the last pump. Never throws for the service's sake: logs are best effort.</summary>
     public async Task PumpAsync(CancellationToken cancellationToken)
     {
+        using var span = Batchyard.Telemetry.BatchyardTracing.Source.StartActivity("fetch logs");
+        span?.SetTag("batchyard.job", jobName);
         try
         {
             await DiscoverStreamsAsync(cancellationToken).ConfigureAwait(false);

@@ -47,6 +47,7 @@ public static class SageMakerServiceCollectionExtensions
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Batchyard.Aws." + service.SigningName))
         {
             AttemptTimeout = options.AttemptTimeout,
+            Metrics = services.GetService<Telemetry.BatchyardMetrics>(),
         };
     }
 
@@ -63,6 +64,7 @@ public static class SageMakerServiceCollectionExtensions
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Batchyard.Aws.s3"))
         {
             AttemptTimeout = options.AttemptTimeout,
+            Metrics = services.GetService<Telemetry.BatchyardMetrics>(),
         };
     }
 

@@ -59,6 +59,8 @@ public sealed partial class SageMakerStatusPoller : IAsyncDisposable
         lock (entry)
         {
             entry.Subscribers.Add(channel.Writer);
+            // The reads of this job join the trace of whoever follows it (the attempt's watch).
+            entry.Parent ??= System.Diagnostics.Activity.Current?.Context;
             // A new watcher wants an answer now, not at the end of someone else's interval.
             entry.NextDue = _time.GetUtcNow();
         }
@@ -143,6 +145,8 @@ public sealed partial class SageMakerStatusPoller : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken stopping)
     {
+        // The loop serves every job: it must not carry the span of the watcher that happened to start it.
+        System.Diagnostics.Activity.Current = null;
         while (!stopping.IsCancellationRequested)
         {
             Task wake;
@@ -203,6 +207,9 @@ public sealed partial class SageMakerStatusPoller : IAsyncDisposable
             await _concurrency.WaitAsync(stopping).ConfigureAwait(false);
             try
             {
+                using var span = entry.Parent is { } parent
+                    ? Batchyard.Telemetry.BatchyardTracing.Source.StartActivity($"describe {key.Kind}", System.Diagnostics.ActivityKind.Internal, parent)?.SetTag("batchyard.job", key.Name)
+                    : null;
                 var snapshot = await DescribeAsync(key.Kind, key.Name, stopping).ConfigureAwait(false);
                 lock (entry)
                 {
@@ -258,6 +265,7 @@ public sealed partial class SageMakerStatusPoller : IAsyncDisposable
         public DateTimeOffset NextDue { get; set; } = nextDue;
         public bool Reading { get; set; }
         public int Failures { get; set; }
+        public System.Diagnostics.ActivityContext? Parent { get; set; }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading SageMaker {Kind} job {JobName} failed, will try again: {Error}")]

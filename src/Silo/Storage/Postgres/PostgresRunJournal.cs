@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Batchyard.History;
+using Batchyard.Telemetry;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -59,14 +60,15 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
     private readonly NpgsqlDataSource _dataSource;
     private readonly JournalOptions _options;
     private readonly ILogger _logger;
+    private readonly BatchyardMetrics? _metrics;
     private readonly Channel<Pending> _queue;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task[] _writers;
     private long _failures;
 
-    public PostgresRunJournal(NpgsqlDataSource dataSource, JournalOptions options, ILogger<PostgresRunJournal> logger)
+    public PostgresRunJournal(NpgsqlDataSource dataSource, JournalOptions options, ILogger<PostgresRunJournal> logger, BatchyardMetrics? metrics = null)
     {
-        (_dataSource, _options, _logger) = (dataSource, options, logger);
+        (_dataSource, _options, _logger, _metrics) = (dataSource, options, logger, metrics);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait });
         _writers = [.. Enumerable.Range(0, Math.Max(1, options.Writers)).Select(_ => Task.Run(WriteLoopAsync))];
     }
@@ -211,7 +213,9 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
         {
             try
             {
+                var started = Stopwatch.GetTimestamp();
                 await WriteAsync(batch, _stop.Token).ConfigureAwait(false);
+                _metrics?.JournalCommitted("postgres", batch.Sum(p => p.Events.Count), Stopwatch.GetElapsedTime(started));
                 Interlocked.Increment(ref _commits);
                 if (attempt > 1)
                 {
