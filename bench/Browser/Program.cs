@@ -27,7 +27,8 @@ foreach (var scenario in options.Scenarios)
         "map" => await bench.MeasureRunAsync("mapped", "score", mapped: true),
         "wide" => await bench.MeasureRunAsync("wide", "w0", mapped: false),
         "dags" => await bench.MeasureDagListAsync(),
-        _ => throw new ArgumentException($"unknown scenario '{scenario}' (map, wide, dags)"),
+        "cron" => await bench.MeasureCronAsync(),
+        _ => throw new ArgumentException($"unknown scenario '{scenario}' (map, wide, dags, cron)"),
     };
     results.AddRange(rows.Select(r => (scenario, r.Metric, r.Value)));
 }
@@ -40,12 +41,13 @@ foreach (var (scenario, metric, value) in results)
     Console.WriteLine($"{scenario,-10} {metric,-44} {value}");
 }
 
-internal sealed record BenchOptions(IReadOnlyList<string> Scenarios, int Items, int MaxActive, int Width, int Dags, int Clicks)
+internal sealed record BenchOptions(IReadOnlyList<string> Scenarios, int Items, int MaxActive, int Width, int Dags, int Clicks, int Slots = 2, string? Postgres = null)
 {
     public static BenchOptions Parse(string[] args)
     {
         var scenarios = new List<string>();
-        int items = 10_000, maxActive = 4, width = 2_000, dags = 10_000, clicks = 12;
+        int items = 10_000, maxActive = 4, width = 2_000, dags = 10_000, clicks = 12, slots = 2;
+        string? postgres = null;
         for (var i = 0; i < args.Length; i++)
         {
             int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -56,11 +58,13 @@ internal sealed record BenchOptions(IReadOnlyList<string> Scenarios, int Items, 
                 case "--width": width = Next(); break;
                 case "--dags": dags = Next(); break;
                 case "--clicks": clicks = Next(); break;
+                case "--slots": slots = Next(); break;
+                case "--postgres": postgres = args[++i]; break;
                 case "all": scenarios.AddRange(["map", "wide", "dags"]); break;
                 default: scenarios.Add(args[i]); break;
             }
         }
-        return new BenchOptions(scenarios.Count == 0 ? ["map", "wide", "dags"] : scenarios, items, maxActive, width, dags, clicks);
+        return new BenchOptions(scenarios.Count == 0 ? ["map", "wide", "dags"] : scenarios, items, maxActive, width, dags, clicks, slots, postgres);
     }
 }
 
@@ -93,7 +97,8 @@ internal sealed class BrowserBench : IAsyncDisposable
         {
             "map" => [("mapped.yaml", MappedDag(options.Items, options.MaxActive))],
             "wide" => [("wide.yaml", WideDag(options.Width))],
-            "dags" => Enumerable.Range(0, options.Dags).Select(i => ($"dag-{i:00000}.yaml", ListedDag(i))).ToList(),
+            "dags" => Enumerable.Range(0, options.Dags).Select(i => ($"dag-{i:00000}.yaml", ListedDag(i, "0 3 * * *"))).ToList(),
+            "cron" => Enumerable.Range(0, options.Dags).Select(i => ($"dag-{i:00000}.yaml", ListedDag(i, "* * * * *"))).ToList(),
             _ => new List<(string, string)>(),
         };
         foreach (var (name, text) in files)
@@ -113,6 +118,7 @@ internal sealed class BrowserBench : IAsyncDisposable
             $"--Batchyard:DagsFolder={dags}",
             $"--Batchyard:DataFolder={Path.Combine(root, "data")}",
             "--Logging:LogLevel:Default=Warning",
+            .. options.Postgres is { } connection ? ["--Batchyard:Storage=Postgres", $"--ConnectionStrings:Postgres={connection}"] : Array.Empty<string>(),
         ];
         var started = Stopwatch.StartNew();
         var app = BatchyardHost.Build(args);
@@ -250,6 +256,81 @@ internal sealed class BrowserBench : IAsyncDisposable
         return _rows;
     }
 
+    /// <summary>
+    /// N every-minute DAGs: waits for the next slots, polling the API meanwhile, then reads each DAG's runs:
+    /// how late each slot's run started after its slot, which slots made no run or more than one.
+    /// </summary>
+    public async Task<List<(string Metric, string Value)>> MeasureCronAsync()
+    {
+        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        var now = DateTimeOffset.UtcNow;
+        var first = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(1);
+        var slots = Enumerable.Range(0, _options.Slots).Select(k => first.AddMinutes(k)).ToList();
+        _rows.Add(("slots measured", string.Join(", ", slots.Select(s => s.ToString("HH:mm", CultureInfo.InvariantCulture)))));
+        // The API while the slots' bursts come and go: a page of DAGs and the health check, every 250 ms.
+        var apiTimes = new List<double>();
+        var apiFailures = 0;
+        var until = slots[^1].AddSeconds(40);
+        while (DateTimeOffset.UtcNow < until)
+        {
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                using var response = await http.GetAsync(new Uri("api/v1/dags?limit=100", UriKind.Relative));
+                await response.Content.ReadAsByteArrayAsync();
+                if (!response.IsSuccessStatusCode)
+                {
+                    apiFailures++;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                apiFailures++;
+            }
+            apiTimes.Add(watch.Elapsed.TotalMilliseconds);
+            await Task.Delay(250);
+        }
+        apiTimes.Sort();
+        _rows.Add(("API during the bursts: p50 / max (ms), failed", $"{apiTimes[apiTimes.Count / 2]:0} / {apiTimes[^1]:0}, {apiFailures} of {apiTimes.Count}"));
+
+        var history = _app.Services.GetRequiredService<Batchyard.History.IRunHistoryStore>();
+        var lateness = new List<double>();
+        int missed = 0, doubled = 0, notStarted = 0;
+        var ids = Enumerable.Range(0, _options.Dags).Select(i => $"dag-{i:00000}").ToList();
+        foreach (var batch in ids.Chunk(200))
+        {
+            var lists = await Task.WhenAll(batch.Select(id => history.ListRunsAsync(id, null, null, 20)));
+            foreach (var runs in lists)
+            {
+                foreach (var slot in slots)
+                {
+                    var atSlot = runs.Where(r => r.LogicalDate == slot).ToList();
+                    missed += atSlot.Count == 0 ? 1 : 0;
+                    doubled += atSlot.Count > 1 ? 1 : 0;
+                    if (atSlot.FirstOrDefault() is { } run)
+                    {
+                        if (run.StartedAt is { } started)
+                        {
+                            lateness.Add((started - slot).TotalMilliseconds);
+                        }
+                        else
+                        {
+                            notStarted++;
+                        }
+                    }
+                }
+            }
+        }
+        lateness.Sort();
+        double Pct(double p) => lateness.Count == 0 ? double.NaN : lateness[Math.Min(lateness.Count - 1, (int)Math.Ceiling(p * lateness.Count) - 1)];
+        _rows.Add(("slot to run start: p50 / p99 / max (ms)", $"{Pct(0.50):0} / {Pct(0.99):0} / {Pct(1.0):0}  (goal p50 <= 100, p99 <= 1000)"));
+        _rows.Add(("slots: runs started, missed, doubled, not started", $"{lateness.Count}, {missed}, {doubled}, {notStarted} of {ids.Count * slots.Count}"));
+        _rows.Add(("RSS after (MiB)", (Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)));
+        var status = Process.GetCurrentProcess();
+        _rows.Add(("RSS peak (MiB)", (status.PeakWorkingSet64 / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)));
+        return _rows;
+    }
+
     private async Task<IPage> NewPageAsync()
     {
         var page = await _browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1440, Height = 1000 } });
@@ -325,12 +406,12 @@ internal sealed class BrowserBench : IAsyncDisposable
         return text.ToString();
     }
 
-    private static string ListedDag(int i) => $"""
+    private static string ListedDag(int i, string schedule) => $"""
         id: dag-{i:00000}
         description: listed DAG {i}
         owner: team-{i % 20}
         tags: [t{i % 7}]
-        schedule: "0 3 * * *"
+        schedule: "{schedule}"
         defaults: {"{"} backend: noop {"}"}
         tasks:
           only:
