@@ -43,6 +43,9 @@ public sealed partial class DagGrain(
 
     private DagState S => store.State;
 
+    /// <summary>The list row last sent to the registry in this activation (a new activation sends its own once).</summary>
+    private DagSummary? _reported;
+
     private string DagId => this.GetPrimaryKeyString();
 
     public async Task<DagInfo> ApplyAsync(DagDefinition definition)
@@ -59,8 +62,8 @@ public sealed partial class DagGrain(
             S.LastSlot = now;
         }
         await store.WriteStateAsync();
-        await GrainFactory.GetGrain<IDagRegistryGrain>(0).AddAsync(DagId);
         await ArmScheduleAsync();
+        await ReportAsync();
         LogApplied(DagId, definition.Version);
         return Info();
     }
@@ -75,7 +78,7 @@ public sealed partial class DagGrain(
             S.Definition = null;
         }
         await store.WriteStateAsync();
-        await GrainFactory.GetGrain<IDagRegistryGrain>(0).AddAsync(DagId);
+        await ReportAsync();
         LogRefused(DagId, problems.Length);
     }
 
@@ -93,7 +96,8 @@ public sealed partial class DagGrain(
         await store.WriteStateAsync();
         await Task.WhenAll(queued.Select(runId => RunGrain(runId).CancelAsync()));
         await DisarmScheduleAsync();
-        await GrainFactory.GetGrain<IDagRegistryGrain>(0).RemoveAsync(DagId);
+        await Registry.RemoveAsync(DagId);
+        _reported = null;
         LogDeleted(DagId);
     }
 
@@ -115,6 +119,7 @@ public sealed partial class DagGrain(
                 // Missed slots are created now (catchup) or only the newest one is (no catchup).
                 await EvaluateScheduleAsync();
             }
+            await ReportAsync();
         }
         return Info();
     }
@@ -235,7 +240,11 @@ public sealed partial class DagGrain(
             await RunGrain(run.RunId).BeginAsync();
         }
         await AdmitQueuedRunsAsync();
+        // A failure here goes back to the run, which tells of itself again: the list row catches up then.
+        await ReportAsync();
     }
+
+    public Task<DagSummary?> GetSummaryAsync() => Task.FromResult(Exists ? DagSummary.From(Info()) : null);
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -331,6 +340,19 @@ public sealed partial class DagGrain(
     private DagDefinition RequireDefinition() =>
         S.Deleted || S.Definition is null ? throw new KeyNotFoundException($"DAG {DagId} does not exist") : S.Definition;
 
+    /// <summary>Sends this DAG's list row to the registry when it differs from the one last sent.</summary>
+    private async Task ReportAsync()
+    {
+        var summary = DagSummary.From(Info());
+        if (!summary.Equals(_reported))
+        {
+            await Registry.UpsertAsync(summary);
+            _reported = summary;
+        }
+    }
+
+    private IDagRegistryGrain Registry => GrainFactory.GetGrain<IDagRegistryGrain>(0);
+
     private IDagRunGrain RunGrain(string runId) => GrainFactory.GetGrain<IDagRunGrain>(RunKeys.Run(DagId, runId));
 
     private DagInfo Info()
@@ -369,34 +391,4 @@ public sealed partial class DagGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: scheduled {Count} run(s), newest {RunId}")]
     private partial void LogScheduled(string dagId, int count, string runId);
-}
-
-/// <summary>What the registry grain persists.</summary>
-[GenerateSerializer]
-public sealed class DagRegistryState
-{
-    [Id(0)] public HashSet<string> DagIds { get; set; } = new(StringComparer.Ordinal);
-}
-
-/// <summary>The set of known DAG ids.</summary>
-public sealed class DagRegistryGrain(
-    [PersistentState("registry", StorageNames.Batchyard)] IPersistentState<DagRegistryState> store) : Grain, IDagRegistryGrain
-{
-    public async Task AddAsync(string dagId)
-    {
-        if (store.State.DagIds.Add(dagId))
-        {
-            await store.WriteStateAsync();
-        }
-    }
-
-    public async Task RemoveAsync(string dagId)
-    {
-        if (store.State.DagIds.Remove(dagId))
-        {
-            await store.WriteStateAsync();
-        }
-    }
-
-    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.DagIds.Order(StringComparer.Ordinal).ToImmutableArray());
 }
