@@ -303,9 +303,28 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         return new LogView(page.Text, page.NextCursor.ToString(CultureInfo.InvariantCulture), complete, number);
     }
 
-    /// <summary>The configured pools (<c>Batchyard:Pools:NAME</c>), by name, with their holders and line.</summary>
-    public Task<PoolInfo[]> ListPoolsAsync(IEnumerable<string> names, CancellationToken cancellationToken = default) =>
-        Read(() => Task.WhenAll(names.Select(name => grains.GetGrain<IPoolGrain>(name).GetAsync())), cancellationToken);
+    /// <summary>
+    /// The configured pools (<c>Batchyard:Pools:NAME</c>) by name, with their holders and line: all of them without
+    /// <paramref name="limit"/> or <paramref name="cursor"/>, else a page (100 by default) after the cursor.
+    /// </summary>
+    public async Task<Outcome<Page<PoolInfo>>> ListPoolsAsync(IEnumerable<string> names, int? limit, string? cursor, CancellationToken cancellationToken = default)
+    {
+        if (Cursors.CheckLimit(limit) is { } badLimit)
+        {
+            return badLimit;
+        }
+        string? after = null;
+        if (!string.IsNullOrEmpty(cursor) && !Cursors.TryReadPool(cursor, out after))
+        {
+            return Cursors.InvalidCursor();
+        }
+        var matching = names.Order(StringComparer.Ordinal).ToList();
+        var rest = matching.Where(n => after is null || string.CompareOrdinal(n, after) > 0).ToList();
+        var size = limit is null && after is null ? rest.Count : limit ?? DefaultDagPage;
+        var page = rest.Take(size).ToList();
+        var pools = await Read(() => Task.WhenAll(page.Select(name => grains.GetGrain<IPoolGrain>(name).GetAsync())), cancellationToken);
+        return new Page<PoolInfo>([.. pools], rest.Count > page.Count ? Cursors.AfterPool(page[^1]) : null, matching.Count);
+    }
 
     /// <summary>One pool; a pool that is not configured is unlimited.</summary>
     public Task<PoolInfo> GetPoolAsync(string name, CancellationToken cancellationToken = default) =>

@@ -19,6 +19,7 @@ public static class Cursors
     public const int MaxLimit = 1000;
     private const string DagKind = "dag";
     private const string RunKind = "run";
+    private const string PoolKind = "pool";
 
     /// <summary>The cursor after the DAG <paramref name="dagId"/> (DAGs are listed by id).</summary>
     public static string AfterDag(string dagId) => Encode(DagKind, dagId);
@@ -30,12 +31,19 @@ public static class Cursors
         return Encode(RunKind, position.LogicalDate.UtcTicks.ToString(CultureInfo.InvariantCulture), position.RunId);
     }
 
-    public static bool TryReadDag(string cursor, out string dagId)
+    /// <summary>The cursor after the pool <paramref name="name"/> (pools are listed by name).</summary>
+    public static string AfterPool(string name) => Encode(PoolKind, name);
+
+    public static bool TryReadDag(string cursor, out string dagId) => TryReadName(cursor, DagKind, out dagId);
+
+    public static bool TryReadPool(string cursor, out string name) => TryReadName(cursor, PoolKind, out name);
+
+    private static bool TryReadName(string cursor, string kind, out string name)
     {
-        dagId = "";
-        if (Decode(cursor, DagKind) is [var id] && id.Length > 0)
+        name = "";
+        if (Decode(cursor, kind) is [var value] && value.Length > 0)
         {
-            dagId = id;
+            name = value;
             return true;
         }
         return false;

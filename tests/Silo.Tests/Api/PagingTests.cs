@@ -12,7 +12,12 @@ public sealed class PagingTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = await BatchyardTestHost.StartAsync();
+        _host = await BatchyardTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Batchyard:Pools:gpu"] = "2",
+            ["Batchyard:Pools:cpu"] = "4",
+            ["Batchyard:Pools:io"] = "1",
+        });
         _http = _host.Http(key: null);
     }
 
@@ -241,6 +246,24 @@ public sealed class PagingTests : IAsyncLifetime
         var (unpaged, unpagedNext, _) = await GetPageAsync("/api/v1/dags/many-runs/runs");
         Assert.Equal(25, unpaged.Count);
         Assert.NotNull(unpagedNext);
+    }
+
+    [Fact]
+    public async Task PoolList_Paged_ByNameUntilTheLastPage()
+    {
+        var (first, next, response) = await GetPageAsync("/api/v1/pools?limit=2");
+        Assert.Equal(["cpu", "gpu"], first.Select(p => p.GetProperty("name").GetString()));
+        Assert.Equal("3", response.Headers.GetValues("X-Total-Count").Single());
+        var (second, end, _) = await GetPageAsync($"/api/v1/pools?limit=2&cursor={next}");
+        Assert.Equal(["io"], second.Select(p => p.GetProperty("name").GetString()));
+        Assert.Null(end);
+        var (all, none, _) = await GetPageAsync("/api/v1/pools");
+        Assert.Equal(["cpu", "gpu", "io"], all.Select(p => p.GetProperty("name").GetString()));
+        Assert.Null(none);
+        await ApplyAsync("x1", Dag("x1"));
+        await ApplyAsync("x2", Dag("x2"));
+        var (_, dagCursor, _) = await GetPageAsync("/api/v1/dags?limit=1");
+        await AssertProblemAsync(await _http.GetAsync(new Uri($"/api/v1/pools?cursor={dagCursor}", UriKind.Relative)), "Invalid cursor");
     }
 
     private async Task<string> TriggerAtAsync(string dagId, string logicalDate)
