@@ -8,7 +8,7 @@ public static class DagsApi
     public static RouteGroupBuilder MapDagsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/dags").WithTags("DAGs");
-        group.MapGet("/", ListAsync).WithSummary("DAGs by id: id, paused, schedule, next run time, last run state; filters tag, owner, state, q, paused; pages with limit and cursor");
+        group.MapGet("/", ListAsync).Produces<DagListItem[]>().WithSummary("DAGs by id: id, paused, schedule, next run time, last run state; filters tag, owner, state, q, paused; pages with limit and cursor");
         group.MapGet("/{dagId}", async (string dagId, ApiOperations api, CancellationToken cancellationToken) => Problems.OkOr(await api.GetDagAsync(dagId, cancellationToken)))
             .WithSummary("The DAG, its tasks and edges, its state");
         group.MapPut("/{dagId}", ApplyAsync).WithSummary("Create or replace a DAG from a YAML or JSON body")

@@ -8,7 +8,7 @@ public static class PoolsApi
     public static RouteGroupBuilder MapPoolsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/pools").WithTags("Pools");
-        group.MapGet("/", ListAsync).WithSummary("Configured pools (Batchyard:Pools:NAME = slots) and who uses them; pages with limit and cursor");
+        group.MapGet("/", ListAsync).Produces<PoolInfo[]>().WithSummary("Configured pools (Batchyard:Pools:NAME = slots) and who uses them; pages with limit and cursor");
         group.MapGet("/{pool}", async (string pool, ApiOperations api, CancellationToken cancellationToken) => TypedResults.Ok(await api.GetPoolAsync(pool, cancellationToken)))
             .WithSummary("One pool; a pool that is not configured is unlimited");
         return group;
