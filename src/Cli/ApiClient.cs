@@ -37,24 +37,47 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
 
     public Uri Server => http.BaseAddress!;
 
-    public Task<JsonElement> GetAsync(string path, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Get, path, null, cancellationToken);
+    public async Task<JsonElement> GetAsync(string path, CancellationToken cancellationToken) =>
+        (await SendAsync(HttpMethod.Get, path, null, cancellationToken)).Body;
 
-    public Task<JsonElement> PostAsync(string path, object? body, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, path, body is null ? null : JsonContent(body), cancellationToken);
+    /// <summary>
+    /// Every item of a paged list (<paramref name="path"/> without <c>limit</c> or <c>cursor</c>), asked for
+    /// <paramref name="pageSize"/> at a time and following each answer's <c>X-Next-Cursor</c>, up to <paramref name="max"/> items.
+    /// </summary>
+    public async Task<List<JsonElement>> GetAllAsync(string path, int pageSize, int? max, CancellationToken cancellationToken)
+    {
+        var items = new List<JsonElement>();
+        string? cursor = null;
+        var separator = path.Contains('?', StringComparison.Ordinal) ? '&' : '?';
+        do
+        {
+            var size = max is { } m ? Math.Min(pageSize, m - items.Count) : pageSize;
+            var page = $"{path}{separator}limit={size.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+                + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor));
+            var (body, next) = await SendAsync(HttpMethod.Get, page, null, cancellationToken);
+            items.AddRange(body.Items());
+            cursor = next;
+        }
+        while (cursor is not null && (max is null || items.Count < max));
+        return items;
+    }
 
-    public Task<JsonElement> PutYamlAsync(string path, string yaml, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Put, path, new StringContent(yaml, Encoding.UTF8, "application/yaml"), cancellationToken);
+    public async Task<JsonElement> PostAsync(string path, object? body, CancellationToken cancellationToken) =>
+        (await SendAsync(HttpMethod.Post, path, body is null ? null : JsonContent(body), cancellationToken)).Body;
 
-    public Task<JsonElement> DeleteAsync(string path, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Delete, path, null, cancellationToken);
+    public async Task<JsonElement> PutYamlAsync(string path, string yaml, CancellationToken cancellationToken) =>
+        (await SendAsync(HttpMethod.Put, path, new StringContent(yaml, Encoding.UTF8, "application/yaml"), cancellationToken)).Body;
+
+    public async Task<JsonElement> DeleteAsync(string path, CancellationToken cancellationToken) =>
+        (await SendAsync(HttpMethod.Delete, path, null, cancellationToken)).Body;
 
     public static string Segment(string value) => Uri.EscapeDataString(value);
 
     private static StringContent JsonContent(object body) =>
         new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
 
-    private async Task<JsonElement> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    /// <summary>The answer's JSON and, for a page of a list, the cursor of the next page (<c>X-Next-Cursor</c>).</summary>
+    private async Task<(JsonElement Body, string? NextCursor)> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/')) { Content = content };
         using var response = await http.SendAsync(request, cancellationToken);
@@ -63,12 +86,13 @@ internal sealed class ApiClient(HttpClient http) : IDisposable
         {
             throw Problem(response.StatusCode, text);
         }
+        var next = response.Headers.TryGetValues("X-Next-Cursor", out var values) ? values.FirstOrDefault() : null;
         if (string.IsNullOrWhiteSpace(text))
         {
-            return default;
+            return (default, next);
         }
         using var document = JsonDocument.Parse(text);
-        return document.RootElement.Clone();
+        return (document.RootElement.Clone(), next);
     }
 
     private static ApiException Problem(HttpStatusCode status, string text)

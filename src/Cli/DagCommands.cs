@@ -11,8 +11,31 @@ internal static partial class DagCommands
     {
         var dags = new Command("dags", "List, show, apply, pause and trigger DAGs");
 
-        var list = new Command("list", "All DAGs: id, paused, schedule, next run, last run state");
-        list.SetAction(act(ListAsync));
+        var tag = new Option<string?>("--tag") { Description = "Only DAGs with this tag" };
+        var owner = new Option<string?>("--owner") { Description = "Only DAGs of this owner" };
+        var state = new Option<string?>("--state") { Description = "Only DAGs whose last run is in this state (queued, running, succeeded, failed, cancelled, none)" };
+        var search = new Option<string?>("--search", "-q") { Description = "Only DAGs with this text (any case) in the id, description, owner or a tag" };
+        var paused = new Option<bool?>("--paused") { Description = "Only paused (true) or active (false) DAGs" };
+        var limit = new Option<int?>("--limit") { Description = "At most this many DAGs (all by default)" };
+        var pageSize = PageSizeOption();
+        var list = new Command("list", "DAGs by id: paused, schedule, next run, last run state (every page)") { tag, owner, state, search, paused, limit, pageSize };
+        list.SetAction(act((c, p, ct) =>
+        {
+            var query = new List<string>();
+            foreach (var (name, value) in new[] { ("tag", p.GetValue(tag)), ("owner", p.GetValue(owner)), ("state", p.GetValue(state)), ("q", p.GetValue(search)) })
+            {
+                if (!string.IsNullOrEmpty(value))
+                {
+                    query.Add($"{name}={Uri.EscapeDataString(value)}");
+                }
+            }
+            if (p.GetValue(paused) is { } pausedOnly)
+            {
+                query.Add(pausedOnly ? "paused=true" : "paused=false");
+            }
+            var path = "api/v1/dags" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
+            return ListAsync(c, path, p.GetValue(pageSize), p.GetValue(limit), ct);
+        }));
         dags.Add(list);
 
         var id = new Argument<string>("ID") { Description = "The DAG's id" };
@@ -60,16 +83,23 @@ internal static partial class DagCommands
         return dags;
     }
 
-    private static async Task<int> ListAsync(CliContext c, ParseResult parse, CancellationToken ct)
+    /// <summary>The page size a list asks for (<c>--page-size</c>); the CLI follows the pages itself.</summary>
+    internal static Option<int> PageSizeOption() => new("--page-size")
     {
-        var dags = await c.Api.GetAsync("api/v1/dags", ct);
+        Description = "Items asked for per request (1-1000); every page is read either way",
+        DefaultValueFactory = _ => 500,
+    };
+
+    private static async Task<int> ListAsync(CliContext c, string path, int pageSize, int? limit, CancellationToken ct)
+    {
+        var dags = await c.Api.GetAllAsync(path, pageSize, limit, ct);
         if (c.Json)
         {
             c.WriteJson(dags);
             return ExitCodes.Ok;
         }
         var table = new TextTable("DAG", "PAUSED", "SCHEDULE", "TIMEZONE", "NEXT RUN", "LAST RUN", "PROBLEMS");
-        foreach (var dag in dags.Items())
+        foreach (var dag in dags)
         {
             table.Add(
                 dag.Str("dagId"),

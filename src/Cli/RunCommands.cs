@@ -14,28 +14,26 @@ internal static class RunCommands
         var runId = new Argument<string>("RUN") { Description = "The run's id" };
 
         var state = new Option<string?>("--state") { Description = "Only runs in this state (queued, running, succeeded, failed, cancelled)" };
-        var limit = new Option<int?>("--limit") { Description = "At most this many runs (1-1000, default 25)" };
-        var list = new Command("list", "A DAG's runs, newest first") { id, state, limit };
+        var limit = new Option<int?>("--limit") { Description = "At most this many runs (default 25; more than a page is read page by page)" };
+        var all = new Option<bool>("--all") { Description = "Every run of the DAG, page by page" };
+        var pageSize = DagCommands.PageSizeOption();
+        var list = new Command("list", "A DAG's runs, newest first") { id, state, limit, all, pageSize };
         list.SetAction(act(async (c, p, ct) =>
         {
-            var query = new List<string>();
+            var path = $"api/v1/dags/{ApiClient.Segment(p.GetValue(id)!)}/runs";
             if (p.GetValue(state) is { } s)
             {
-                query.Add($"state={Uri.EscapeDataString(s)}");
+                path += $"?state={Uri.EscapeDataString(s)}";
             }
-            if (p.GetValue(limit) is { } l)
-            {
-                query.Add($"limit={l.ToString(CultureInfo.InvariantCulture)}");
-            }
-            var path = $"api/v1/dags/{ApiClient.Segment(p.GetValue(id)!)}/runs" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
-            var result = await c.Api.GetAsync(path, ct);
+            int? max = p.GetValue(all) ? p.GetValue(limit) : p.GetValue(limit) ?? 25;
+            var runs = await c.Api.GetAllAsync(path, Math.Min(p.GetValue(pageSize), max ?? int.MaxValue), max, ct);
             if (c.Json)
             {
-                c.WriteJson(result);
+                c.WriteJson(runs);
             }
             else
             {
-                RunTable(result.Items()).WriteTo(c.Out);
+                RunTable(runs).WriteTo(c.Out);
             }
             return ExitCodes.Ok;
         }));

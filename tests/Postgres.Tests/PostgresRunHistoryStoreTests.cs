@@ -216,6 +216,39 @@ public sealed class PostgresRunJournalTests(PostgresDatabase db) : IClassFixture
 
         Assert.Empty(await store.ListRunsAsync("paging", RunState.Running, null, 10));
         Assert.Contains(await store.ListRunningAsync(), r => r.DagId == "other-dag" && r.RunId == "x");
+    }
+
+    [Fact]
+    public async Task ListRunsAsync_AfterAPosition_StartsStrictlyAfterItWithTheRunIdBreakingTies()
+    {
+        var store = new PostgresRunHistoryStore(db.DataSource, _journal);
+        var memory = new MemoryRunJournal();
+        // Two runs per logical date: a page may end between them.
+        for (var i = 0; i < 8; i++)
+        {
+            RunEvent[] events = [JournalEvents.Created("ties", $"run-{i:D2}", Day0.AddDays(i / 2), 1, "a"), JournalEvents.State("ties", $"run-{i:D2}", 2, i == 4 ? RunState.Failed : RunState.Succeeded, Day0, Day0)];
+            await _journal.AppendAsync(events);
+            await memory.AppendAsync(events);
+        }
+
+        foreach (var history in new IRunHistoryStore[] { store, memory })
+        {
+            var pages = new List<string>();
+            RunPosition? after = null;
+            while (true)
+            {
+                var page = await history.ListRunsAsync("ties", null, null, 3, after);
+                pages.AddRange(page.Select(r => r.RunId));
+                if (page.Length < 3)
+                {
+                    break;
+                }
+                after = RunPosition.Of(page[^1]);
+            }
+            Assert.Equal(["run-07", "run-06", "run-05", "run-04", "run-03", "run-02", "run-01", "run-00"], pages);
+            var withState = await history.ListRunsAsync("ties", RunState.Succeeded, Day0.AddDays(3), 10, new RunPosition(Day0.AddDays(2), "run-05"));
+            Assert.Equal(["run-03", "run-02", "run-01", "run-00"], withState.Select(r => r.RunId));
+        }
         Assert.DoesNotContain(await store.ListRunningAsync(), r => r.DagId == "paging");
     }
 }

@@ -98,10 +98,10 @@ public sealed class Faults
             return await inner.GetRunAsync(dagId, runId, cancellationToken);
         }
 
-        public async Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)
+        public async Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, RunPosition? after = null, CancellationToken cancellationToken = default)
         {
             await faults.ThrowIfArmedAsync(dagId, nameof(ListRunsAsync));
-            return await inner.ListRunsAsync(dagId, state, before, limit, cancellationToken);
+            return await inner.ListRunsAsync(dagId, state, before, limit, after, cancellationToken);
         }
     }
 }

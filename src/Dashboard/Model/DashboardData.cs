@@ -13,13 +13,11 @@ namespace Batchyard.Dashboard.Model;
 /// </summary>
 public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history, IAttemptLogStore logs)
 {
-    /// <summary>Every DAG that exists (deleted ones drop out), sorted by id.</summary>
-    public async Task<ImmutableArray<DagInfo>> ListDagsAsync()
-    {
-        var ids = await grains.GetGrain<IDagRegistryGrain>(0).ListAsync();
-        var infos = await Task.WhenAll(ids.Select(id => grains.GetGrain<IDagGrain>(id).GetAsync()));
-        return [.. infos.OfType<DagInfo>().Where(d => !d.Deleted).OrderBy(d => d.DagId, StringComparer.Ordinal)];
-    }
+    /// <summary>A page of the DAGs matching <paramref name="query"/>, by id, with counts over every DAG (filtered by the registry, no DAG grain is called).</summary>
+    public Task<DagPage> QueryDagsAsync(DagQuery query) => grains.GetGrain<IDagRegistryGrain>(0).QueryAsync(query);
+
+    /// <summary>Every tag and owner with its number of DAGs, for the filter menus.</summary>
+    public Task<DagFacets> GetDagFacetsAsync() => grains.GetGrain<IDagRegistryGrain>(0).GetFacetsAsync();
 
     public async Task<DagInfo?> GetDagAsync(string dagId) =>
         await grains.GetGrain<IDagGrain>(dagId).GetAsync() is { Deleted: false } info ? info : null;
@@ -35,7 +33,7 @@ public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history
     /// <summary>The newest runs with their tasks (for the grid view), newest first.</summary>
     public async Task<ImmutableArray<RunDetails>> RecentRunsAsync(string dagId, int count, CancellationToken cancellationToken = default)
     {
-        var summaries = await history.ListRunsAsync(dagId, null, null, count, cancellationToken);
+        var summaries = await history.ListRunsAsync(dagId, null, null, count, cancellationToken: cancellationToken);
         var runs = await Task.WhenAll(summaries.Select(s => history.GetRunAsync(dagId, s.RunId, cancellationToken)));
         return [.. runs.OfType<RunDetails>()];
     }

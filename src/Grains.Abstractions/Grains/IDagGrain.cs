@@ -36,25 +36,43 @@ public interface IDagGrain : IGrainWithStringKey
 
     /// <summary>
     /// When its schedule should next be evaluated: the slot after the newest one fired (earlier than now when
-    /// slots were missed), or null when it has no schedule, is paused or deleted. Its schedule shard asks.
+    /// slots were missed), or null when it has no schedule, is paused or deleted. Its schedule shard asks
+    /// (a read: it never waits behind a write, nor a write behind the shard).
     /// </summary>
+    [AlwaysInterleave]
     Task<DateTimeOffset?> GetNextFireAsync();
 
     /// <summary>A run of this DAG changed state; called by the run grain, which repeats it until this call succeeds.</summary>
     Task OnRunChangedAsync(RunSummary run);
+
+    /// <summary>The DAG as a list shows it, or null when it does not exist (a read: it never waits behind a write).</summary>
+    [AlwaysInterleave]
+    Task<DagSummary?> GetSummaryAsync();
 }
 
-/// <summary>The set of known DAG ids (a single grain, key 0), so that the API can list DAGs.</summary>
+/// <summary>
+/// The known DAGs (a single grain, key 0): their ids, durably, and each DAG's list row as its DAG grain last
+/// reported it, in memory, so that lists, filters and counts are answered without calling every DAG grain.
+/// </summary>
 public interface IDagRegistryGrain : IGrainWithIntegerKey
 {
-    /// <summary>Adds a DAG id.</summary>
-    Task AddAsync(string dagId);
+    /// <summary>Adds a DAG or replaces its row; called by the DAG grain whenever its row changes.</summary>
+    Task UpsertAsync(DagSummary summary);
 
     /// <summary>Removes a DAG id.</summary>
     Task RemoveAsync(string dagId);
 
     /// <summary>All DAG ids, sorted.</summary>
+    [AlwaysInterleave]
     Task<ImmutableArray<string>> ListAsync();
+
+    /// <summary>A page of the DAGs matching <paramref name="query"/>, by id, with counts.</summary>
+    [AlwaysInterleave]
+    Task<DagPage> QueryAsync(DagQuery query);
+
+    /// <summary>Every tag and owner with its number of DAGs.</summary>
+    [AlwaysInterleave]
+    Task<DagFacets> GetFacetsAsync();
 }
 
 /// <summary>

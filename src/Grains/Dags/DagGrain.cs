@@ -42,6 +42,9 @@ public sealed partial class DagGrain(
 
     private DagState S => store.State;
 
+    /// <summary>The list row last sent to the registry in this activation (a new activation sends its own once).</summary>
+    private DagSummary? _reported;
+
     private string DagId => this.GetPrimaryKeyString();
 
     public async Task<DagInfo> ApplyAsync(DagDefinition definition)
@@ -58,8 +61,8 @@ public sealed partial class DagGrain(
             S.LastSlot = now;
         }
         await store.WriteStateAsync();
-        await GrainFactory.GetGrain<IDagRegistryGrain>(0).AddAsync(DagId);
         await ArmScheduleAsync();
+        await ReportAsync();
         LogApplied(DagId, definition.Version);
         return Info();
     }
@@ -74,7 +77,7 @@ public sealed partial class DagGrain(
             S.Definition = null;
         }
         await store.WriteStateAsync();
-        await GrainFactory.GetGrain<IDagRegistryGrain>(0).AddAsync(DagId);
+        await ReportAsync();
         LogRefused(DagId, problems.Length);
     }
 
@@ -92,7 +95,8 @@ public sealed partial class DagGrain(
         await store.WriteStateAsync();
         await Task.WhenAll(queued.Select(runId => RunGrain(runId).CancelAsync()));
         await DisarmScheduleAsync();
-        await GrainFactory.GetGrain<IDagRegistryGrain>(0).RemoveAsync(DagId);
+        await Registry.RemoveAsync(DagId);
+        _reported = null;
         LogDeleted(DagId);
     }
 
@@ -114,6 +118,7 @@ public sealed partial class DagGrain(
                 // Missed slots are created now (catchup) or only the newest one is (no catchup).
                 await EvaluateScheduleAsync();
             }
+            await ReportAsync();
         }
         return Info();
     }
@@ -230,9 +235,13 @@ public sealed partial class DagGrain(
             await RunGrain(run.RunId).BeginAsync();
         }
         await AdmitQueuedRunsAsync();
+        // A failure here goes back to the run, which tells of itself again: the list row catches up then.
+        await ReportAsync();
     }
 
     public Task<DateTimeOffset?> GetNextFireAsync() => Task.FromResult(NextFire());
+
+    public Task<DagSummary?> GetSummaryAsync() => Task.FromResult(Exists ? DagSummary.From(Info()) : null);
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -327,6 +336,19 @@ public sealed partial class DagGrain(
     private DagDefinition RequireDefinition() =>
         S.Deleted || S.Definition is null ? throw new KeyNotFoundException($"DAG {DagId} does not exist") : S.Definition;
 
+    /// <summary>Sends this DAG's list row to the registry when it differs from the one last sent.</summary>
+    private async Task ReportAsync()
+    {
+        var summary = DagSummary.From(Info());
+        if (!summary.Equals(_reported))
+        {
+            await Registry.UpsertAsync(summary);
+            _reported = summary;
+        }
+    }
+
+    private IDagRegistryGrain Registry => GrainFactory.GetGrain<IDagRegistryGrain>(0);
+
     private IDagRunGrain RunGrain(string runId) => GrainFactory.GetGrain<IDagRunGrain>(RunKeys.Run(DagId, runId));
 
     private DagInfo Info()
@@ -365,73 +387,4 @@ public sealed partial class DagGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: scheduled {Count} run(s), newest {RunId}")]
     private partial void LogScheduled(string dagId, int count, string runId);
-}
-
-/// <summary>What the registry grain persists.</summary>
-[GenerateSerializer]
-public sealed class DagRegistryState
-{
-    [Id(0)] public HashSet<string> DagIds { get; set; } = new(StringComparer.Ordinal);
-}
-
-/// <summary>
-/// The set of known DAG ids. Reentrant so that adds arriving together (a folder of 10,000 files loaded in
-/// parallel) share their writes: each caller returns once a write begun after its change has completed.
-/// </summary>
-[Reentrant]
-public sealed class DagRegistryGrain(
-    [PersistentState("registry", StorageNames.Batchyard)] IPersistentState<DagRegistryState> store) : Grain, IDagRegistryGrain
-{
-    private Task? _writing;
-    private bool _dirty;
-
-    public async Task AddAsync(string dagId)
-    {
-        if (store.State.DagIds.Add(dagId))
-        {
-            await CommitAsync();
-        }
-    }
-
-    public async Task RemoveAsync(string dagId)
-    {
-        if (store.State.DagIds.Remove(dagId))
-        {
-            await CommitAsync();
-        }
-    }
-
-    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.DagIds.Order(StringComparer.Ordinal).ToImmutableArray());
-
-    /// <summary>Group commit: one write at a time, each covering every change made before it began.</summary>
-    private async Task CommitAsync()
-    {
-        _dirty = true;
-        while (_dirty || _writing is not null)
-        {
-            if (_writing is { } running)
-            {
-                // Begun before this change, perhaps: wait, then write again unless another caller did.
-                await running;
-                continue;
-            }
-            _dirty = false;
-            var write = store.WriteStateAsync();
-            _writing = write;
-            try
-            {
-                await write;
-            }
-            catch
-            {
-                _dirty = true;
-                throw;
-            }
-            finally
-            {
-                _writing = null;
-            }
-            return;
-        }
-    }
 }

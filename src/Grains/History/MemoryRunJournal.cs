@@ -75,7 +75,7 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
         _details.GetAsync(this, dagId, runId, cancellationToken);
 
     /// <inheritdoc />
-    public Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)
+    public Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, RunPosition? after = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         lock (_lock)
@@ -88,6 +88,7 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
             return Task.FromResult(runs.Values
                 .Where(r => state is null || r.State == state)
                 .Where(r => before is null || r.LogicalDate < before)
+                .Where(r => after is null || after.Precedes(r))
                 .OrderByDescending(r => r.LogicalDate)
                 .ThenByDescending(r => r.RunId, StringComparer.Ordinal)
                 .Take(limit)

@@ -29,6 +29,54 @@ public sealed record DagListItem(
         info.Definition?.Owner,
         info.Definition?.Tags ?? [],
         info.LoadErrors);
+
+    public static DagListItem From(DagSummary dag)
+    {
+        ArgumentNullException.ThrowIfNull(dag);
+        return new(dag.DagId, dag.Paused, dag.Schedule, dag.Timezone, dag.NextRunAt, dag.LastRunState, dag.Description, dag.Owner, dag.Tags, dag.LoadErrors);
+    }
+}
+
+/// <summary>
+/// The filters of the DAG list, as a transport received them: <c>tag</c> and <c>owner</c> exact, <c>state</c>
+/// the newest run's state (or <c>none</c> for never run), <c>q</c> a case-insensitive text search, <c>paused</c>.
+/// </summary>
+public sealed record DagFilters(string? Tag = null, string? Owner = null, string? State = null, string? Search = null, bool? Paused = null)
+{
+    /// <summary>The state filter's word for a DAG that has never run.</summary>
+    public const string NeverRun = "none";
+
+    public Outcome<DagQuery> ToQuery()
+    {
+        RunState? last = null;
+        var never = false;
+        if (!string.IsNullOrEmpty(State))
+        {
+            if (string.Equals(State, NeverRun, StringComparison.OrdinalIgnoreCase))
+            {
+                never = true;
+            }
+            else if (Json.TryParseEnum<RunState>(State, out var parsed))
+            {
+                last = parsed;
+            }
+            else
+            {
+                return Failure.BadRequest("Invalid state", $"state must be one of: {string.Join(", ", Enum.GetValues<RunState>().Select(Json.EnumName).Append(NeverRun))}");
+            }
+        }
+        return new DagQuery
+        {
+            Tag = NullIfEmpty(Tag),
+            Owner = NullIfEmpty(Owner),
+            LastRunState = last,
+            NeverRun = never,
+            Search = NullIfEmpty(Search),
+            Paused = Paused,
+        };
+    }
+
+    private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
 }
 
 /// <summary>One DAG with its tasks, edges and state.</summary>

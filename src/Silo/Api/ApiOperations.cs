@@ -46,12 +46,35 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
 {
     public const int MaxLogChars = 256 * 1024;
 
-    public Task<DagListItem[]> ListDagsAsync(CancellationToken cancellationToken = default) => Read<DagListItem[]>(async () =>
+    /// <summary>DAGs asked for without a page: every match, as before paging existed.</summary>
+    public const int DefaultDagPage = 100;
+
+    /// <summary>
+    /// The DAGs matching <paramref name="filters"/> by id, from the registry's rows (no DAG grain is called): every
+    /// match when neither <paramref name="limit"/> nor <paramref name="cursor"/> is given, else one page of
+    /// <paramref name="limit"/> (100 by default) after <paramref name="cursor"/>.
+    /// </summary>
+    public async Task<Outcome<Page<DagListItem>>> ListDagsAsync(DagFilters filters, int? limit, string? cursor, CancellationToken cancellationToken = default)
     {
-        var ids = await grains.GetGrain<IDagRegistryGrain>(0).ListAsync();
-        var infos = await Task.WhenAll(ids.Select(id => grains.GetGrain<IDagGrain>(id).GetAsync()));
-        return [.. infos.OfType<DagInfo>().Select(DagListItem.From)];
-    }, cancellationToken);
+        ArgumentNullException.ThrowIfNull(filters);
+        if (Cursors.CheckLimit(limit) is { } badLimit)
+        {
+            return badLimit;
+        }
+        string? after = null;
+        if (!string.IsNullOrEmpty(cursor) && !Cursors.TryReadDag(cursor, out after))
+        {
+            return Cursors.InvalidCursor();
+        }
+        if (filters.ToQuery() is not { Value: { } query })
+        {
+            return filters.ToQuery().Failure!;
+        }
+        var paged = limit is not null || !string.IsNullOrEmpty(cursor);
+        query = query with { After = after, Limit = paged ? limit ?? DefaultDagPage : null };
+        var page = await Read(() => grains.GetGrain<IDagRegistryGrain>(0).QueryAsync(query), cancellationToken);
+        return new Page<DagListItem>([.. page.Items.Select(DagListItem.From)], page.NextAfter is { } next ? Cursors.AfterDag(next) : null, page.Matching);
+    }
 
     public Task<Outcome<DagView>> GetDagAsync(string dagId, CancellationToken cancellationToken = default) => Read<Outcome<DagView>>(async () =>
     {
@@ -122,7 +145,11 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         return await dag.TriggerAsync(request);
     }
 
-    public async Task<Outcome<ImmutableArray<RunSummary>>> ListRunsAsync(string dagId, string? state, int? limit, DateTimeOffset? before, CancellationToken cancellationToken)
+    /// <summary>
+    /// A DAG's runs, newest first: <paramref name="limit"/> (25 by default) of them before <paramref name="before"/>
+    /// and after <paramref name="cursor"/>, with the cursor of the next page when there may be more.
+    /// </summary>
+    public async Task<Outcome<Page<RunSummary>>> ListRunsAsync(string dagId, string? state, int? limit, DateTimeOffset? before, string? cursor, CancellationToken cancellationToken)
     {
         RunState? wanted = null;
         if (!string.IsNullOrEmpty(state))
@@ -133,11 +160,25 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             }
             wanted = parsed;
         }
-        if (limit is < 1 or > 1000)
+        if (Cursors.CheckLimit(limit) is { } badLimit)
         {
-            return Failure.BadRequest("Invalid limit", "limit must be between 1 and 1000");
+            return badLimit;
         }
-        return await Read(() => history.ListRunsAsync(dagId, wanted, before, limit ?? 25, cancellationToken), cancellationToken);
+        RunPosition? after = null;
+        if (!string.IsNullOrEmpty(cursor))
+        {
+            if (!Cursors.TryReadRun(cursor, out var position))
+            {
+                return Cursors.InvalidCursor();
+            }
+            after = position;
+        }
+        var size = limit ?? 25;
+        // One more than the page: whether another page exists is known without a second query.
+        var runs = await Read(() => history.ListRunsAsync(dagId, wanted, before, size + 1, after, cancellationToken), cancellationToken);
+        return runs.Length > size
+            ? new Page<RunSummary>(runs[..size], Cursors.AfterRun(RunPosition.Of(runs[size - 1])), null)
+            : new Page<RunSummary>(runs, null, null);
     }
 
     public Task<Outcome<RunDetails>> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
@@ -262,9 +303,28 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         return new LogView(page.Text, page.NextCursor.ToString(CultureInfo.InvariantCulture), complete, number);
     }
 
-    /// <summary>The configured pools (<c>Batchyard:Pools:NAME</c>), by name, with their holders and line.</summary>
-    public Task<PoolInfo[]> ListPoolsAsync(IEnumerable<string> names, CancellationToken cancellationToken = default) =>
-        Read(() => Task.WhenAll(names.Select(name => grains.GetGrain<IPoolGrain>(name).GetAsync())), cancellationToken);
+    /// <summary>
+    /// The configured pools (<c>Batchyard:Pools:NAME</c>) by name, with their holders and line: all of them without
+    /// <paramref name="limit"/> or <paramref name="cursor"/>, else a page (100 by default) after the cursor.
+    /// </summary>
+    public async Task<Outcome<Page<PoolInfo>>> ListPoolsAsync(IEnumerable<string> names, int? limit, string? cursor, CancellationToken cancellationToken = default)
+    {
+        if (Cursors.CheckLimit(limit) is { } badLimit)
+        {
+            return badLimit;
+        }
+        string? after = null;
+        if (!string.IsNullOrEmpty(cursor) && !Cursors.TryReadPool(cursor, out after))
+        {
+            return Cursors.InvalidCursor();
+        }
+        var matching = names.Order(StringComparer.Ordinal).ToList();
+        var rest = matching.Where(n => after is null || string.CompareOrdinal(n, after) > 0).ToList();
+        var size = limit is null && after is null ? rest.Count : limit ?? DefaultDagPage;
+        var page = rest.Take(size).ToList();
+        var pools = await Read(() => Task.WhenAll(page.Select(name => grains.GetGrain<IPoolGrain>(name).GetAsync())), cancellationToken);
+        return new Page<PoolInfo>([.. pools], rest.Count > page.Count ? Cursors.AfterPool(page[^1]) : null, matching.Count);
+    }
 
     /// <summary>One pool; a pool that is not configured is unlimited.</summary>
     public Task<PoolInfo> GetPoolAsync(string name, CancellationToken cancellationToken = default) =>

@@ -1,5 +1,4 @@
 using System.Text;
-using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Batchyard.Silo.Api;
 
@@ -9,7 +8,7 @@ public static class DagsApi
     public static RouteGroupBuilder MapDagsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/dags").WithTags("DAGs");
-        group.MapGet("/", ListAsync).WithSummary("All DAGs: id, paused, schedule, next run time, last run state");
+        group.MapGet("/", ListAsync).Produces<DagListItem[]>().WithSummary("DAGs by id: id, paused, schedule, next run time, last run state; filters tag, owner, state, q, paused; pages with limit and cursor");
         group.MapGet("/{dagId}", async (string dagId, ApiOperations api, CancellationToken cancellationToken) => Problems.OkOr(await api.GetDagAsync(dagId, cancellationToken)))
             .WithSummary("The DAG, its tasks and edges, its state");
         group.MapPut("/{dagId}", ApplyAsync).WithSummary("Create or replace a DAG from a YAML or JSON body")
@@ -22,7 +21,9 @@ public static class DagsApi
         return group;
     }
 
-    private static async Task<Ok<DagListItem[]>> ListAsync(ApiOperations api, CancellationToken cancellationToken) => TypedResults.Ok(await api.ListDagsAsync(cancellationToken));
+    private static async Task<IResult> ListAsync(
+        string? tag, string? owner, string? state, string? q, bool? paused, int? limit, string? cursor, ApiOperations api, CancellationToken cancellationToken) =>
+        PagedResults.OkOr(await api.ListDagsAsync(new DagFilters(tag, owner, state, q, paused), limit, cursor, cancellationToken));
 
     private static async Task<IResult> ApplyAsync(string dagId, HttpRequest request, ApiOperations api)
     {

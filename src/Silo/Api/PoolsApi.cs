@@ -1,5 +1,4 @@
 using Batchyard.Grains;
-using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Batchyard.Silo.Api;
 
@@ -9,15 +8,15 @@ public static class PoolsApi
     public static RouteGroupBuilder MapPoolsApi(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/pools").WithTags("Pools");
-        group.MapGet("/", ListAsync).WithSummary("Configured pools (Batchyard:Pools:NAME = slots) and who uses them");
+        group.MapGet("/", ListAsync).Produces<PoolInfo[]>().WithSummary("Configured pools (Batchyard:Pools:NAME = slots) and who uses them; pages with limit and cursor");
         group.MapGet("/{pool}", async (string pool, ApiOperations api, CancellationToken cancellationToken) => TypedResults.Ok(await api.GetPoolAsync(pool, cancellationToken)))
             .WithSummary("One pool; a pool that is not configured is unlimited");
         return group;
     }
 
-    private static async Task<Ok<PoolInfo[]>> ListAsync(IConfiguration configuration, ApiOperations api, CancellationToken cancellationToken)
+    private static async Task<IResult> ListAsync(int? limit, string? cursor, IConfiguration configuration, ApiOperations api, CancellationToken cancellationToken)
     {
-        var names = configuration.GetSection("Batchyard:Pools").GetChildren().Select(c => c.Key).Order(StringComparer.Ordinal);
-        return TypedResults.Ok(await api.ListPoolsAsync(names, cancellationToken));
+        var names = configuration.GetSection("Batchyard:Pools").GetChildren().Select(c => c.Key);
+        return PagedResults.OkOr(await api.ListPoolsAsync(names, limit, cursor, cancellationToken));
     }
 }

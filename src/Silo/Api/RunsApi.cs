@@ -12,7 +12,7 @@ public static class RunsApi
     {
         var group = routes.MapGroup("/api/v1/dags/{dagId}/runs").WithTags("Runs");
         group.MapPost("/", TriggerAsync).WithSummary("Trigger a run; 202 with the run");
-        group.MapGet("/", ListAsync).WithSummary("The DAG's runs, newest first");
+        group.MapGet("/", ListAsync).Produces<RunSummary[]>().WithSummary("The DAG's runs, newest first; pages with limit and cursor");
         group.MapGet("/{runId}", GetAsync).WithSummary("The run with every task instance and attempt");
         group.MapPost("/{runId}/cancel", CancelAsync).WithSummary("Cancel the run: stops every running job on its backend");
         group.MapPost("/{runId}/tasks/{taskId}/clear", ClearAsync).WithSummary("Rerun the task and everything downstream of it");
@@ -44,8 +44,8 @@ public static class RunsApi
             : Problems.From(outcome.Failure!);
     }
 
-    private static async Task<IResult> ListAsync(string dagId, string? state, int? limit, DateTimeOffset? before, ApiOperations api, CancellationToken cancellationToken) =>
-        Problems.OkOr(await api.ListRunsAsync(dagId, state, limit, before, cancellationToken));
+    private static async Task<IResult> ListAsync(string dagId, string? state, int? limit, DateTimeOffset? before, string? cursor, ApiOperations api, CancellationToken cancellationToken) =>
+        PagedResults.OkOr(await api.ListRunsAsync(dagId, state, limit, before, cursor, cancellationToken));
 
     private static async Task<IResult> GetAsync(string dagId, string runId, ApiOperations api, CancellationToken cancellationToken) =>
         Problems.OkOr(await api.GetRunAsync(dagId, runId, cancellationToken));

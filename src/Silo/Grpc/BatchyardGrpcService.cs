@@ -19,8 +19,10 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
 
     public override async Task<Proto.ListDagsResponse> ListDags(Proto.ListDagsRequest request, ServerCallContext context)
     {
-        var response = new Proto.ListDagsResponse();
-        response.Dags.AddRange((await api.ListDagsAsync(context.CancellationToken)).Select(d => d.ToProto()));
+        var filters = new DagFilters(request.Tag, request.Owner, request.State, request.Q, request.HasPaused ? request.Paused : null);
+        var page = (await api.ListDagsAsync(filters, request.Limit == 0 ? null : request.Limit, request.Cursor, context.CancellationToken)).Unwrap();
+        var response = new Proto.ListDagsResponse { NextCursor = page.NextCursor ?? "", Total = page.Total ?? page.Items.Length };
+        response.Dags.AddRange(page.Items.Select(d => d.ToProto()));
         return response;
     }
 
@@ -57,14 +59,15 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
 
     public override async Task<Proto.ListRunsResponse> ListRuns(Proto.ListRunsRequest request, ServerCallContext context)
     {
-        var runs = (await api.ListRunsAsync(
+        var page = (await api.ListRunsAsync(
             Required(request.DagId, "dag_id"),
             request.State,
             request.Limit == 0 ? null : request.Limit,
             request.Before?.ToDateTimeOffset(),
+            request.Cursor,
             context.CancellationToken)).Unwrap();
-        var response = new Proto.ListRunsResponse();
-        response.Runs.AddRange(runs.Select(r => r.ToProto()));
+        var response = new Proto.ListRunsResponse { NextCursor = page.NextCursor ?? "" };
+        response.Runs.AddRange(page.Items.Select(r => r.ToProto()));
         return response;
     }
 

@@ -31,10 +31,16 @@ public class DashboardHost : IAsyncLifetime
 
     protected virtual string? ApiKey => null;
 
+    /// <summary>The DAG files the host starts with (name, text).</summary>
+    protected virtual IEnumerable<(string Name, string Text)> DagFiles() => TestDags.All(Root);
+
+    /// <summary>False for a host whose tests render components without a browser.</summary>
+    protected virtual bool LaunchesBrowser => true;
+
     public async Task InitializeAsync()
     {
         var dags = Directory.CreateDirectory(Path.Combine(Root, "dags")).FullName;
-        foreach (var (name, text) in TestDags.All(Root))
+        foreach (var (name, text) in DagFiles())
         {
             await File.WriteAllTextAsync(Path.Combine(dags, name), text);
         }
@@ -56,7 +62,11 @@ public class DashboardHost : IAsyncLifetime
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.EndsWith($":{grpcPort}", StringComparison.Ordinal));
         BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/");
-        await _app.Services.GetRequiredService<Silo.Loading.DagFolderLoader>().FirstScan.WaitAsync(TimeSpan.FromSeconds(30));
+        await _app.Services.GetRequiredService<Silo.Loading.DagFolderLoader>().FirstScan.WaitAsync(TimeSpan.FromSeconds(120));
+        if (!LaunchesBrowser)
+        {
+            return;
+        }
 
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -110,4 +120,32 @@ public sealed class KeyedDashboardHost : DashboardHost
     public const string Key = "s3cret-test-key";
 
     protected override string? ApiKey => Key;
+}
+
+/// <summary>
+/// A host with a folder of <see cref="Count"/> generated DAGs: <c>gen-0000</c>…, owner <c>team-{i % 4}</c>,
+/// tag <c>t{i % 5}</c>, every tenth one's description naming it "churn".
+/// </summary>
+public class ManyDagsHost : DashboardHost
+{
+    protected virtual int Count => 2000;
+
+    protected override IEnumerable<(string Name, string Text)> DagFiles() =>
+        Enumerable.Range(0, Count).Select(i => ($"gen-{i:D4}.yaml", $"""
+            id: gen-{i:D4}
+            description: {(i % 10 == 0 ? "churn model" : "scores")} {i}
+            owner: team-{i % 4}
+            tags: [t{i % 5}]
+            tasks:
+              only:
+                backend: noop
+            """));
+}
+
+/// <summary>300 generated DAGs and no browser: for component tests against the real registry.</summary>
+public sealed class FewHundredDagsHost : ManyDagsHost
+{
+    protected override int Count => 300;
+
+    protected override bool LaunchesBrowser => false;
 }

@@ -22,7 +22,7 @@ public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJou
     private readonly RunDetailsCache _details = new();
 
     /// <inheritdoc />
-    public async Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, CancellationToken cancellationToken = default)
+    public async Task<ImmutableArray<RunSummary>> ListRunsAsync(string dagId, RunState? state, DateTimeOffset? before, int limit, RunPosition? after = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         // The predicate is built per call rather than with "$n IS NULL OR ...", so that the planner can use
@@ -40,6 +40,14 @@ public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJou
         {
             command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = cutoff.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
             sql.Append(" AND logical_date < $").Append(command.Parameters.Count);
+        }
+
+        if (after is { } position)
+        {
+            // A row comparison, the same order as ORDER BY: the range scan starts where the last page ended.
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = position.LogicalDate.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = position.RunId });
+            sql.Append(" AND (logical_date, run_id) < ($").Append(command.Parameters.Count - 1).Append(", $").Append(command.Parameters.Count).Append(')');
         }
 
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });

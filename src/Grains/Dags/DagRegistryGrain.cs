@@ -1,0 +1,124 @@
+using System.Collections.Immutable;
+using Batchyard.Grains;
+using Microsoft.Extensions.Logging;
+
+namespace Batchyard.Dags;
+
+/// <summary>What the registry grain persists.</summary>
+[GenerateSerializer]
+public sealed class DagRegistryState
+{
+    [Id(0)] public HashSet<string> DagIds { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The known DAGs: their ids (durable) and their list rows (<see cref="DagIndex"/>, in memory). Each DAG grain
+/// owns its row and sends it on every change; the rows are a projection, so they are not persisted: a new
+/// activation reads each known DAG's row from its grain once, then keeps up from what the DAG grains send.
+/// It stays active so that this read happens once per silo that hosts it, not after every idle spell.
+/// <para>
+/// Reentrant so that DAGs added together (a folder of 10,000 files loaded in parallel) share their writes of
+/// the id set: each caller returns once a write begun after its change has completed.
+/// </para>
+/// </summary>
+[CollectionAgeLimit(AlwaysActive = true)]
+[Orleans.Concurrency.Reentrant]
+public sealed partial class DagRegistryGrain(
+    [PersistentState("registry", StorageNames.Batchyard)] IPersistentState<DagRegistryState> store,
+    [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
+    ILogger<DagRegistryGrain> logger) : Grain, IDagRegistryGrain
+{
+    /// <summary>DAG grains asked at once while the rows are read at activation.</summary>
+    private const int ReadConcurrency = 64;
+
+    private readonly DagIndex _index = new();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        using var gate = new SemaphoreSlim(ReadConcurrency);
+        var rows = await Task.WhenAll(store.State.DagIds.Select(async id =>
+        {
+            await gate.WaitAsync(cancellationToken);
+            try
+            {
+                return await GrainFactory.GetGrain<IDagGrain>(id).GetSummaryAsync();
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+        foreach (var row in rows.OfType<DagSummary>())
+        {
+            _index.Set(row);
+        }
+        if (store.State.DagIds.Count > 0)
+        {
+            LogRead(_index.Count, (long)time.GetElapsedTime(started).TotalMilliseconds);
+        }
+    }
+
+    public async Task UpsertAsync(DagSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        _index.Set(summary);
+        if (store.State.DagIds.Add(summary.DagId))
+        {
+            await CommitAsync();
+        }
+    }
+
+    public async Task RemoveAsync(string dagId)
+    {
+        _index.Remove(dagId);
+        if (store.State.DagIds.Remove(dagId))
+        {
+            await CommitAsync();
+        }
+    }
+
+    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.DagIds.Order(StringComparer.Ordinal).ToImmutableArray());
+
+    public Task<DagPage> QueryAsync(DagQuery query) => Task.FromResult(_index.Query(query, time.GetUtcNow()));
+
+    public Task<DagFacets> GetFacetsAsync() => Task.FromResult(_index.Facets());
+
+    private Task? _writing;
+    private bool _dirty;
+
+    /// <summary>Group commit: one write at a time, each covering every change made before it began.</summary>
+    private async Task CommitAsync()
+    {
+        _dirty = true;
+        while (_dirty || _writing is not null)
+        {
+            if (_writing is { } running)
+            {
+                // Begun before this change, perhaps: wait, then write again unless another caller did.
+                await running;
+                continue;
+            }
+            _dirty = false;
+            var write = store.WriteStateAsync();
+            _writing = write;
+            try
+            {
+                await write;
+            }
+            catch
+            {
+                _dirty = true;
+                throw;
+            }
+            finally
+            {
+                _writing = null;
+            }
+            return;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "DAG registry: read the list rows of {Count} DAG(s) in {ElapsedMs} ms")]
+    private partial void LogRead(int count, long elapsedMs);
+}
