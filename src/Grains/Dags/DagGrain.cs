@@ -129,7 +129,7 @@ public sealed partial class DagGrain(
         for (var n = 1; ; n++)
         {
             var runId = n == 1 ? baseId : $"{baseId}_{n}";
-            if (await CreateRunAsync(definition, runId, logicalDate, parameters, "manual") is { } run)
+            if (await CreateRunAsync(definition, runId, logicalDate, parameters, "manual", request.TriggeredBy) is { } run)
             {
                 return run;
             }
@@ -156,7 +156,7 @@ public sealed partial class DagGrain(
         {
             // The run id is the slot: a slot fired twice (a retried tick, a failover) finds its run and makes none.
             var runId = "scheduled__" + Stamp(slot);
-            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled") is not null)
+            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled", RunStart.Schedule) is not null)
             {
                 created.Add(runId);
             }
@@ -249,7 +249,7 @@ public sealed partial class DagGrain(
         }
     }
 
-    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType)
+    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, string? triggeredBy)
     {
         // The active and queued runs are what the runs told this grain: each run tells of every state change
         // and repeats it from its own reminder until it is heard, so nothing here needs checking against them.
@@ -263,6 +263,7 @@ public sealed partial class DagGrain(
             Params = parameters,
             RunType = runType,
             StartNow = startNow,
+            TriggeredBy = triggeredBy,
         });
         var existed = run is null;
         // Tracked once it exists: a crash before this write loses nothing, since the run tells of itself.

@@ -21,6 +21,7 @@ public sealed class DagRunState
     [Id(4)] public ImmutableDictionary<string, string> Params { get; set; } = ImmutableDictionary<string, string>.Empty;
     [Id(5)] public string RunType { get; set; } = "manual";
     [Id(6)] public DateTimeOffset QueuedAt { get; set; }
+    [Id(7)] public string? TriggeredBy { get; set; }
 }
 
 /// <summary>
@@ -134,6 +135,7 @@ public sealed partial class DagRunGrain(
         S.LogicalDate = start.LogicalDate;
         S.Params = start.Params;
         S.RunType = start.RunType;
+        S.TriggeredBy = start.TriggeredBy;
         S.QueuedAt = time.GetUtcNow();
         await store.WriteStateAsync();
         IndexDag();
@@ -874,7 +876,7 @@ public sealed partial class DagRunGrain(
 
     private void RecordCreated() => _writer.Record(RunEventKinds.RunCreated, null, new RunCreatedFact(
         S.LogicalDate, S.Params, S.RunType, S.Dag!.Version, S.QueuedAt,
-        [.. S.Dag.Tasks.Select(t => new PlannedTask(t.TaskId, t.Upstream, t.Backend))]), time.GetUtcNow());
+        [.. S.Dag.Tasks.Select(t => new PlannedTask(t.TaskId, t.Upstream, t.Backend))], S.TriggeredBy), time.GetUtcNow());
 
     private void RecordRunState()
     {
@@ -1115,6 +1117,7 @@ public sealed partial class DagRunGrain(
         StartedAt = _startedAt,
         EndedAt = _endedAt,
         RunType = S.RunType,
+        TriggeredBy = S.TriggeredBy,
         DagVersion = S.Dag?.Version ?? "",
         Tasks = FoldedRun.Entries(_ordered, _tasks.Count),
     };

@@ -1,27 +1,20 @@
-using System.Security.Cryptography;
-using System.Text;
-using Microsoft.Extensions.Options;
+using Batchyard.Access;
 
 namespace Batchyard.Silo.Hosting;
 
 /// <summary>
-/// The API key (<c>Batchyard:ApiKey</c>). When one is set, requests under the protected path prefixes (the
-/// HTTP API and the gRPC services) need <c>Authorization: Bearer &lt;key&gt;</c>; other paths (health checks,
-/// the dashboard with its own login) belong to their owners. The dashboard can check a key with <see cref="IsValid"/>.
+/// The API keys (<see cref="ApiKeys"/>: <c>Batchyard:ApiKey</c> and <c>Batchyard:ApiKeys:NAME</c>). When any is set,
+/// requests under the protected path prefixes (the HTTP API and the gRPC services) need
+/// <c>Authorization: Bearer &lt;key&gt;</c>; other paths (health checks, the dashboard with its own login) belong to
+/// their owners. The request's <see cref="Caller"/> (its key's name, role and tags) is put in its features for
+/// the endpoints (<see cref="CallerOf"/>); without keys every caller is <see cref="Caller.Anonymous"/>.
 /// </summary>
-public sealed class ApiKeyAuthentication
+public sealed class ApiKeyAuthentication(ApiKeys keys)
 {
-    private readonly byte[]? _keyHash;
     private readonly List<string> _protectedPrefixes = ["/api/", "/batchyard.v1.", "/grpc.reflection."];
 
-    public ApiKeyAuthentication(IOptions<BatchyardOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        _keyHash = options.Value.ApiKey is { Length: > 0 } key ? Hash(key) : null;
-    }
-
     /// <summary>True when a key is configured and calls must present it.</summary>
-    public bool Enabled => _keyHash is not null;
+    public bool Enabled => keys.Enabled;
 
     /// <summary>Path prefixes that need the key (case-insensitive); hosts add their own before the app starts.</summary>
     public IReadOnlyList<string> ProtectedPrefixes => _protectedPrefixes;
@@ -37,11 +30,18 @@ public sealed class ApiKeyAuthentication
             || _protectedPrefixes.Any(p => p.EndsWith('/') && value.Equals(p[..^1], StringComparison.OrdinalIgnoreCase)));
 
     /// <summary>
-    /// Whether <paramref name="key"/> is the configured key (always true when none is configured). Both sides are
+    /// Whether <paramref name="key"/> is a configured key (always true when none is configured). Both sides are
     /// hashed first so that the comparison takes the same time whatever the length or content of the guess.
     /// </summary>
-    public bool IsValid(string? key) =>
-        _keyHash is null || (key is not null && CryptographicOperations.FixedTimeEquals(Hash(key), _keyHash));
+    public bool IsValid(string? key) => !Enabled || keys.Find(key) is not null;
+
+    /// <summary>The caller the authentication found for this request (anonymous when no key is configured).</summary>
+    public static Caller CallerOf(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        // Every API path is protected, so its request has a caller; one without is a route outside them, never an admin.
+        return context.Features.Get<Caller>() ?? throw new InvalidOperationException($"{context.Request.Path} is not under a protected path: it has no caller");
+    }
 
     /// <summary>The bearer token of a request, or null.</summary>
     public static string? BearerToken(HttpRequest request)
@@ -57,8 +57,20 @@ public sealed class ApiKeyAuthentication
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
-        if (!Enabled || !IsProtected(context.Request.Path) || IsValid(BearerToken(context.Request)))
+        if (!Enabled)
         {
+            context.Features.Set(Caller.Anonymous);
+            await next(context);
+            return;
+        }
+        if (!IsProtected(context.Request.Path))
+        {
+            await next(context);
+            return;
+        }
+        if (keys.Find(BearerToken(context.Request)) is { } caller)
+        {
+            context.Features.Set(caller);
             await next(context);
             return;
         }
@@ -79,8 +91,6 @@ public sealed class ApiKeyAuthentication
         context.Response.Headers.WWWAuthenticate = "Bearer";
         await TypedResults.Problem(title: "Unauthorized", detail: detail, statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(context);
     }
-
-    private static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 }
 
 public static class ApiKeyAuthenticationExtensions
