@@ -128,7 +128,7 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             var existed = current is { Definition: not null };
             var info = await dag.ApplyAsync(definition);
             return (DagView.From(info, definition, await dag.GetNextSlotsAsync(5)), !existed);
-        });
+        }, applied => applied.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
 
     public Task<Outcome<bool>> DeleteDagAsync(Caller caller, string dagId) =>
         Audited<bool>(caller, Permission.Apply, AuditActions.Delete, dagId, null, null, async () =>
@@ -140,7 +140,7 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             }
             await dag.DeleteAsync();
             return true;
-        });
+        }, _ => StatusCodes.Status204NoContent);
 
     public Task<Outcome<DagListItem>> SetPausedAsync(Caller caller, string dagId, bool paused) =>
         Audited<DagListItem>(caller, Permission.Operate, paused ? AuditActions.Pause : AuditActions.Unpause, dagId, null, null, async () =>
@@ -167,7 +167,7 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             var run = await dag.TriggerAsync(request with { TriggeredBy = caller.Name });
             runId = run.RunId;
             return run;
-        });
+        }, _ => StatusCodes.Status202Accepted);
     }
 
     public async Task<Outcome<ImmutableArray<RunSummary>>> ListRunsAsync(Caller caller, string dagId, string? state, int? limit, DateTimeOffset? before, CancellationToken cancellationToken)
@@ -263,7 +263,7 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
     /// <c>denied</c> (its role or tags may not) or <c>error</c> with the status it answered. A call that throws
     /// (a fault on the way) is recorded as an error before it goes on to the transport.
     /// </summary>
-    private async Task<Outcome<T>> Audited<T>(Caller caller, Permission needed, string action, string dagId, Func<string?>? runId, string? taskId, Func<Task<Outcome<T>>> change)
+    private async Task<Outcome<T>> Audited<T>(Caller caller, Permission needed, string action, string dagId, Func<string?>? runId, string? taskId, Func<Task<Outcome<T>>> change, Func<T, int>? okStatus = null)
     {
         ArgumentNullException.ThrowIfNull(caller);
         Outcome<T> outcome;
@@ -286,7 +286,7 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         }
         var (result, code) = outcome.Failure is { } failure
             ? (failure.Denied ? AuditOutcomes.Denied : AuditOutcomes.Error, failure.Status)
-            : (AuditOutcomes.Ok, action == AuditActions.Trigger ? StatusCodes.Status202Accepted : StatusCodes.Status200OK);
+            : (AuditOutcomes.Ok, okStatus?.Invoke(outcome.Value!) ?? StatusCodes.Status200OK);
         await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, result, code, outcome.Failure?.Detail);
         return outcome;
     }
