@@ -32,12 +32,8 @@ public static class RequestLimits
                 var detail = $"this key may make {options.WritesPerMinute} changes a minute (Batchyard:RateLimit:WritesPerMinute); try again in {WithRetryAfter.Seconds(retryAfter)} s";
                 if (IsGrpc(context.Request))
                 {
-                    // A trailers-only gRPC answer, as the authentication's.
-                    context.Response.StatusCode = StatusCodes.Status200OK;
-                    context.Response.ContentType = "application/grpc";
-                    context.Response.Headers["grpc-status"] = "8";
-                    context.Response.Headers["grpc-message"] = Uri.EscapeDataString(detail);
                     context.Response.Headers["retry-after"] = WithRetryAfter.Seconds(retryAfter);
+                    TrailersOnly(context, global::Grpc.Core.StatusCode.ResourceExhausted, detail);
                     return;
                 }
                 await new WithRetryAfter(TypedResults.Problem(title: "Too many requests", detail: detail, statusCode: StatusCodes.Status429TooManyRequests), retryAfter)
@@ -69,6 +65,15 @@ public static class RequestLimits
         });
     }
 
-    private static bool IsGrpc(HttpRequest request) =>
+    /// <summary>A gRPC call ended before its service: a trailers-only answer (HTTP 200 with the status in the headers), as gRPC clients expect.</summary>
+    internal static void TrailersOnly(HttpContext context, global::Grpc.Core.StatusCode status, string message)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/grpc";
+        context.Response.Headers["grpc-status"] = ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+    }
+
+    internal static bool IsGrpc(HttpRequest request) =>
         request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
 }

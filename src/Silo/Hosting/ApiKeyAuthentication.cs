@@ -78,13 +78,9 @@ public sealed class ApiKeyAuthentication(ApiKeys keys)
         var detail = context.Request.Headers.Authorization.Count == 0
             ? "this server requires 'Authorization: Bearer <key>'"
             : "the API key is not valid";
-        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+        if (Api.RequestLimits.IsGrpc(context.Request))
         {
-            // A trailers-only gRPC answer: HTTP 200 with the status in the headers, as gRPC clients expect.
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = "16";
-            context.Response.Headers["grpc-message"] = Uri.EscapeDataString(detail);
+            Api.RequestLimits.TrailersOnly(context, global::Grpc.Core.StatusCode.Unauthenticated, detail);
             return;
         }
 

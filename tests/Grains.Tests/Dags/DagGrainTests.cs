@@ -61,6 +61,21 @@ public sealed class DagGrainTests(ClusterFixture fx) : IClassFixture<ClusterFixt
     }
 
     [Fact]
+    public async Task TriggeredBy_IsTheCallersKeyName_OrScheduleForACronRun()
+    {
+        var dag = fx.Dag("triggered-by");
+        await dag.ApplyAsync(Hourly("triggered-by", catchup: false));
+        fx.Time.Advance(TimeSpan.FromHours(1));
+
+        var scheduled = await dag.EvaluateScheduleAsync();
+        var manual = await dag.TriggerAsync(new() { TriggeredBy = "ci" });
+
+        Assert.Equal(Grains.RunStart.Schedule, (await fx.Run("triggered-by", Assert.Single(scheduled)).GetAsync())!.TriggeredBy);
+        Assert.Equal("ci", manual.TriggeredBy);
+        Assert.Equal("ci", (await fx.Run("triggered-by", manual.RunId).GetAsync())!.TriggeredBy);
+    }
+
+    [Fact]
     public async Task MaxActiveRuns_QueuesExtraRuns_AndAdmitsThemInOrder()
     {
         var dag = fx.Dag("max-active");

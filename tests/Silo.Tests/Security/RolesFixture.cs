@@ -55,7 +55,7 @@ public sealed class RolesFixture : IAsyncLifetime
 
     public BatchyardService.BatchyardServiceClient Grpc(string? key)
     {
-        var handler = new BearerHandler(key) { InnerHandler = new SocketsHttpHandler() };
+        var handler = new HostFixture.BearerHandler(key) { InnerHandler = new SocketsHttpHandler() };
         var channel = GrpcChannel.ForAddress(Host.GrpcUrl, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
         lock (_channels)
         {
@@ -71,17 +71,5 @@ public sealed class RolesFixture : IAsyncLifetime
             channel.Dispose();
         }
         await Host.DisposeAsync();
-    }
-
-    private sealed class BearerHandler(string? key) : DelegatingHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            if (key is not null)
-            {
-                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-            }
-            return base.SendAsync(request, cancellationToken);
-        }
     }
 }
