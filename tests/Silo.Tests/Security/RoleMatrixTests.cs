@@ -139,6 +139,22 @@ public sealed class RoleMatrixTests(RolesFixture fixture) : IClassFixture<RolesF
     }
 
     [Fact]
+    public async Task NamedKeys_NeverAppearInTheHostsLog_EvenAfterCallsWithThem()
+    {
+        foreach (var key in new[] { Viewer, Operator, Admin, TeamAOperator })
+        {
+            using var http = fixture.Host.Http(key);
+            (await http.PostAsync("/api/v1/dags/plain/pause", null)).Dispose();
+            (await http.PostAsync("/api/v1/dags/plain/unpause", null)).Dispose();
+        }
+
+        foreach (var key in new[] { Viewer, Operator, Admin, TeamAOperator, TeamAAdmin, Legacy })
+        {
+            Assert.DoesNotContain(fixture.Host.Logs.Lines, line => line.Contains(key, StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task Trigger_ByAnOperator_RecordsItsKeyNameAsTriggeredBy()
     {
         using var http = fixture.Host.Http(Operator);
