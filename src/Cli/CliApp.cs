@@ -148,6 +148,7 @@ public static class CliApp
         root.Add(DagCommands.Build(act));
         root.Add(RunCommands.Build(act));
         root.Add(TaskCommands.Build(act));
+        root.Add(AuditCommands.Build(act));
 
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);

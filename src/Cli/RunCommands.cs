@@ -85,6 +85,7 @@ internal static class RunCommands
         facts.Add("dag", run.Str("dagId"));
         facts.Add("state", run.Str("state"));
         facts.Add("type", run.Str("runType"));
+        facts.Add("triggered by", run.Str("triggeredBy") ?? "-");
         facts.Add("logical date", CliApp.Time(run.Str("logicalDate")));
         facts.Add("started", CliApp.Time(run.Str("startedAt")));
         facts.Add("ended", CliApp.Time(run.Str("endedAt")));

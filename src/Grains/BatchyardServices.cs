@@ -33,6 +33,9 @@ public static class BatchyardServices
         services.TryAddSingleton<IRunJournal>(sp => sp.GetRequiredService<MemoryRunJournal>());
         services.TryAddSingleton<IRunHistoryStore>(sp => sp.GetRequiredService<MemoryRunJournal>());
         services.TryAddSingleton<IAttemptLogStore>(_ => new FileAttemptLogStore(logsFolder));
+        services.TryAddSingleton<IAuditLog>(_ => new MemoryAuditLog());
+        services.TryAddSingleton<Access.AuditTrail>();
+        services.TryAddSingleton(sp => new Access.ApiKeys(sp.GetRequiredService<IConfiguration>()));
         // Grain state is stored in Orleans' own versioned binary format (its [Id] members), not the default
         // Newtonsoft JSON, which cannot read back immutable records and collections.
         services.AddSingleton<IGrainStorageSerializer>(sp => new OrleansGrainStorageSerializer(sp.GetRequiredService<Orleans.Serialization.Serializer>()));

@@ -83,7 +83,9 @@ public sealed class BatchyardTestHost : IAsyncDisposable
 
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         var grpcUrl = $"http://127.0.0.1:{grpcPort}";
-        var httpUrl = addresses.First(a => !a.EndsWith($":{grpcPort}", StringComparison.Ordinal));
+        // A host listening on every interface is reached over loopback.
+        var httpUrl = addresses.First(a => !a.EndsWith($":{grpcPort}", StringComparison.Ordinal))
+            .Replace("//0.0.0.0:", "//127.0.0.1:", StringComparison.Ordinal).Replace("//[::]:", "//127.0.0.1:", StringComparison.Ordinal);
         var host = new BatchyardTestHost(app, folder, httpUrl, grpcUrl, logs);
         await host.WaitReadyAsync();
         return host;
@@ -118,9 +120,9 @@ public sealed class BatchyardTestHost : IAsyncDisposable
     }
 
     /// <summary>Reads the run until <paramref name="condition"/> holds; fails after <paramref name="timeout"/>.</summary>
-    public async Task<JsonElement> WaitForRunAsync(string dagId, string runId, Func<JsonElement, bool> condition, TimeSpan? timeout = null)
+    public async Task<JsonElement> WaitForRunAsync(string dagId, string runId, Func<JsonElement, bool> condition, TimeSpan? timeout = null, string key = ApiKey)
     {
-        using var http = Http();
+        using var http = Http(key);
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {

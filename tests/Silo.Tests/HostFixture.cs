@@ -48,7 +48,8 @@ public sealed class HostFixture : IAsyncLifetime
     /// <summary>A DAG id of its own for each test, so that tests sharing the host never see each other's runs.</summary>
     public static string NewDagId(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    private sealed class BearerHandler(string? key) : DelegatingHandler
+    /// <summary>Sends <c>Authorization: Bearer</c> with the key (none when null) on every request of a gRPC channel.</summary>
+    internal sealed class BearerHandler(string? key) : DelegatingHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {

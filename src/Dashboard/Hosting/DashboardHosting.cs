@@ -1,10 +1,13 @@
+using Batchyard.Access;
 using Batchyard.Dashboard.Components;
+using Batchyard.History;
 using Batchyard.Dashboard.Model;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.StaticWebAssets;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using MudBlazor.Services;
@@ -24,12 +27,19 @@ public static class DashboardHosting
         services.AddMudServices();
         services.TryAddSingleton(TimeProvider.System);
         services.AddScoped<DashboardData>();
+        services.AddScoped<DashboardCaller>();
+        // The silo registers these already (with its storage's audit log); a dashboard of its own falls back to them.
+        services.TryAddSingleton(sp => new ApiKeys(sp.GetRequiredService<IConfiguration>()));
+        services.TryAddSingleton<IAuditLog>(_ => new MemoryAuditLog());
+        services.TryAddSingleton<AuditTrail>();
         services.AddScoped<ClusterProbe>();
         services.AddAuthentication().AddCookie(DashboardAuth.Scheme, options =>
         {
             options.Cookie.Name = "batchyard_dashboard";
             options.Cookie.HttpOnly = true;
             options.Cookie.SameSite = SameSiteMode.Strict;
+            // Secure whenever the request came over HTTPS (the session then never travels in clear).
+            options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             options.LoginPath = DashboardAuth.LoginPath;
             options.ExpireTimeSpan = TimeSpan.FromHours(12);
             options.SlidingExpiration = true;

@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using Batchyard.Access;
 using Batchyard.Dags;
+using Batchyard.Dashboard.Hosting;
 using Batchyard.Grains;
 using Batchyard.History;
 using Batchyard.Logs;
@@ -9,45 +11,110 @@ namespace Batchyard.Dashboard.Model;
 
 /// <summary>
 /// What the pages read and do: DAG and run state from the grains, run lists from the history store (reads
-/// there never activate grains), logs from the attempt log store.
+/// there never activate grains), logs from the attempt log store. Everything is as the signed-in key may: a key
+/// limited to tags sees only its DAGs, and a change its role may not make is refused here (the pages also hide
+/// its button) and recorded in the audit log like every change.
 /// </summary>
-public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history, IAttemptLogStore logs)
+public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history, IAttemptLogStore logs, DashboardCaller callers, AuditTrail audit)
 {
-    /// <summary>A page of the DAGs matching <paramref name="query"/>, by id, with counts over every DAG (filtered by the registry, no DAG grain is called).</summary>
-    public Task<DagPage> QueryDagsAsync(DagQuery query) => grains.GetGrain<IDagRegistryGrain>(0).QueryAsync(query);
+    /// <summary>A page of the DAGs matching <paramref name="query"/>, by id, with counts over every DAG the caller sees (filtered by the registry, no DAG grain is called).</summary>
+    public async Task<DagPage> QueryDagsAsync(DagQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var caller = await CallerAsync();
+        return await grains.GetGrain<IDagRegistryGrain>(0).QueryAsync(query with { VisibleTags = caller.IsTagLimited ? caller.Tags : [] });
+    }
 
     /// <summary>Every tag and owner with its number of DAGs, for the filter menus.</summary>
-    public Task<DagFacets> GetDagFacetsAsync() => grains.GetGrain<IDagRegistryGrain>(0).GetFacetsAsync();
+    public async Task<DagFacets> GetDagFacetsAsync()
+    {
+        var caller = await CallerAsync();
+        return await grains.GetGrain<IDagRegistryGrain>(0).GetFacetsAsync(caller.IsTagLimited ? caller.Tags : []);
+    }
+
+    /// <summary>The signed-in caller; a session whose key went sees and may do nothing.</summary>
+    public async Task<Caller> CallerAsync() => await callers.GetAsync() ?? Caller.Nobody;
 
     public async Task<DagInfo?> GetDagAsync(string dagId) =>
-        await grains.GetGrain<IDagGrain>(dagId).GetAsync() is { Deleted: false } info ? info : null;
+        await grains.GetGrain<IDagGrain>(dagId).GetAsync() is { Deleted: false } info && (await CallerAsync()).SeesDag(info) ? info : null;
 
     public Task<ImmutableArray<DateTimeOffset>> GetNextSlotsAsync(string dagId, int count) =>
         grains.GetGrain<IDagGrain>(dagId).GetNextSlotsAsync(count);
 
-    public Task<DagInfo> SetPausedAsync(string dagId, bool paused) => grains.GetGrain<IDagGrain>(dagId).SetPausedAsync(paused);
+    public Task<DagInfo> SetPausedAsync(string dagId, bool paused) =>
+        ChangeAsync(paused ? AuditActions.Pause : AuditActions.Unpause, dagId, null, null, _ => grains.GetGrain<IDagGrain>(dagId).SetPausedAsync(paused));
 
-    public Task<RunDetails> TriggerAsync(string dagId, TriggerRequest request) =>
-        grains.GetGrain<IDagGrain>(dagId).TriggerAsync(request);
+    public Task<RunDetails> TriggerAsync(string dagId, TriggerRequest request)
+    {
+        string? runId = null;
+        return ChangeAsync(AuditActions.Trigger, dagId, () => runId, null, async caller =>
+        {
+            var run = await grains.GetGrain<IDagGrain>(dagId).TriggerAsync(request with { TriggeredBy = caller.Name });
+            runId = run.RunId;
+            return run;
+        });
+    }
 
     /// <summary>The newest runs with their tasks (for the grid view), newest first.</summary>
     public async Task<ImmutableArray<RunDetails>> RecentRunsAsync(string dagId, int count, CancellationToken cancellationToken = default)
     {
+        if (await GetDagAsync(dagId) is null && (await CallerAsync()).IsTagLimited)
+        {
+            return [];
+        }
         var summaries = await history.ListRunsAsync(dagId, null, null, count, cancellationToken: cancellationToken);
         var runs = await Task.WhenAll(summaries.Select(s => history.GetRunAsync(dagId, s.RunId, cancellationToken)));
         return [.. runs.OfType<RunDetails>()];
     }
 
     /// <summary>The run as its grain knows it (the freshest view), or the history's snapshot when the grain has none.</summary>
-    public async Task<RunDetails?> GetRunAsync(string dagId, string runId) =>
-        await Run(dagId, runId).GetAsync() ?? await history.GetRunAsync(dagId, runId);
+    public async Task<RunDetails?> GetRunAsync(string dagId, string runId)
+    {
+        if ((await CallerAsync()).IsTagLimited && await GetDagAsync(dagId) is null)
+        {
+            return null;
+        }
+        return await Run(dagId, runId).GetAsync() ?? await history.GetRunAsync(dagId, runId);
+    }
 
-    public Task<RunDetails> CancelRunAsync(string dagId, string runId) => Run(dagId, runId).CancelAsync();
+    public Task<RunDetails> CancelRunAsync(string dagId, string runId) =>
+        ChangeAsync(AuditActions.Cancel, dagId, () => runId, null, _ => Run(dagId, runId).CancelAsync());
 
-    public Task<RunDetails> ClearTaskAsync(string dagId, string runId, string taskId) => Run(dagId, runId).ClearTaskAsync(taskId);
+    public Task<RunDetails> ClearTaskAsync(string dagId, string runId, string taskId) =>
+        ChangeAsync(AuditActions.Clear, dagId, () => runId, taskId, _ => Run(dagId, runId).ClearTaskAsync(taskId));
 
-    public Task<LogPage> ReadLogAsync(string dagId, string runId, string taskId, int attempt, long cursor, CancellationToken cancellationToken) =>
-        logs.ReadAsync(dagId, runId, taskId, attempt, cursor, 64 * 1024, cancellationToken);
+    public async Task<LogPage> ReadLogAsync(string dagId, string runId, string taskId, int attempt, long cursor, CancellationToken cancellationToken)
+    {
+        if ((await CallerAsync()).IsTagLimited && await GetDagAsync(dagId) is null)
+        {
+            return new LogPage("", cursor);
+        }
+        return await logs.ReadAsync(dagId, runId, taskId, attempt, cursor, 64 * 1024, cancellationToken);
+    }
+
+    /// <summary>A change (each an operator's): refused and recorded as denied when the caller may not, else made and recorded.</summary>
+    private async Task<T> ChangeAsync<T>(string action, string dagId, Func<string?>? runId, string? taskId, Func<Caller, Task<T>> change)
+    {
+        var caller = await CallerAsync();
+        var info = await grains.GetGrain<IDagGrain>(dagId).GetAsync();
+        if (!caller.Allows(Permission.Operate) || info is null || !caller.SeesDag(info))
+        {
+            var detail = caller.Allows(Permission.Operate) ? $"DAG '{dagId}' is not one of this key's DAGs" : $"the key '{caller.Name}' ({caller.Role.Name()}) may not {action}";
+            await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Denied, caller.Allows(Permission.Operate) ? 404 : 403, detail);
+            throw new UnauthorizedAccessException(detail);
+        }
+        try
+        {
+            var result = await change(caller);
+            await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Ok, action == AuditActions.Trigger ? 202 : 200);
+            return result;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Error, 500, ex.Message);
+            throw;
+        }
+    }
 
     private IDagRunGrain Run(string dagId, string runId) => grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
 }

@@ -85,6 +85,11 @@ public sealed record DagQuery
     [Id(8)] public int? Limit { get; init; }
     /// <summary>Matches skipped (after <see cref="After"/>) before the page starts: for a numbered page, as a pager asks.</summary>
     [Id(9)] public int Offset { get; init; }
+    /// <summary>
+    /// The caller's tags when its key is limited to them: DAGs without any of them are left out of everything,
+    /// counts included, as if they did not exist. Empty for a key that sees every DAG.
+    /// </summary>
+    [Id(10)] public ImmutableArray<string> VisibleTags { get; init; } = [];
 }
 
 /// <summary>A page of DAGs by id, with counts computed over every DAG.</summary>

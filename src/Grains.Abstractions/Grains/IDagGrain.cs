@@ -72,7 +72,7 @@ public interface IDagRegistryGrain : IGrainWithIntegerKey
 
     /// <summary>Every tag and owner with its number of DAGs.</summary>
     [AlwaysInterleave]
-    Task<DagFacets> GetFacetsAsync();
+    Task<DagFacets> GetFacetsAsync(ImmutableArray<string> visibleTags);
 }
 
 /// <summary>

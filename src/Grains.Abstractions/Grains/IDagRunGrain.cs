@@ -16,6 +16,11 @@ public sealed record RunStart
     [Id(4)] public string RunType { get; init; } = "manual";
     /// <summary>False: the run waits in <c>queued</c> until <see cref="IDagRunGrain.BeginAsync"/>.</summary>
     [Id(5)] public bool StartNow { get; init; } = true;
+    /// <summary>The key name of a manual trigger, or <see cref="RunStart.Schedule"/>.</summary>
+    [Id(6)] public string? TriggeredBy { get; init; }
+
+    /// <summary>The <c>triggeredBy</c> of the runs the cron schedule makes.</summary>
+    public const string Schedule = "schedule";
 }
 
 /// <summary>One DAG run, keyed <c>{dagId}/{runId}</c>: starts each task when its upstream allows it.</summary>

@@ -57,6 +57,8 @@ public sealed record RunDetails
     /// <summary>Version (source hash) of the DAG the run executes.</summary>
     [Id(9)] public string DagVersion { get; init; } = "";
     [Id(10)] public ImmutableArray<TaskInstanceDetails> Tasks { get; init; } = [];
+    /// <summary>Who started the run: the name of the API key of a manual trigger, <c>schedule</c> for a cron run; null for runs made before it was kept.</summary>
+    [Id(11)] public string? TriggeredBy { get; init; }
 }
 
 /// <summary>A run without its tasks, for lists.</summary>
@@ -92,4 +94,6 @@ public sealed record TriggerRequest
     [Id(0)] public ImmutableDictionary<string, string> Params { get; init; } = ImmutableDictionary<string, string>.Empty;
     /// <summary>The slot the run stands for; defaults to now.</summary>
     [Id(1)] public DateTimeOffset? LogicalDate { get; init; }
+    /// <summary>The name of the key that asks (kept as the run's <c>triggeredBy</c>).</summary>
+    [Id(2)] public string? TriggeredBy { get; init; }
 }

@@ -133,7 +133,7 @@ public sealed partial class DagGrain(
         for (var n = 1; ; n++)
         {
             var runId = n == 1 ? baseId : $"{baseId}_{n}";
-            if (await CreateRunAsync(definition, runId, logicalDate, parameters, "manual") is { } run)
+            if (await CreateRunAsync(definition, runId, logicalDate, parameters, "manual", request.TriggeredBy) is { } run)
             {
                 return run;
             }
@@ -161,7 +161,7 @@ public sealed partial class DagGrain(
             // The run id is the slot: a slot fired twice (a retried tick, a failover) finds its run and makes none.
             // The slot is recorded in the same write that tracks its run.
             var runId = "scheduled__" + Stamp(slot);
-            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled", firedSlot: slot) is not null)
+            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled", RunStart.Schedule, firedSlot: slot) is not null)
             {
                 created.Add(runId);
             }
@@ -260,7 +260,7 @@ public sealed partial class DagGrain(
         }
     }
 
-    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, DateTimeOffset? firedSlot = null)
+    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, string? triggeredBy, DateTimeOffset? firedSlot = null)
     {
         // The active and queued runs are what the runs told this grain: each run tells of every state change
         // and repeats it from its own reminder until it is heard, so nothing here needs checking against them.
@@ -274,6 +274,7 @@ public sealed partial class DagGrain(
             Params = parameters,
             RunType = runType,
             StartNow = startNow,
+            TriggeredBy = triggeredBy,
         });
         var existed = run is null;
         // Tracked once it exists: a crash before this write loses nothing, since the run tells of itself.

@@ -49,7 +49,7 @@ public sealed class DagIndex
         var search = string.IsNullOrWhiteSpace(query.Search) ? null : query.Search.Trim();
         var limit = query.Limit ?? int.MaxValue;
         var items = ImmutableArray.CreateBuilder<DagSummary>(Math.Min(limit, _ids.Count));
-        int matching = 0, running = 0, paused = 0;
+        int matching = 0, running = 0, paused = 0, total = 0;
         string? lastShown = null;
         var more = false;
         var skip = query.Offset;
@@ -57,6 +57,11 @@ public sealed class DagIndex
         {
             var row = _rows[id];
             var dag = row.Summary;
+            if (!Visible(dag, query.VisibleTags))
+            {
+                continue;
+            }
+            total++;
             running += dag.ActiveRuns > 0 ? 1 : 0;
             paused += dag.Paused ? 1 : 0;
             if (!Matches(dag, query, search))
@@ -87,19 +92,23 @@ public sealed class DagIndex
             Items = items.ToImmutable(),
             NextAfter = more ? lastShown : null,
             Matching = matching,
-            Total = _ids.Count,
+            Total = total,
             Running = running,
             Paused = paused,
         };
     }
 
     /// <summary>Every tag and owner with its number of DAGs, by value.</summary>
-    public DagFacets Facets()
+    public DagFacets Facets(ImmutableArray<string> visibleTags = default)
     {
         var tags = new Dictionary<string, int>(StringComparer.Ordinal);
         var owners = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var row in _rows.Values)
         {
+            if (!Visible(row.Summary, visibleTags))
+            {
+                continue;
+            }
             foreach (var tag in row.Summary.Tags.Distinct(StringComparer.Ordinal))
             {
                 tags[tag] = tags.GetValueOrDefault(tag) + 1;
@@ -114,6 +123,10 @@ public sealed class DagIndex
 
     private static ImmutableArray<FacetCount> Sorted(Dictionary<string, int> counts) =>
         [.. counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => new FacetCount(c.Key, c.Value))];
+
+    /// <summary>Whether a key limited to <paramref name="tags"/> (none: not limited) sees the DAG: one shared tag.</summary>
+    private static bool Visible(DagSummary dag, ImmutableArray<string> tags) =>
+        tags.IsDefaultOrEmpty || dag.Tags.Any(t => tags.Contains(t, StringComparer.Ordinal));
 
     private static bool Matches(DagSummary dag, DagQuery query, string? search) =>
         (query.Tag is null || dag.Tags.Contains(query.Tag, StringComparer.Ordinal))

@@ -82,7 +82,7 @@ public sealed partial class DagRegistryGrain(
 
     public Task<DagPage> QueryAsync(DagQuery query) => Task.FromResult(_index.Query(query, time.GetUtcNow()));
 
-    public Task<DagFacets> GetFacetsAsync() => Task.FromResult(_index.Facets());
+    public Task<DagFacets> GetFacetsAsync(ImmutableArray<string> visibleTags) => Task.FromResult(_index.Facets(visibleTags));
 
     private Task? _writing;
     private bool _dirty;

@@ -23,7 +23,8 @@ public sealed record RunCreatedFact(
     string RunType,
     string DagVersion,
     DateTimeOffset QueuedAt,
-    ImmutableArray<PlannedTask> Tasks);
+    ImmutableArray<PlannedTask> Tasks,
+    string? TriggeredBy = null);
 
 /// <summary>Payload of <see cref="RunEventKinds.RunState"/>.</summary>
 public sealed record RunStateFact(RunState State, DateTimeOffset? StartedAt, DateTimeOffset? EndedAt);
@@ -182,6 +183,7 @@ public sealed class FoldedRun
         StartedAt = StartedAt,
         EndedAt = EndedAt,
         RunType = created.RunType,
+        TriggeredBy = created.TriggeredBy,
         DagVersion = created.DagVersion,
         Tasks = Entries(created.Tasks.Select(t => Tasks[t.TaskId]), Tasks.Count),
     };

@@ -25,6 +25,7 @@ public sealed class DagRunState
     [Id(6)] public DateTimeOffset QueuedAt { get; set; }
     /// <summary>The run's root span (W3C traceparent): every span of the run, on any silo, is parented on it.</summary>
     [Id(7)] public string? TraceParent { get; set; }
+    [Id(8)] public string? TriggeredBy { get; set; }
 }
 
 /// <summary>
@@ -151,6 +152,7 @@ public sealed partial class DagRunGrain(
         S.LogicalDate = start.LogicalDate;
         S.Params = start.Params;
         S.RunType = start.RunType;
+        S.TriggeredBy = start.TriggeredBy;
         S.QueuedAt = time.GetUtcNow();
         _runSpan = BatchyardTracing.StartRun(_dagId, _runId, start.RunType);
         S.TraceParent = BatchyardTracing.TraceParent(_runSpan);
@@ -928,7 +930,7 @@ public sealed partial class DagRunGrain(
 
     private void RecordCreated() => _writer.Record(RunEventKinds.RunCreated, null, new RunCreatedFact(
         S.LogicalDate, S.Params, S.RunType, S.Dag!.Version, S.QueuedAt,
-        [.. S.Dag.Tasks.Select(t => new PlannedTask(t.TaskId, t.Upstream, t.Backend))]), time.GetUtcNow());
+        [.. S.Dag.Tasks.Select(t => new PlannedTask(t.TaskId, t.Upstream, t.Backend))], S.TriggeredBy), time.GetUtcNow());
 
     private void RecordRunState()
     {
@@ -1214,6 +1216,7 @@ public sealed partial class DagRunGrain(
         StartedAt = _startedAt,
         EndedAt = _endedAt,
         RunType = S.RunType,
+        TriggeredBy = S.TriggeredBy,
         DagVersion = S.Dag?.Version ?? "",
         Tasks = FoldedRun.Entries(_ordered, _tasks.Count),
     };

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Batchyard.Access;
 using Batchyard.Backends;
 using Batchyard.Dags;
 using Batchyard.Grains;
@@ -16,12 +17,33 @@ public enum FailureKind
     Conflict,
     BadRequest,
     InvalidDag,
+    /// <summary>The key's role or tags may not do this (HTTP 403, gRPC <c>PERMISSION_DENIED</c>).</summary>
+    Forbidden,
+    /// <summary>The request is larger than the configured limit (HTTP 413, gRPC <c>RESOURCE_EXHAUSTED</c>).</summary>
+    TooLarge,
 }
 
-/// <summary>A refused operation: what kind, a title, a sentence, and for a refused DAG every problem.</summary>
-public sealed record Failure(FailureKind Kind, string Title, string Detail, ImmutableArray<string> Errors)
+/// <summary>
+/// A refused operation: what kind, a title, a sentence, and for a refused DAG every problem. <see cref="Denied"/>
+/// marks a refusal because of the caller's key (a DAG of another team answers 404, as if it did not exist).
+/// </summary>
+public sealed record Failure(FailureKind Kind, string Title, string Detail, ImmutableArray<string> Errors, bool Denied = false)
 {
+    /// <summary>The HTTP status that answers this failure (gRPC calls record the same number in the audit log).</summary>
+    public int Status => Kind switch
+    {
+        FailureKind.NotFound => StatusCodes.Status404NotFound,
+        FailureKind.Conflict => StatusCodes.Status409Conflict,
+        FailureKind.Forbidden => StatusCodes.Status403Forbidden,
+        FailureKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        _ => StatusCodes.Status400BadRequest,
+    };
+
     public static Failure NotFound(string detail) => new(FailureKind.NotFound, "Not found", detail, []);
+
+    public static Failure Forbidden(string detail) => new(FailureKind.Forbidden, "Forbidden", detail, [], Denied: true);
+
+    public static Failure TooLarge(string detail) => new(FailureKind.TooLarge, "Request too large", detail, []);
 
     public static Failure Conflict(string detail) => new(FailureKind.Conflict, "Conflict", detail, []);
 
@@ -40,9 +62,11 @@ public readonly record struct Outcome<T>(T? Value, Failure? Failure)
 
 /// <summary>
 /// The operations of the API, shared by the HTTP routes and the gRPC service so that both check, parse and
-/// refuse the same way; the transports only translate requests and results.
+/// refuse the same way; the transports only translate requests and results. Every operation takes the
+/// <see cref="Caller"/>: a key limited to tags sees only its DAGs (another team's DAG is not found), its role
+/// decides what it may change, and every change, refused or not, is recorded in the <see cref="AuditTrail"/>.
 /// </summary>
-public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs, ReadRetry retry)
+public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs, ReadRetry retry, AuditTrail audit, IAuditLog auditLog, ApiLimits limits)
 {
     public const int MaxLogChars = 256 * 1024;
 
@@ -50,12 +74,13 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
     public const int DefaultDagPage = 100;
 
     /// <summary>
-    /// The DAGs matching <paramref name="filters"/> by id, from the registry's rows (no DAG grain is called): every
+    /// The DAGs matching <paramref name="filters"/> by id, from the registry's rows (no DAG grain is called), among those <paramref name="caller"/> may see: every
     /// match when neither <paramref name="limit"/> nor <paramref name="cursor"/> is given, else one page of
     /// <paramref name="limit"/> (100 by default) after <paramref name="cursor"/>.
     /// </summary>
-    public async Task<Outcome<Page<DagListItem>>> ListDagsAsync(DagFilters filters, int? limit, string? cursor, CancellationToken cancellationToken = default)
+    public async Task<Outcome<Page<DagListItem>>> ListDagsAsync(Caller caller, DagFilters filters, int? limit, string? cursor, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(filters);
         if (Cursors.CheckLimit(limit) is { } badLimit)
         {
@@ -71,17 +96,18 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             return filters.ToQuery().Failure!;
         }
         var paged = limit is not null || !string.IsNullOrEmpty(cursor);
-        query = query with { After = after, Limit = paged ? limit ?? DefaultDagPage : null };
+        // A key limited to tags sees only its DAGs: the others are not in its pages or its counts.
+        query = query with { After = after, Limit = paged ? limit ?? DefaultDagPage : null, VisibleTags = caller.IsTagLimited ? caller.Tags : [] };
         var page = await Read(() => grains.GetGrain<IDagRegistryGrain>(0).QueryAsync(query), cancellationToken);
         return new Page<DagListItem>([.. page.Items.Select(DagListItem.From)], page.NextAfter is { } next ? Cursors.AfterDag(next) : null, page.Matching);
     }
 
-    public Task<Outcome<DagView>> GetDagAsync(string dagId, CancellationToken cancellationToken = default) => Read<Outcome<DagView>>(async () =>
+    public Task<Outcome<DagView>> GetDagAsync(Caller caller, string dagId, CancellationToken cancellationToken = default) => Read<Outcome<DagView>>(async () =>
     {
         var dag = grains.GetGrain<IDagGrain>(dagId);
-        if (await dag.GetAsync() is not { } info)
+        if (await dag.GetAsync() is not { } info || !caller.SeesDag(info))
         {
-            return Failure.NotFound($"DAG '{dagId}' does not exist");
+            return DagNotFound(caller, dagId);
         }
         if (info.Definition is not { } definition)
         {
@@ -91,65 +117,89 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
     }, cancellationToken);
 
     /// <summary>Parses and applies a DAG file's text; <c>Created</c> tells whether the DAG is new.</summary>
-    public async Task<Outcome<(DagView View, bool Created)>> ApplyDagAsync(string dagId, string text)
+    public Task<Outcome<(DagView View, bool Created)>> ApplyDagAsync(Caller caller, string dagId, string text) =>
+        Audited<(DagView View, bool Created)>(caller, Permission.Apply, AuditActions.Apply, dagId, null, null, async () =>
+        {
+            if (System.Text.Encoding.UTF8.GetByteCount(text) > limits.MaxBodyBytes)
+            {
+                return Failure.TooLarge($"a DAG file may have at most {limits.MaxBodyBytes} bytes (Batchyard:Limits:MaxBodyBytes)");
+            }
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                return Failure.InvalidDag([$"{dagId}.yaml:1: the body is empty; send the DAG file as YAML or JSON"]);
+            }
+
+            var result = DagParser.Parse($"{dagId}.yaml", text, backends, dagId);
+            if (result.Dag is not { } definition)
+            {
+                return Failure.InvalidDag(result.Problems.Select(p => p.ToString()));
+            }
+            if (definition.DagId != dagId)
+            {
+                return Failure.InvalidDag([$"{dagId}.yaml:1: the file's id '{definition.DagId}' does not match the URL's '{dagId}'"]);
+            }
+
+            var dag = grains.GetGrain<IDagGrain>(dagId);
+            var current = await dag.GetAsync();
+            // A team's key may neither take over another team's DAG nor make one outside its own tags.
+            if (current is not null && !caller.SeesDag(current))
+            {
+                return Failure.Forbidden($"DAG '{dagId}' exists and is not one of this key's DAGs (tags {string.Join(", ", caller.Tags)})");
+            }
+            if (!caller.MayApply(definition.Tags))
+            {
+                return Failure.Forbidden($"this key may apply only DAGs whose tags are all among {string.Join(", ", caller.Tags)}; the file has [{string.Join(", ", definition.Tags)}]");
+            }
+            var existed = current is { Definition: not null };
+            var info = await dag.ApplyAsync(definition);
+            return (DagView.From(info, definition, await dag.GetNextSlotsAsync(5)), !existed);
+        }, applied => applied.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+
+    public Task<Outcome<bool>> DeleteDagAsync(Caller caller, string dagId) =>
+        Audited<bool>(caller, Permission.Apply, AuditActions.Delete, dagId, null, null, async () =>
+        {
+            var dag = grains.GetGrain<IDagGrain>(dagId);
+            if (await dag.GetAsync() is not { } info || !caller.SeesDag(info))
+            {
+                return DagNotFound(caller, dagId);
+            }
+            await dag.DeleteAsync();
+            return true;
+        }, _ => StatusCodes.Status204NoContent);
+
+    public Task<Outcome<DagListItem>> SetPausedAsync(Caller caller, string dagId, bool paused) =>
+        Audited<DagListItem>(caller, Permission.Operate, paused ? AuditActions.Pause : AuditActions.Unpause, dagId, null, null, async () =>
+        {
+            var dag = grains.GetGrain<IDagGrain>(dagId);
+            if (await dag.GetAsync() is not { Definition: not null } info || !caller.SeesDag(info))
+            {
+                return DagNotFound(caller, dagId);
+            }
+            return DagListItem.From(await dag.SetPausedAsync(paused));
+        });
+
+    public async Task<Outcome<RunDetails>> TriggerAsync(Caller caller, string dagId, TriggerRequest request)
     {
-        if (string.IsNullOrWhiteSpace(text))
+        ArgumentNullException.ThrowIfNull(request);
+        string? runId = null;
+        return await Audited<RunDetails>(caller, Permission.Operate, AuditActions.Trigger, dagId, () => runId, null, async () =>
         {
-            return Failure.InvalidDag([$"{dagId}.yaml:1: the body is empty; send the DAG file as YAML or JSON"]);
-        }
-
-        var result = DagParser.Parse($"{dagId}.yaml", text, backends, dagId);
-        if (result.Dag is not { } definition)
-        {
-            return Failure.InvalidDag(result.Problems.Select(p => p.ToString()));
-        }
-        if (definition.DagId != dagId)
-        {
-            return Failure.InvalidDag([$"{dagId}.yaml:1: the file's id '{definition.DagId}' does not match the URL's '{dagId}'"]);
-        }
-
-        var dag = grains.GetGrain<IDagGrain>(dagId);
-        var existed = await dag.GetAsync() is { Definition: not null };
-        var info = await dag.ApplyAsync(definition);
-        return (DagView.From(info, definition, await dag.GetNextSlotsAsync(5)), !existed);
-    }
-
-    public async Task<Outcome<bool>> DeleteDagAsync(string dagId)
-    {
-        var dag = grains.GetGrain<IDagGrain>(dagId);
-        if (await dag.GetAsync() is null)
-        {
-            return Failure.NotFound($"DAG '{dagId}' does not exist");
-        }
-        await dag.DeleteAsync();
-        return true;
-    }
-
-    public async Task<Outcome<DagListItem>> SetPausedAsync(string dagId, bool paused)
-    {
-        var dag = grains.GetGrain<IDagGrain>(dagId);
-        if (await dag.GetAsync() is not { Definition: not null })
-        {
-            return Failure.NotFound($"DAG '{dagId}' does not exist");
-        }
-        return DagListItem.From(await dag.SetPausedAsync(paused));
-    }
-
-    public async Task<Outcome<RunDetails>> TriggerAsync(string dagId, TriggerRequest request)
-    {
-        var dag = grains.GetGrain<IDagGrain>(dagId);
-        if (await dag.GetAsync() is not { Definition: not null })
-        {
-            return Failure.NotFound($"DAG '{dagId}' does not exist");
-        }
-        return await dag.TriggerAsync(request);
+            var dag = grains.GetGrain<IDagGrain>(dagId);
+            if (await dag.GetAsync() is not { Definition: not null } info || !caller.SeesDag(info))
+            {
+                return DagNotFound(caller, dagId);
+            }
+            var run = await dag.TriggerAsync(request with { TriggeredBy = caller.Name });
+            runId = run.RunId;
+            return run;
+        }, _ => StatusCodes.Status202Accepted);
     }
 
     /// <summary>
     /// A DAG's runs, newest first: <paramref name="limit"/> (25 by default) of them before <paramref name="before"/>
     /// and after <paramref name="cursor"/>, with the cursor of the next page when there may be more.
     /// </summary>
-    public async Task<Outcome<Page<RunSummary>>> ListRunsAsync(string dagId, string? state, int? limit, DateTimeOffset? before, string? cursor, CancellationToken cancellationToken)
+    public async Task<Outcome<Page<RunSummary>>> ListRunsAsync(Caller caller, string dagId, string? state, int? limit, DateTimeOffset? before, string? cursor, CancellationToken cancellationToken)
     {
         RunState? wanted = null;
         if (!string.IsNullOrEmpty(state))
@@ -163,6 +213,10 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
         if (Cursors.CheckLimit(limit) is { } badLimit)
         {
             return badLimit;
+        }
+        if (await HiddenAsync(caller, dagId, cancellationToken) is { } hidden)
+        {
+            return hidden;
         }
         RunPosition? after = null;
         if (!string.IsNullOrEmpty(cursor))
@@ -181,54 +235,141 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             : new Page<RunSummary>(runs, null, null);
     }
 
-    public Task<Outcome<RunDetails>> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
-        Read<Outcome<RunDetails>>(async () => await Run(dagId, runId).GetAsync() is { } run ? run : RunNotFound(dagId, runId), cancellationToken);
+    public Task<Outcome<RunDetails>> GetRunAsync(Caller caller, string dagId, string runId, CancellationToken cancellationToken = default) =>
+        Read<Outcome<RunDetails>>(async () => await HiddenAsync(caller, dagId, cancellationToken) is { } hidden
+            ? hidden
+            : await Run(dagId, runId).GetAsync() is { } run ? run : RunNotFound(dagId, runId), cancellationToken);
 
-    public async Task<Outcome<RunDetails>> CancelRunAsync(string dagId, string runId)
+    public Task<Outcome<RunDetails>> CancelRunAsync(Caller caller, string dagId, string runId) =>
+        Audited<RunDetails>(caller, Permission.Operate, AuditActions.Cancel, dagId, () => runId, null, async () =>
+        {
+            var grain = Run(dagId, runId);
+            if (await HiddenAsync(caller, dagId, default) is { } hidden)
+            {
+                return hidden;
+            }
+            if (await grain.GetAsync() is not { } run)
+            {
+                return RunNotFound(dagId, runId);
+            }
+            if (run.State.IsFinal())
+            {
+                return Failure.Conflict($"run '{runId}' has already ended ({Json.EnumName(run.State)})");
+            }
+            return await grain.CancelAsync();
+        });
+
+    public Task<Outcome<RunDetails>> ClearTaskAsync(Caller caller, string dagId, string runId, string taskId, int? mapIndex = null) =>
+        Audited<RunDetails>(caller, Permission.Operate, AuditActions.Clear, dagId, () => runId, TaskKeys.Of(taskId, mapIndex), async () =>
+        {
+            if (await HiddenAsync(caller, dagId, default) is { } hidden)
+            {
+                return hidden;
+            }
+            var grain = Run(dagId, runId);
+            if (await grain.GetAsync() is not { } run)
+            {
+                return RunNotFound(dagId, runId);
+            }
+            if (FindTask(run, taskId, mapIndex) is not { } task)
+            {
+                return TaskNotFound(run, taskId, mapIndex);
+            }
+            if (run.State == RunState.Cancelled || run.State == RunState.Queued)
+            {
+                return Failure.Conflict($"run '{runId}' is {Json.EnumName(run.State)}; only a running or finished run can be cleared");
+            }
+            if (task.State == TaskState.Pending)
+            {
+                return Failure.Conflict($"task '{taskId}' has not started; there is nothing to clear");
+            }
+            return await grain.ClearTaskAsync(taskId, mapIndex);
+        });
+
+    /// <summary>The audit log, newest first (admin keys only).</summary>
+    public async Task<Outcome<ImmutableArray<AuditEntry>>> ListAuditAsync(Caller caller, int? limit, DateTimeOffset? before, CancellationToken cancellationToken)
     {
-        var grain = Run(dagId, runId);
-        if (await grain.GetAsync() is not { } run)
+        ArgumentNullException.ThrowIfNull(caller);
+        if (!caller.Allows(Permission.Audit))
         {
-            return RunNotFound(dagId, runId);
+            return Forbidden(caller, Permission.Audit);
         }
-        if (run.State.IsFinal())
+        if (limit is < 1 or > 1000)
         {
-            return Failure.Conflict($"run '{runId}' has already ended ({Json.EnumName(run.State)})");
+            return Failure.BadRequest("Invalid limit", "limit must be between 1 and 1000");
         }
-        return await grain.CancelAsync();
+        return await Read(() => auditLog.ListAsync(limit ?? 50, before, cancellationToken), cancellationToken);
     }
 
-    public async Task<Outcome<RunDetails>> ClearTaskAsync(string dagId, string runId, string taskId, int? mapIndex = null)
+    /// <summary>
+    /// Runs a change for <paramref name="caller"/> when its role allows it, and records the attempt: <c>ok</c>,
+    /// <c>denied</c> (its role or tags may not) or <c>error</c> with the status it answered. A call that throws
+    /// (a fault on the way) is recorded as an error before it goes on to the transport.
+    /// </summary>
+    private async Task<Outcome<T>> Audited<T>(Caller caller, Permission needed, string action, string dagId, Func<string?>? runId, string? taskId, Func<Task<Outcome<T>>> change, Func<T, int>? okStatus = null)
     {
-        var grain = Run(dagId, runId);
-        if (await grain.GetAsync() is not { } run)
+        ArgumentNullException.ThrowIfNull(caller);
+        Outcome<T> outcome;
+        if (!caller.Allows(needed))
         {
-            return RunNotFound(dagId, runId);
+            outcome = Forbidden(caller, needed);
         }
-        if (FindTask(run, taskId, mapIndex) is not { } task)
+        else
         {
-            return TaskNotFound(run, taskId, mapIndex);
+            try
+            {
+                outcome = await change();
+            }
+            catch (Exception ex)
+            {
+                var status = TransientFaults.Cause(ex) is not null ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError;
+                await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Error, status, ex.GetType().Name);
+                throw;
+            }
         }
-        if (run.State == RunState.Cancelled || run.State == RunState.Queued)
-        {
-            return Failure.Conflict($"run '{runId}' is {Json.EnumName(run.State)}; only a running or finished run can be cleared");
-        }
-        if (task.State == TaskState.Pending)
-        {
-            return Failure.Conflict($"task '{taskId}' has not started; there is nothing to clear");
-        }
-        return await grain.ClearTaskAsync(taskId, mapIndex);
+        var (result, code) = outcome.Failure is { } failure
+            ? (failure.Denied ? AuditOutcomes.Denied : AuditOutcomes.Error, failure.Status)
+            : (AuditOutcomes.Ok, okStatus?.Invoke(outcome.Value!) ?? StatusCodes.Status200OK);
+        await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, result, code, outcome.Failure?.Detail);
+        return outcome;
     }
+
+    private static Failure Forbidden(Caller caller, Permission needed) =>
+        Failure.Forbidden($"the key '{caller.Name}' ({caller.Role.Name()}) may not do this; it needs the role {needed.LeastRole().Name()}");
+
+    /// <summary>
+    /// Not found, for a tag-limited key, when the DAG is not one of its own (or is gone: its tags are then unknown);
+    /// null when the caller may see it. Unlimited keys read the history of any DAG, deleted ones too.
+    /// </summary>
+    private async Task<Failure?> HiddenAsync(Caller caller, string dagId, CancellationToken cancellationToken)
+    {
+        if (!caller.IsTagLimited)
+        {
+            return null;
+        }
+        // Called inside reads (which are retried as a whole) and writes (which never are): no retry of its own.
+        cancellationToken.ThrowIfCancellationRequested();
+        var info = await grains.GetGrain<IDagGrain>(dagId).GetAsync();
+        return info is not null && caller.SeesDag(info) ? null : DagNotFound(caller, dagId);
+    }
+
+    /// <summary>The same answer for a DAG that does not exist and for another team's, so that a key learns nothing of DAGs not its own.</summary>
+    private static Failure DagNotFound(Caller caller, string dagId) =>
+        Failure.NotFound($"DAG '{dagId}' does not exist") with { Denied = caller.IsTagLimited };
 
     /// <summary>
     /// The output (JSON text) of a task's latest successful attempt; for a mapped task without an index, the list
     /// of its instances' outputs (null where one has none), as templates see it.
     /// </summary>
-    public Task<Outcome<string>> ReadOutputAsync(string dagId, string runId, string taskId, int? mapIndex, CancellationToken cancellationToken) =>
-        Read(() => ReadOutputOnceAsync(dagId, runId, taskId, mapIndex), cancellationToken);
+    public Task<Outcome<string>> ReadOutputAsync(Caller caller, string dagId, string runId, string taskId, int? mapIndex, CancellationToken cancellationToken) =>
+        Read(() => ReadOutputOnceAsync(caller, dagId, runId, taskId, mapIndex, cancellationToken), cancellationToken);
 
-    private async Task<Outcome<string>> ReadOutputOnceAsync(string dagId, string runId, string taskId, int? mapIndex)
+    private async Task<Outcome<string>> ReadOutputOnceAsync(Caller caller, string dagId, string runId, string taskId, int? mapIndex, CancellationToken cancellationToken)
     {
+        if (await HiddenAsync(caller, dagId, cancellationToken) is { } hidden)
+        {
+            return hidden;
+        }
         if (await Run(dagId, runId).GetAsync() is not { } run)
         {
             return RunNotFound(dagId, runId);
@@ -264,11 +405,15 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
     }
 
     /// <summary>A page of an attempt's log (the newest attempt when <paramref name="attempt"/> is null) from <paramref name="cursor"/>.</summary>
-    public Task<Outcome<LogView>> ReadLogAsync(string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken, int? mapIndex = null) =>
-        Read(() => ReadLogOnceAsync(dagId, runId, taskId, mapIndex, attempt, cursor, cancellationToken), cancellationToken);
+    public Task<Outcome<LogView>> ReadLogAsync(Caller caller, string dagId, string runId, string taskId, int? attempt, string? cursor, CancellationToken cancellationToken, int? mapIndex = null) =>
+        Read(() => ReadLogOnceAsync(caller, dagId, runId, taskId, mapIndex, attempt, cursor, cancellationToken), cancellationToken);
 
-    private async Task<Outcome<LogView>> ReadLogOnceAsync(string dagId, string runId, string taskId, int? mapIndex, int? attempt, string? cursor, CancellationToken cancellationToken)
+    private async Task<Outcome<LogView>> ReadLogOnceAsync(Caller caller, string dagId, string runId, string taskId, int? mapIndex, int? attempt, string? cursor, CancellationToken cancellationToken)
     {
+        if (await HiddenAsync(caller, dagId, cancellationToken) is { } hidden)
+        {
+            return hidden;
+        }
         if (await Run(dagId, runId).GetAsync() is not { } run)
         {
             return RunNotFound(dagId, runId);

@@ -15,12 +15,7 @@ public static class Problems
     public static IResult From(Failure failure)
     {
         ArgumentNullException.ThrowIfNull(failure);
-        var status = failure.Kind switch
-        {
-            FailureKind.NotFound => StatusCodes.Status404NotFound,
-            FailureKind.Conflict => StatusCodes.Status409Conflict,
-            _ => StatusCodes.Status400BadRequest,
-        };
+        var status = failure.Status;
         // An invalid DAG's answer is its list of problems, as DESIGN.md shows it (title, status, errors).
         return failure.Kind == FailureKind.InvalidDag || !failure.Errors.IsEmpty
             ? TypedResults.Problem(

@@ -1,8 +1,10 @@
 using System.Collections.Immutable;
+using Batchyard.Access;
 using Batchyard.Events;
 using Batchyard.Runs;
 using Batchyard.Silo.Api;
 using Grpc.Core;
+using Microsoft.AspNetCore.RateLimiting;
 using Proto = Batchyard.V1;
 
 namespace Batchyard.Silo.Grpc;
@@ -20,33 +22,38 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     public override async Task<Proto.ListDagsResponse> ListDags(Proto.ListDagsRequest request, ServerCallContext context)
     {
         var filters = new DagFilters(request.Tag, request.Owner, request.State, request.Q, request.HasPaused ? request.Paused : null);
-        var page = (await api.ListDagsAsync(filters, request.Limit == 0 ? null : request.Limit, request.Cursor, context.CancellationToken)).Unwrap();
+        var page = (await api.ListDagsAsync(Caller(context), filters, request.Limit == 0 ? null : request.Limit, request.Cursor, context.CancellationToken)).Unwrap();
         var response = new Proto.ListDagsResponse { NextCursor = page.NextCursor ?? "", Total = page.Total ?? page.Items.Length };
         response.Dags.AddRange(page.Items.Select(d => d.ToProto()));
         return response;
     }
 
     public override async Task<Proto.Dag> GetDag(Proto.GetDagRequest request, ServerCallContext context) =>
-        (await api.GetDagAsync(Required(request.DagId, "dag_id"), context.CancellationToken)).Unwrap().ToProto();
+        (await api.GetDagAsync(Caller(context), Required(request.DagId, "dag_id"), context.CancellationToken)).Unwrap().ToProto();
 
+    [EnableRateLimiting(RateLimitOptions.WritesPolicy)]
     public override async Task<Proto.ApplyDagResponse> ApplyDag(Proto.ApplyDagRequest request, ServerCallContext context)
     {
-        var (view, created) = (await api.ApplyDagAsync(Required(request.DagId, "dag_id"), request.Source)).Unwrap();
+        var (view, created) = (await api.ApplyDagAsync(Caller(context), Required(request.DagId, "dag_id"), request.Source)).Unwrap();
         return new Proto.ApplyDagResponse { Dag = view.ToProto(), Created = created };
     }
 
+    [EnableRateLimiting(RateLimitOptions.WritesPolicy)]
     public override async Task<Proto.DeleteDagResponse> DeleteDag(Proto.DeleteDagRequest request, ServerCallContext context)
     {
-        (await api.DeleteDagAsync(Required(request.DagId, "dag_id"))).Unwrap();
+        (await api.DeleteDagAsync(Caller(context), Required(request.DagId, "dag_id"))).Unwrap();
         return new Proto.DeleteDagResponse();
     }
 
+    [EnableRateLimiting(RateLimitOptions.WritesPolicy)]
     public override async Task<Proto.DagSummary> PauseDag(Proto.PauseDagRequest request, ServerCallContext context) =>
-        (await api.SetPausedAsync(Required(request.DagId, "dag_id"), true)).Unwrap().ToProto();
+        (await api.SetPausedAsync(Caller(context), Required(request.DagId, "dag_id"), true)).Unwrap().ToProto();
 
+    [EnableRateLimiting(RateLimitOptions.WritesPolicy)]
     public override async Task<Proto.DagSummary> UnpauseDag(Proto.UnpauseDagRequest request, ServerCallContext context) =>
-        (await api.SetPausedAsync(Required(request.DagId, "dag_id"), false)).Unwrap().ToProto();
+        (await api.SetPausedAsync(Caller(context), Required(request.DagId, "dag_id"), false)).Unwrap().ToProto();
 
+    [EnableRateLimiting(RateLimitOptions.WritesPolicy)]
     public override async Task<Proto.Run> TriggerRun(Proto.TriggerRunRequest request, ServerCallContext context)
     {
         var trigger = new TriggerRequest
@@ -54,12 +61,13 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
             Params = request.Params.ToImmutableDictionary(),
             LogicalDate = request.LogicalDate?.ToDateTimeOffset(),
         };
-        return (await api.TriggerAsync(Required(request.DagId, "dag_id"), trigger)).Unwrap().ToProto();
+        return (await api.TriggerAsync(Caller(context), Required(request.DagId, "dag_id"), trigger)).Unwrap().ToProto();
     }
 
     public override async Task<Proto.ListRunsResponse> ListRuns(Proto.ListRunsRequest request, ServerCallContext context)
     {
         var page = (await api.ListRunsAsync(
+            Caller(context),
             Required(request.DagId, "dag_id"),
             request.State,
             request.Limit == 0 ? null : request.Limit,
@@ -72,16 +80,18 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     }
 
     public override async Task<Proto.Run> GetRun(Proto.GetRunRequest request, ServerCallContext context) =>
-        (await api.GetRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), context.CancellationToken)).Unwrap().ToProto();
+        (await api.GetRunAsync(Caller(context), Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), context.CancellationToken)).Unwrap().ToProto();
 
+    [EnableRateLimiting(RateLimitOptions.WritesPolicy)]
     public override async Task<Proto.Run> CancelRun(Proto.CancelRunRequest request, ServerCallContext context) =>
-        (await api.CancelRunAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"))).Unwrap().ToProto();
+        (await api.CancelRunAsync(Caller(context), Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"))).Unwrap().ToProto();
 
+    [EnableRateLimiting(RateLimitOptions.WritesPolicy)]
     public override async Task<Proto.Run> ClearTask(Proto.ClearTaskRequest request, ServerCallContext context) =>
-        (await api.ClearTaskAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"), request.HasMapIndex ? request.MapIndex : null)).Unwrap().ToProto();
+        (await api.ClearTaskAsync(Caller(context), Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"), request.HasMapIndex ? request.MapIndex : null)).Unwrap().ToProto();
 
     public override async Task<Proto.TaskOutput> GetTaskOutput(Proto.GetTaskOutputRequest request, ServerCallContext context) =>
-        new() { Json = (await api.ReadOutputAsync(Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"), request.HasMapIndex ? request.MapIndex : null, context.CancellationToken)).Unwrap() };
+        new() { Json = (await api.ReadOutputAsync(Caller(context), Required(request.DagId, "dag_id"), Required(request.RunId, "run_id"), Required(request.TaskId, "task_id"), request.HasMapIndex ? request.MapIndex : null, context.CancellationToken)).Unwrap() };
 
     public override async Task StreamTaskLog(Proto.StreamTaskLogRequest request, IServerStreamWriter<Proto.LogChunk> responseStream, ServerCallContext context)
     {
@@ -95,7 +105,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
         var token = context.CancellationToken;
         while (true)
         {
-            var outcome = await api.ReadLogAsync(dagId, runId, taskId, attempt, cursor, token, mapIndex);
+            var outcome = await api.ReadLogAsync(Caller(context), dagId, runId, taskId, attempt, cursor, token, mapIndex);
             if (request.Follow && attempt is null && outcome.Failure?.Detail.EndsWith("has made no attempt yet", StringComparison.Ordinal) == true)
             {
                 // Following a task that has not started yet: wait for its first attempt.
@@ -113,7 +123,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
             if (page.Complete)
             {
                 // Following without a chosen attempt goes on through the task's retries (each chunk names its attempt).
-                if (request.Follow && request.Attempt == 0 && await NextAttemptAsync(dagId, runId, taskId, mapIndex, page.Attempt, token) is { } next)
+                if (request.Follow && request.Attempt == 0 && await NextAttemptAsync(Caller(context), dagId, runId, taskId, mapIndex, page.Attempt, token) is { } next)
                 {
                     attempt = next;
                     cursor = "";
@@ -135,11 +145,11 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
     }
 
     /// <summary>Waits for the attempt after <paramref name="ended"/>; null once the task is done without one.</summary>
-    private async Task<int?> NextAttemptAsync(string dagId, string runId, string taskId, int? mapIndex, int ended, CancellationToken token)
+    private async Task<int?> NextAttemptAsync(Caller caller, string dagId, string runId, string taskId, int? mapIndex, int ended, CancellationToken token)
     {
         while (true)
         {
-            var run = (await api.GetRunAsync(dagId, runId, token)).Unwrap();
+            var run = (await api.GetRunAsync(caller, dagId, runId, token)).Unwrap();
             if (run.Tasks.FirstOrDefault(t => t.TaskId == taskId && t.MapIndex == mapIndex) is not { } task)
             {
                 return null;
@@ -168,7 +178,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
         var next = changes.MoveNextAsync().AsTask();
         try
         {
-            var run = (await api.GetRunAsync(dagId, runId, token)).Unwrap();
+            var run = (await api.GetRunAsync(Caller(context), dagId, runId, token)).Unwrap();
             await responseStream.WriteAsync(run.ToProto(), token);
             var sent = Fingerprint(run);
 
@@ -192,7 +202,7 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
                 else
                 {
                     // Run grains publish on their own silo only: a run living elsewhere is followed by reading it.
-                    run = (await api.GetRunAsync(dagId, runId, token)).Unwrap();
+                    run = (await api.GetRunAsync(Caller(context), dagId, runId, token)).Unwrap();
                 }
                 var fingerprint = Fingerprint(run);
                 if (fingerprint != sent)
@@ -217,6 +227,17 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
             await changes.DisposeAsync();
         }
     }
+
+    public override async Task<Proto.ListAuditResponse> ListAudit(Proto.ListAuditRequest request, ServerCallContext context)
+    {
+        var entries = (await api.ListAuditAsync(Caller(context), request.Limit == 0 ? null : request.Limit, request.Before?.ToDateTimeOffset(), context.CancellationToken)).Unwrap();
+        var response = new Proto.ListAuditResponse();
+        response.Entries.AddRange(entries.Select(e => e.ToProto()));
+        return response;
+    }
+
+    /// <summary>The caller the authentication middleware found (gRPC calls pass through it like HTTP ones).</summary>
+    private static Caller Caller(ServerCallContext context) => Hosting.ApiKeyAuthentication.CallerOf(context.GetHttpContext());
 
     private static string Fingerprint(RunDetails run) =>
         $"{run.State}|{string.Join(',', run.Tasks.Select(t => $"{t.TaskId}:{t.State}:{string.Join(';', t.Attempts.Select(a => a.State))}"))}";

@@ -15,6 +15,8 @@ internal static class GrpcMapping
         {
             FailureKind.NotFound => StatusCode.NotFound,
             FailureKind.Conflict => StatusCode.FailedPrecondition,
+            FailureKind.Forbidden => StatusCode.PermissionDenied,
+            FailureKind.TooLarge => StatusCode.ResourceExhausted,
             _ => StatusCode.InvalidArgument,
         };
         // A refused DAG's problems are the message, one a line, as `file:line: message`.
@@ -119,6 +121,7 @@ internal static class GrpcMapping
             EndedAt = Time(run.EndedAt),
             RunType = run.RunType,
             DagVersion = run.DagVersion,
+            TriggeredBy = run.TriggeredBy ?? "",
         };
         message.Params.Add(run.Params);
         message.Tasks.AddRange(run.Tasks.Select(ToProto));
@@ -180,4 +183,19 @@ internal static class GrpcMapping
     private static Timestamp? Time(DateTimeOffset? time) => time is { } t ? Timestamp.FromDateTimeOffset(t) : null;
 
     private static string State(RunState? state) => state is { } s ? Json.EnumName(s) : "";
+
+    public static Proto.AuditEntry ToProto(this Batchyard.History.AuditEntry entry) => new()
+    {
+        Id = entry.Id,
+        At = Time(entry.At),
+        KeyName = entry.KeyName,
+        Action = entry.Action,
+        Target = entry.Target,
+        DagId = entry.DagId,
+        RunId = entry.RunId ?? "",
+        TaskId = entry.TaskId ?? "",
+        Outcome = entry.Outcome,
+        Status = entry.Status,
+        Detail = entry.Detail ?? "",
+    };
 }

@@ -1,27 +1,22 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.Extensions.Options;
+using Batchyard.Access;
 
 namespace Batchyard.Silo.Hosting;
 
 /// <summary>
-/// The API key (<c>Batchyard:ApiKey</c>). When one is set, requests under the protected path prefixes (the
-/// HTTP API and the gRPC services) need <c>Authorization: Bearer &lt;key&gt;</c>; other paths (health checks,
-/// the dashboard with its own login) belong to their owners. The dashboard can check a key with <see cref="IsValid"/>.
+/// The API keys (<see cref="ApiKeys"/>: <c>Batchyard:ApiKey</c> and <c>Batchyard:ApiKeys:NAME</c>). When any is set,
+/// requests under the protected path prefixes (the HTTP API and the gRPC services) need
+/// <c>Authorization: Bearer &lt;key&gt;</c>; other paths (health checks, the dashboard with its own login) belong to
+/// their owners. The request's <see cref="Caller"/> (its key's name, role and tags) is put in its features for
+/// the endpoints (<see cref="CallerOf"/>); without keys every caller is <see cref="Caller.Anonymous"/>.
 /// </summary>
-public sealed class ApiKeyAuthentication
+public sealed class ApiKeyAuthentication(ApiKeys keys)
 {
-    private readonly BearerKey? _key;
     private readonly List<string> _protectedPrefixes = ["/api/", "/batchyard.v1.", "/grpc.reflection."];
 
-    public ApiKeyAuthentication(IOptions<BatchyardOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        _key = options.Value.ApiKey is { Length: > 0 } key ? new BearerKey(key) : null;
-    }
-
     /// <summary>True when a key is configured and calls must present it.</summary>
-    public bool Enabled => _key is not null;
+    public bool Enabled => keys.Enabled;
 
     /// <summary>Path prefixes that need the key (case-insensitive); hosts add their own before the app starts.</summary>
     public IReadOnlyList<string> ProtectedPrefixes => _protectedPrefixes;
@@ -36,8 +31,19 @@ public sealed class ApiKeyAuthentication
         path.Value is { } value && (_protectedPrefixes.Any(p => value.StartsWith(p, StringComparison.OrdinalIgnoreCase))
             || _protectedPrefixes.Any(p => p.EndsWith('/') && value.Equals(p[..^1], StringComparison.OrdinalIgnoreCase)));
 
-    /// <summary>Whether <paramref name="key"/> is the configured key (always true when none is configured).</summary>
-    public bool IsValid(string? key) => _key is null || _key.Matches(key);
+    /// <summary>
+    /// Whether <paramref name="key"/> is a configured key (always true when none is configured). Both sides are
+    /// hashed first so that the comparison takes the same time whatever the length or content of the guess.
+    /// </summary>
+    public bool IsValid(string? key) => !Enabled || keys.Find(key) is not null;
+
+    /// <summary>The caller the authentication found for this request (anonymous when no key is configured).</summary>
+    public static Caller CallerOf(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        // Every API path is protected, so its request has a caller; one without is a route outside them, never an admin.
+        return context.Features.Get<Caller>() ?? throw new InvalidOperationException($"{context.Request.Path} is not under a protected path: it has no caller");
+    }
 
     /// <summary>The bearer token of a request, or null.</summary>
     public static string? BearerToken(HttpRequest request)
@@ -53,8 +59,20 @@ public sealed class ApiKeyAuthentication
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
-        if (!Enabled || !IsProtected(context.Request.Path) || IsValid(BearerToken(context.Request)))
+        if (!Enabled)
         {
+            context.Features.Set(Caller.Anonymous);
+            await next(context);
+            return;
+        }
+        if (!IsProtected(context.Request.Path))
+        {
+            await next(context);
+            return;
+        }
+        if (keys.Find(BearerToken(context.Request)) is { } caller)
+        {
+            context.Features.Set(caller);
             await next(context);
             return;
         }
@@ -62,13 +80,9 @@ public sealed class ApiKeyAuthentication
         var detail = context.Request.Headers.Authorization.Count == 0
             ? "this server requires 'Authorization: Bearer <key>'"
             : "the API key is not valid";
-        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+        if (Api.RequestLimits.IsGrpc(context.Request))
         {
-            // A trailers-only gRPC answer: HTTP 200 with the status in the headers, as gRPC clients expect.
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = "16";
-            context.Response.Headers["grpc-message"] = Uri.EscapeDataString(detail);
+            Api.RequestLimits.TrailersOnly(context, global::Grpc.Core.StatusCode.Unauthenticated, detail);
             return;
         }
 

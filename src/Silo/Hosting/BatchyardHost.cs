@@ -25,6 +25,8 @@ public static class BatchyardHost
         var dataFolder = Path.GetFullPath(Path.Combine(root, options.DataFolder));
         // A task's relative working_dir (and a task without one) runs in the DAGs folder, beside its file.
         builder.Configuration["Batchyard:Local:BaseDirectory"] ??= dagsFolder;
+        ListenGuard.CheckConfigured(builder.Configuration);
+        builder.Services.AddHostedService<ListenGuard>();
         if (options.Role == HostRole.Dashboard)
         {
             return BuildDashboardOnly(builder, options);
@@ -41,6 +43,8 @@ public static class BatchyardHost
         builder.Services.AddSingleton<ReadRetry>();
         builder.Services.AddSingleton<ApiOperations>();
         builder.Services.AddApiKeyAuthentication();
+        builder.Services.AddSingleton(section.GetSection("Limits").Get<ApiLimits>() ?? new ApiLimits());
+        builder.Services.AddWriteRateLimit(section.GetSection("RateLimit").Get<RateLimitOptions>() ?? new RateLimitOptions());
         builder.AddBatchyardGrpc();
 
         builder.Services.AddProblemDetails();
@@ -55,12 +59,15 @@ public static class BatchyardHost
         app.UseExceptionHandler(ProblemOnError);
         app.UseStatusCodePages();
         app.UseApiKeyAuthentication();
+        app.UseApiBodyLimit();
+        app.UseRateLimiter();
         app.MapOpenApi();
         app.MapHealthApi();
         app.MapBatchyardMetrics();
         app.MapDagsApi();
         app.MapRunsApi();
         app.MapPoolsApi();
+        app.MapAuditApi();
         app.MapBatchyardGrpc();
         app.MapBatchyardDashboard();
         return app;
@@ -77,7 +84,7 @@ public static class BatchyardHost
         {
             var error = context.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
             var problem = error is BadHttpRequestException bad
-                ? new Microsoft.AspNetCore.Mvc.ProblemDetails { Title = "Bad request", Status = bad.StatusCode, Detail = bad.Message }
+                ? new Microsoft.AspNetCore.Mvc.ProblemDetails { Title = bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "Request too large" : "Bad request", Status = bad.StatusCode, Detail = bad.Message }
                 : new Microsoft.AspNetCore.Mvc.ProblemDetails { Title = "An error occurred while processing your request.", Status = StatusCodes.Status500InternalServerError };
             context.Response.StatusCode = problem.Status!.Value;
             await Results.Problem(problem).ExecuteAsync(context);

@@ -36,6 +36,7 @@ internal static class PostgresSilo
         services.AddSingleton<IRunJournal>(sp => sp.GetRequiredService<PostgresRunJournal>());
         services.AddSingleton<IRunHistoryStore>(sp => new PostgresRunHistoryStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<IRunJournal>()));
         services.AddSingleton<IAttemptLogStore>(sp => new PostgresAttemptLogStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton<IAuditLog>(sp => new PostgresAuditLog(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchemaAtStartup>();
         services.AddHostedService<FailoverResumer>();
 

@@ -31,7 +31,13 @@ public sealed class DagListTests : IClassFixture<FewHundredDagsHost>, IAsyncLife
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public Task DisposeAsync() => _bunit.DisposeAsync().AsTask();
+    private readonly IServiceScope _scope;
+
+    public async Task DisposeAsync()
+    {
+        await _bunit.DisposeAsync();
+        _scope.Dispose();
+    }
 
     private IRenderedComponent<DagsPage> Render<T>() where T : DagsPage => _bunit.Render<DagsPage>();
 
@@ -43,7 +49,9 @@ public sealed class DagListTests : IClassFixture<FewHundredDagsHost>, IAsyncLife
         Services.AddSingleton(host.Services.GetRequiredService<IGrainFactory>());
         Services.AddSingleton(host.Services.GetRequiredService<RunEvents>());
         Services.AddSingleton(TimeProvider.System);
-        Services.AddSingleton(ActivatorUtilities.CreateInstance<DashboardData>(host.Services));
+        // The page's data as a circuit has it: its caller is scoped (a host without keys: the anonymous admin).
+        _scope = host.Services.CreateScope();
+        Services.AddSingleton(ActivatorUtilities.CreateInstance<DashboardData>(_scope.ServiceProvider));
         // As prerendered: the page reads its first page without following live events.
         Renderer.SetRendererInfo(new Microsoft.AspNetCore.Components.RendererInfo("Static", isInteractive: false));
     }

@@ -37,6 +37,9 @@ public class DashboardHost : IAsyncLifetime
     /// <summary>False for a host whose tests render components without a browser.</summary>
     protected virtual bool LaunchesBrowser => true;
 
+    /// <summary>More settings for the host, as <c>--Key=Value</c> arguments (named keys, say).</summary>
+    protected virtual IEnumerable<string> Settings => [];
+
     public async Task InitializeAsync()
     {
         var dags = Directory.CreateDirectory(Path.Combine(Root, "dags")).FullName;
@@ -57,6 +60,7 @@ public class DashboardHost : IAsyncLifetime
             $"--Batchyard:DataFolder={Path.Combine(Root, "data")}",
             "--Logging:LogLevel:Default=Warning",
             .. ApiKey is { } key ? [$"--Batchyard:ApiKey={key}"] : Array.Empty<string>(),
+            .. Settings,
         ];
         _app = BatchyardHost.Build(args);
         await _app.StartAsync();
@@ -148,4 +152,20 @@ public sealed class FewHundredDagsHost : ManyDagsHost
     protected override int Count => 300;
 
     protected override bool LaunchesBrowser => false;
+}
+
+/// <summary>The same host with named keys: a viewer for the wall screen and an operator limited to the <c>long</c> tag.</summary>
+public sealed class RolesDashboardHost : DashboardHost
+{
+    public const string ViewerKey = "wall-screen-key-1";
+    public const string TeamKey = "long-team-key-2";
+
+    protected override IEnumerable<string> Settings =>
+    [
+        $"--Batchyard:ApiKeys:wall:Key={ViewerKey}",
+        "--Batchyard:ApiKeys:wall:Role=viewer",
+        $"--Batchyard:ApiKeys:long-team:Key={TeamKey}",
+        "--Batchyard:ApiKeys:long-team:Role=operator",
+        "--Batchyard:ApiKeys:long-team:Tags=long",
+    ];
 }

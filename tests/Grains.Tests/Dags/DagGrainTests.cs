@@ -64,6 +64,23 @@ public sealed class DagGrainTests(ClusterFixture fx) : IClassFixture<ClusterFixt
     }
 
     [Fact]
+    public async Task TriggeredBy_IsTheCallersKeyName_OrScheduleForACronRun()
+    {
+        var dag = fx.Dag("triggered-by");
+        await dag.ApplyAsync(Hourly("triggered-by", catchup: false));
+        fx.Time.Advance(TimeSpan.FromHours(1));
+
+        // The slot's run, whether this call or the DAG's schedule shard made it.
+        await dag.EvaluateScheduleAsync();
+        var scheduled = Assert.Single((await dag.GetAsync())!.RecentRuns, r => r.RunType == "scheduled").RunId;
+        var manual = await dag.TriggerAsync(new() { TriggeredBy = "ci" });
+
+        Assert.Equal(Grains.RunStart.Schedule, (await fx.Run("triggered-by", scheduled).GetAsync())!.TriggeredBy);
+        Assert.Equal("ci", manual.TriggeredBy);
+        Assert.Equal("ci", (await fx.Run("triggered-by", manual.RunId).GetAsync())!.TriggeredBy);
+    }
+
+    [Fact]
     public async Task MaxActiveRuns_QueuesExtraRuns_AndAdmitsThemInOrder()
     {
         var dag = fx.Dag("max-active");

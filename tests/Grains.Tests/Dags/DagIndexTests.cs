@@ -30,6 +30,26 @@ public sealed class DagIndexTests
     }
 
     [Fact]
+    public void Query_ForATagLimitedKey_LeavesOtherTeamsDagsOutOfPagesCountsAndFacets()
+    {
+        var index = Index(10);
+
+        // d00, d03, d06, d09 carry "three"; d05 (running) and d04 (paused) do not.
+        var page = index.Query(new DagQuery { VisibleTags = ["three"], Limit = 2 }, Now);
+        var rest = index.Query(new DagQuery { VisibleTags = ["three"], After = page.NextAfter }, Now);
+
+        Assert.Equal(["d00", "d03"], page.Items.Select(d => d.DagId));
+        Assert.Equal(["d06", "d09"], rest.Items.Select(d => d.DagId));
+        Assert.Null(rest.NextAfter);
+        Assert.Equal(4, page.Total);
+        Assert.Equal(4, page.Matching);
+        Assert.Equal(0, page.Running);
+        Assert.Equal(0, page.Paused);
+        Assert.Equal([new FacetCount("even", 2), new FacetCount("odd", 2)], index.Facets(["three"]).Owners.ToArray());
+        Assert.Empty(index.Query(new DagQuery { VisibleTags = ["nobody"] }, Now).Items);
+    }
+
+    [Fact]
     public void Query_AfterAndLimit_PagesByIdWithCountsOverEveryDag()
     {
         var index = Index(10);

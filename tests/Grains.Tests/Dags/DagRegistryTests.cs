@@ -72,6 +72,6 @@ public sealed class DagRegistryTests(ClusterFixture fx) : IClassFixture<ClusterF
         Assert.Equal(before.Items.ToArray(), after.Items.ToArray());
         Assert.Equal(5, after.Matching);
         Assert.Equal([$"{tag}-3"], (await Registry.QueryAsync(new DagQuery { Tag = tag, Paused = true })).Items.Select(d => d.DagId));
-        Assert.Contains(new FacetCount(tag, 5), (await Registry.GetFacetsAsync()).Tags);
+        Assert.Contains(new FacetCount(tag, 5), (await Registry.GetFacetsAsync([])).Tags);
     }
 }

@@ -241,6 +241,8 @@ public sealed class GrainStateRoundTripTests(ClusterFixture fx) : IClassFixture<
     {
         var dag = fx.Dag("round-trip");
         await dag.ApplyAsync(TestDags.Dag("round-trip", TestDags.Task("a"), TestDags.Task("b", "fail", "a") with { Retries = 0 }) with { Schedule = "@daily", Tags = ["x"] });
+        // Paused, so that no slot (other tests move the shared clock) activates the DAG again meanwhile.
+        await dag.SetPausedAsync(true);
         var run = await dag.TriggerAsync(new());
         var before = await fx.WaitForRunEndAsync("round-trip", run.RunId);
 

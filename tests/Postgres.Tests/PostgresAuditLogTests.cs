@@ -1,0 +1,48 @@
+using Batchyard.History;
+using Batchyard.Silo.Storage.Postgres;
+
+namespace Batchyard.Postgres.Tests;
+
+public sealed class PostgresAuditLogTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>, IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 27, 9, 0, 0, TimeSpan.Zero);
+
+    public Task InitializeAsync() => db.ApplySchemaAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private static AuditEntry Entry(int minute, string action, string? runId = null, string? taskId = null, string outcome = AuditOutcomes.Ok, int status = 200, string? detail = null) => new()
+    {
+        At = T0.AddMinutes(minute),
+        KeyName = "ci",
+        Action = action,
+        DagId = "ml-pipeline",
+        RunId = runId,
+        TaskId = taskId,
+        Outcome = outcome,
+        Status = status,
+        Detail = detail,
+    };
+
+    [Fact]
+    public async Task ListAsync_NewestFirst_WithLimitAndBefore_AndDurableAcrossInstances()
+    {
+        var writer = new PostgresAuditLog(db.DataSource);
+        await writer.AppendAsync(Entry(0, AuditActions.Apply, status: 201));
+        await writer.AppendAsync(Entry(1, AuditActions.Trigger, "manual__1", status: 202));
+        await writer.AppendAsync(Entry(2, AuditActions.Clear, "manual__1", "train", AuditOutcomes.Denied, 403, "the key 'ci' (viewer) may not do this"));
+
+        // Another silo (another instance on the same database) reads what this one wrote.
+        var reader = new PostgresAuditLog(db.DataSource);
+        var newest = await reader.ListAsync(2, null);
+        var older = await reader.ListAsync(10, newest[^1].At);
+
+        Assert.Equal([AuditActions.Clear, AuditActions.Trigger], newest.Select(e => e.Action));
+        Assert.True(newest[0].Id > newest[1].Id);
+        var clear = newest[0];
+        Assert.Equal(("ci", "ml-pipeline/manual__1/train", AuditOutcomes.Denied, 403, "the key 'ci' (viewer) may not do this"), (clear.KeyName, clear.Target, clear.Outcome, clear.Status, clear.Detail));
+        Assert.Equal(T0.AddMinutes(2), clear.At);
+        var apply = Assert.Single(older);
+        Assert.Equal((AuditActions.Apply, "ml-pipeline", (string?)null, (string?)null, (string?)null, 201), (apply.Action, apply.Target, apply.RunId, apply.TaskId, apply.Detail, apply.Status));
+    }
+}
