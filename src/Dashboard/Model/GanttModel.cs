@@ -60,10 +60,10 @@ public sealed record GanttModel(DateTimeOffset Start, DateTimeOffset End, Immuta
             return new GanttSegment(kind, attempt, from, to, color, left, Math.Max(0, Fraction(to) - left), label);
         }
 
-        var order = taskOrder?.ToList() ?? [];
+        var order = (taskOrder ?? []).Select((id, i) => (id, i)).DistinctBy(p => p.id, StringComparer.Ordinal).ToDictionary(p => p.id, p => p.i, StringComparer.Ordinal);
         // A mapped task is one row: its instances together, from the first start to the last end.
         var instances = run.Tasks.Where(t => t.MapIndex is not null).ToLookup(t => t.TaskId, StringComparer.Ordinal);
-        var tasks = run.Tasks.Where(t => t.MapIndex is null).OrderBy(t => order.IndexOf(t.TaskId) is var i and >= 0 ? i : int.MaxValue).ThenBy(t => t.Attempts.IsEmpty ? DateTimeOffset.MaxValue : t.Attempts[0].QueuedAt);
+        var tasks = run.Tasks.Where(t => t.MapIndex is null).OrderBy(t => order.GetValueOrDefault(t.TaskId, int.MaxValue)).ThenBy(t => t.Attempts.IsEmpty ? DateTimeOffset.MaxValue : t.Attempts[0].QueuedAt);
         var rows = ImmutableArray.CreateBuilder<GanttRow>();
         foreach (var task in tasks)
         {
