@@ -235,8 +235,19 @@ public sealed partial class DagGrain(
             await RunGrain(run.RunId).BeginAsync();
         }
         await AdmitQueuedRunsAsync();
-        // A failure here goes back to the run, which tells of itself again: the list row catches up then.
-        await ReportAsync();
+        // Not awaited: a busy DAG (a burst of triggers) must not wait on the list's row for every run change. The
+        // DAG is known to the registry already; a lost row update is caught up by the next change.
+        ReportSoon();
+    }
+
+    private void ReportSoon()
+    {
+        var summary = DagSummary.From(Info());
+        if (!summary.Equals(_reported))
+        {
+            Registry.UpsertAsync(summary).Ignore();
+            _reported = summary;
+        }
     }
 
     public Task<DateTimeOffset?> GetNextFireAsync() => Task.FromResult(NextFire());
