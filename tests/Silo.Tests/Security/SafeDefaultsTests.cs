@@ -11,6 +11,19 @@ namespace Batchyard.Tests.Security;
 /// <summary>A silo that would listen beyond loopback without a key refuses to start; a silo with keys limits request sizes and writes.</summary>
 public sealed class SafeDefaultsTests
 {
+    [Fact]
+    public async Task Start_BeyondLoopbackWithAnEmptyKey_Refuses()
+    {
+        // docker-compose passes an unset BATCHYARD_API_KEY on as an empty Batchyard__ApiKey.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => BatchyardTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Urls"] = "http://0.0.0.0:0",
+            ["Batchyard:ApiKey"] = "",
+        }));
+
+        Assert.Contains("refuses to start", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("Urls", "http://0.0.0.0:0")]
     [InlineData("Urls", "http://[::]:0")]
