@@ -33,11 +33,19 @@ public sealed partial class DagRegistryGrain(
 
     private readonly DagIndex _index = new();
 
+    /// <summary>
+    /// The ids as they are now. The persisted state is a copy made for each write: a storage provider may
+    /// serialize the state off the grain's scheduler (ADO.NET does, after it opens its connection), while
+    /// this reentrant grain goes on adding ids.
+    /// </summary>
+    private HashSet<string> _ids = new(StringComparer.Ordinal);
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _ids = new HashSet<string>(store.State.DagIds, StringComparer.Ordinal);
         var started = time.GetTimestamp();
         using var gate = new SemaphoreSlim(ReadConcurrency);
-        var rows = await Task.WhenAll(store.State.DagIds.Select(async id =>
+        var rows = await Task.WhenAll(_ids.ToList().Select(async id =>
         {
             await gate.WaitAsync(cancellationToken);
             try
@@ -53,7 +61,7 @@ public sealed partial class DagRegistryGrain(
         {
             _index.Set(row);
         }
-        if (store.State.DagIds.Count > 0)
+        if (_ids.Count > 0)
         {
             LogRead(_index.Count, (long)time.GetElapsedTime(started).TotalMilliseconds);
         }
@@ -63,7 +71,7 @@ public sealed partial class DagRegistryGrain(
     {
         ArgumentNullException.ThrowIfNull(summary);
         _index.Set(summary);
-        if (store.State.DagIds.Add(summary.DagId))
+        if (_ids.Add(summary.DagId))
         {
             await CommitAsync();
         }
@@ -72,13 +80,13 @@ public sealed partial class DagRegistryGrain(
     public async Task RemoveAsync(string dagId)
     {
         _index.Remove(dagId);
-        if (store.State.DagIds.Remove(dagId))
+        if (_ids.Remove(dagId))
         {
             await CommitAsync();
         }
     }
 
-    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(store.State.DagIds.Order(StringComparer.Ordinal).ToImmutableArray());
+    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(_ids.Order(StringComparer.Ordinal).ToImmutableArray());
 
     public Task<DagPage> QueryAsync(DagQuery query) => Task.FromResult(_index.Query(query, time.GetUtcNow()));
 
@@ -100,6 +108,7 @@ public sealed partial class DagRegistryGrain(
                 continue;
             }
             _dirty = false;
+            store.State = new DagRegistryState { DagIds = new HashSet<string>(_ids, StringComparer.Ordinal) };
             var write = store.WriteStateAsync();
             _writing = write;
             try

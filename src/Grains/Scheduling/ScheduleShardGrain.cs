@@ -28,11 +28,15 @@ public sealed partial class ScheduleShardGrain(
     /// <summary>When a fired DAG has not told its next slot by then, it is fired again (it may have failed).</summary>
     private static readonly TimeSpan Unanswered = TimeSpan.FromSeconds(30);
 
+    /// <summary>When a DAG's evaluation failed (it timed out, its storage was away), it is fired again after this.</summary>
+    private static readonly TimeSpan Retry = TimeSpan.FromSeconds(1);
+
     private readonly Dictionary<string, DateTimeOffset> _next = new(StringComparer.Ordinal);
     private readonly PriorityQueue<string, DateTimeOffset> _due = new();
     private readonly HashSet<string> _told = new(StringComparer.Ordinal);
     private ITimer? _timer;
     private DateTimeOffset? _armedFor;
+    private int _inFlight;
 
     private int Shard => (int)this.GetPrimaryKeyLong();
 
@@ -67,9 +71,20 @@ public sealed partial class ScheduleShardGrain(
     public Task FireDueAsync()
     {
         _armedFor = null;
+        Pump();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Fires the due slots, at most <see cref="SchedulingOptions.FiresInFlight"/> DAGs at once: a burst (every
+    /// DAG due in the same second) waits its turn here, in slot order, instead of as thousands of calls queued
+    /// in the grains that would time out and take every connection of the storage.
+    /// </summary>
+    private void Pump()
+    {
         var now = time.GetUtcNow();
         var fired = 0;
-        while (_due.TryPeek(out var dagId, out var slot) && slot <= now)
+        while (_inFlight < scheduling.Value.FiresInFlight && _due.TryPeek(out var dagId, out var slot) && slot <= now)
         {
             _due.Dequeue();
             if (!_next.TryGetValue(dagId, out var current) || current != slot)
@@ -77,9 +92,11 @@ public sealed partial class ScheduleShardGrain(
                 continue;
             }
             // The DAG answers with its next slot (SetNextAsync); until then, this stands in for it.
-            _next[dagId] = now + Unanswered;
-            _due.Enqueue(dagId, now + Unanswered);
-            GrainFactory.GetGrain<IDagGrain>(dagId).EvaluateScheduleAsync().Ignore();
+            var standIn = now + Unanswered;
+            _next[dagId] = standIn;
+            _due.Enqueue(dagId, standIn);
+            _inFlight++;
+            _ = FireAsync(dagId, standIn);
             fired++;
         }
         if (fired > 0)
@@ -87,7 +104,29 @@ public sealed partial class ScheduleShardGrain(
             LogFired(Shard, fired);
         }
         Arm();
-        return Task.CompletedTask;
+    }
+
+    private async Task FireAsync(string dagId, DateTimeOffset standIn)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IDagGrain>(dagId).EvaluateScheduleAsync();
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or InvalidOperationException or KeyNotFoundException)
+        {
+            // Fired again shortly, unless the DAG told its next slot meanwhile (its call may have ended late).
+            LogFireFailed(Shard, dagId, ex.Message);
+            if (_next.TryGetValue(dagId, out var current) && current == standIn)
+            {
+                Set(dagId, time.GetUtcNow() + Retry);
+            }
+        }
+        finally
+        {
+            // On the grain's scheduler: the continuation interleaves with the shard's calls, never beside them.
+            _inFlight--;
+            Pump();
+        }
     }
 
     public Task<int> CountAsync() => Task.FromResult(_next.Count);
@@ -167,6 +206,14 @@ public sealed partial class ScheduleShardGrain(
             _armedFor = null;
             return;
         }
+        if (_inFlight >= scheduling.Value.FiresInFlight && earliest <= time.GetUtcNow())
+        {
+            // Due, but as many DAGs as may be are firing: the next one to answer fires it.
+            _timer?.Dispose();
+            _timer = null;
+            _armedFor = null;
+            return;
+        }
         if (_armedFor == earliest)
         {
             return;
@@ -181,6 +228,9 @@ public sealed partial class ScheduleShardGrain(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "schedule shard {Shard}: fired {Count} DAG(s)")]
     private partial void LogFired(int shard, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "schedule shard {Shard}: DAG {DagId} did not evaluate its schedule ({Reason}); fired again shortly")]
+    private partial void LogFireFailed(int shard, string dagId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "schedule shard {Shard}: following {Count} scheduled DAG(s)")]
     private partial void LogLoaded(int shard, int count);
@@ -210,4 +260,10 @@ public sealed record SchedulingOptions
 {
     /// <summary>Schedule shards of the cluster (each one grain with one durable reminder); every silo must agree.</summary>
     public int Shards { get; init; } = 32;
+
+    /// <summary>
+    /// DAGs each shard fires at once; more that are due wait their turn in the shard, in slot order. Across the
+    /// default 32 shards, 256 runs are being made at a time, which keeps a burst within the storage's connections.
+    /// </summary>
+    public int FiresInFlight { get; init; } = 8;
 }

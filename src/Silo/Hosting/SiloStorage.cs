@@ -41,6 +41,10 @@ public static class SiloStorage
         {
             throw new InvalidOperationException($"Batchyard:Scheduling:Shards must be between 1 and 4096, not {scheduling.Shards}");
         }
+        if (scheduling.FiresInFlight is < 1 or > 100_000)
+        {
+            throw new InvalidOperationException($"Batchyard:Scheduling:FiresInFlight must be between 1 and 100000, not {scheduling.FiresInFlight}");
+        }
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(scheduling));
         silo.Configure<ReminderOptions>(o =>
         {
