@@ -70,6 +70,9 @@ public sealed partial class DagRunGrain(
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
     private Task _wakeArming = Task.CompletedTask;
+
+    /// <summary>The wake reminder this activation registered: unregistered without reading it back from the table.</summary>
+    private IGrainReminder? _wake;
     private bool _tellPending;
     private Task _telling = Task.CompletedTask;
     private RunState? _dagHeard;
@@ -908,7 +911,7 @@ public sealed partial class DagRunGrain(
         {
             try
             {
-                await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
+                _wake = await this.RegisterOrUpdateReminder(WakeReminder, wake.Value.WakePeriod, wake.Value.WakePeriod);
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException && attempt < 10)
@@ -922,8 +925,9 @@ public sealed partial class DagRunGrain(
     private async Task UnregisterWakeAsync()
     {
         await _wakeArming;
-        if (await this.GetReminder(WakeReminder) is { } reminder)
+        if ((_wake ?? await this.GetReminder(WakeReminder)) is { } reminder)
         {
+            _wake = null;
             await this.UnregisterReminder(reminder);
         }
     }

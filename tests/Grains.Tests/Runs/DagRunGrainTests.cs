@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Batchyard.Dags;
 using Batchyard.Runs;
 using static Batchyard.Tests.TestDags;
@@ -304,5 +305,34 @@ public sealed class RunWatchTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         await System.Threading.Tasks.Task.Delay(400);
         Assert.Equal(count, recorder.Seen.Count);
         fx.Grains.DeleteObjectReference<Batchyard.Grains.IRunObserver>(reference);
+    }
+}
+
+public sealed class RunWakeReminderTests(ClusterFixture fx) : IClassFixture<ClusterFixture>
+{
+    [Fact]
+    public async Task ARun_HasItsWakeReminderWhileActive_AndNoneOnceItEnds()
+    {
+        var dag = fx.Dag("wake-reminder");
+        await dag.ApplyAsync(TestDags.Dag("wake-reminder", TestDags.Task("a", "hold")));
+        var run = await dag.TriggerAsync(new());
+        var table = fx.SiloServices.GetRequiredService<Orleans.IReminderTable>();
+        var grainId = fx.Run("wake-reminder", run.RunId).GetGrainId();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while ((await table.ReadRows(grainId)).Reminders.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await System.Threading.Tasks.Task.Delay(20);
+        }
+        Assert.Single((await table.ReadRows(grainId)).Reminders);
+
+        await fx.Run("wake-reminder", run.RunId).CancelAsync();
+        await fx.WaitForRunEndAsync("wake-reminder", run.RunId);
+
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while ((await table.ReadRows(grainId)).Reminders.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            await System.Threading.Tasks.Task.Delay(20);
+        }
+        Assert.Empty((await table.ReadRows(grainId)).Reminders);
     }
 }
