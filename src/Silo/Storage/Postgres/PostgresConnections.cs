@@ -21,6 +21,10 @@ public sealed record PostgresConnections
         {
             MaxPoolSize = MaxConnections,
             Timeout = (int)Math.Ceiling(WaitTimeout.TotalSeconds),
+            // No DISCARD ALL each time a pooled connection is taken again: nothing here leaves session state
+            // behind (the migrations' advisory lock is released explicitly), and the reset was one statement in
+            // two that the server ran for a burst of runs.
+            NoResetOnClose = true,
         };
         return NpgsqlDataSource.Create(builder.ConnectionString);
     }
