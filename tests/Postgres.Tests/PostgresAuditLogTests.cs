@@ -45,4 +45,21 @@ public sealed class PostgresAuditLogTests(PostgresDatabase db) : IClassFixture<P
         var apply = Assert.Single(older);
         Assert.Equal((AuditActions.Apply, "ml-pipeline", (string?)null, (string?)null, (string?)null, 201), (apply.Action, apply.Target, apply.RunId, apply.TaskId, apply.Detail, apply.Status));
     }
+
+    [Fact]
+    public async Task ABurstOfAppends_IsWrittenWhole_EachCallerAfterItsEntry()
+    {
+        var log = new PostgresAuditLog(db.DataSource);
+        var before = await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_audit");
+
+        // 2,500 callers at once (more than one insert takes): each returns once its own entry is written.
+        await Task.WhenAll(Enumerable.Range(0, 2500).Select(i => Task.Run(() => log.AppendAsync(
+            Entry(100 + (i % 50), AuditActions.Trigger, $"burst__{i}", i % 2 == 0 ? null : "t", detail: i % 3 == 0 ? null : $"n{i}")))));
+
+        Assert.Equal(before + 2500, await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_audit"));
+        Assert.Equal(2500L, await db.ScalarAsync<long>("SELECT count(DISTINCT run_id) FROM batchyard_audit WHERE run_id LIKE 'burst__%'"));
+        Assert.Equal(1250L, await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_audit WHERE run_id LIKE 'burst__%' AND task_id IS NULL"));
+        var seven = Assert.Single(await new PostgresAuditLog(db.DataSource).ListAsync(3000, null), e => e.RunId == "burst__7");
+        Assert.Equal(("t", "n7", T0.AddMinutes(107)), (seven.TaskId, seven.Detail, seven.At));
+    }
 }
