@@ -450,10 +450,10 @@ public sealed partial class DagRunGrain(
                 task.Deadline = _defs[task.Plan.TaskId].Timeout is { } timeout ? since + timeout : null;
                 break;
             case JobState.Succeeded:
-                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Output = status.Output }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Output = status.Output, Cost = status.Cost }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
                 return;
             case JobState.TimedOut:
-                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.TimedOut, status.Reason ?? "the backend stopped the job at its maximum runtime", status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Cost = status.Cost }, AttemptState.TimedOut, status.Reason ?? "the backend stopped the job at its maximum runtime", status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
                 return;
             default:
                 var reason = status.State switch
@@ -462,7 +462,7 @@ public sealed partial class DagRunGrain(
                     JobState.Lost => status.Reason ?? "the job was lost",
                     _ => status.Reason ?? (status.ExitCode is { } code ? $"exit code {code}" : "failed"),
                 };
-                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.Failed, reason, status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Cost = status.Cost }, AttemptState.Failed, reason, status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
                 return;
         }
         task.Attempts[current.Attempt - 1] = next;
@@ -1219,6 +1219,7 @@ public sealed partial class DagRunGrain(
         TriggeredBy = S.TriggeredBy,
         DagVersion = S.Dag?.Version ?? "",
         Tasks = FoldedRun.Entries(_ordered, _tasks.Count),
+        CostUsd = AttemptCost.Sum(_tasks.Values.SelectMany(t => t.Attempts).Select(a => a.Cost)),
     };
 
     private void RunEffectFailed(Exception ex) => LogEffectFailed(_dagId, _runId, ex.Message);

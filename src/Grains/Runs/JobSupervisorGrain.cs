@@ -19,6 +19,7 @@ public sealed partial class JobSupervisorGrain(
     BackendCatalog backends,
     IAttemptLogStore logs,
     ISecretResolver secrets,
+    Batchyard.Costs.AttemptCosts costs,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<JobSupervisorGrain> logger) : Grain, IJobSupervisorGrain, ISupervisorCallbacks
 {
@@ -229,6 +230,11 @@ public sealed partial class JobSupervisorGrain(
         if (status == _last)
         {
             return;
+        }
+        if (status.IsFinal && status.Cost is null)
+        {
+            // The attempt's cost is worked out once, from the facts its backend reported with the end.
+            status = status with { Cost = costs.Of(status.Details, status.StartedAt, status.EndedAt) };
         }
         _last = status;
         var job = Job!;

@@ -28,7 +28,8 @@ public sealed record JobStatusUpdate(
     [property: Id(4)] DateTimeOffset? StartedAt,
     [property: Id(5)] DateTimeOffset? EndedAt,
     [property: Id(6)] System.Collections.Immutable.ImmutableDictionary<string, string> Details,
-    [property: Id(7)] string? Output = null)
+    [property: Id(7)] string? Output = null,
+    [property: Id(8)] Batchyard.Runs.AttemptCost? Cost = null)
 {
     public static JobStatusUpdate From(JobStatus status) =>
         new(status.State, status.JobId, status.ExitCode, status.Reason, status.StartedAt, status.EndedAt, status.Details, status.Output);
