@@ -46,7 +46,7 @@ public sealed class AttemptCostsTests
         Assert.Equal(9m, table.Find("ml.custom.big", "us-east-1")!.UsdPerHour);
         Assert.Equal(0.204m, table.Find("ml.c5.xlarge", "us-east-1")!.UsdPerHour);
         Assert.Null(table.Find("ml.zz9.huge", "us-east-1"));
-        Assert.Null(table.Find("ml.m5.xlarge", "mars-north-1"));
+        Assert.Null(table.Find("ml.m5.large", "mars-north-1"));
     }
 
     [Fact]
