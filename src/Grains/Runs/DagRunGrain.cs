@@ -385,7 +385,13 @@ public sealed partial class DagRunGrain(
         {
             if (task.StopPending.Remove(report.Attempt))
             {
-                RecordTask(task, null);
+                // A job Batchyard stopped is priced once it has stopped: the attempt ended before its job did.
+                AttemptDetails? costed = null;
+                if (report.Cost is { } cost && report.Attempt <= task.Attempts.Count && task.Attempts[report.Attempt - 1] is { Cost: null } stopped)
+                {
+                    costed = task.Attempts[report.Attempt - 1] = stopped with { Cost = cost };
+                }
+                RecordTask(task, costed);
                 ReleaseSupervisor(task, report.Attempt);
                 _writer.AfterDurable(RetireIfDoneAsync);
             }

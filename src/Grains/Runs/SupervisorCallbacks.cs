@@ -11,8 +11,8 @@ internal interface ISupervisorCallbacks : IGrainWithStringKey
     /// <summary>Following the job failed; it is tried again shortly.</summary>
     Task OnWatchFailedAsync(string error);
 
-    /// <summary>A stop finished (error null) or failed.</summary>
-    Task OnStopFinishedAsync(string? error);
+    /// <summary>A stop finished (error null, with the stopped job's cost when it could be read) or failed.</summary>
+    Task OnStopFinishedAsync(string? error, Batchyard.Runs.AttemptCost? cost);
 
     /// <summary>Something the supervisor waits for (a deferred submit, a re-watch, a stop retry) is due.</summary>
     Task OnDueAsync();

@@ -18,6 +18,7 @@ public sealed class CostsHostFixture : IAsyncLifetime
         {
             ["recs.yaml"] = "id: recs\nowner: mlops\ntags: [recsys, shared]\ntasks:\n  only:\n    backend: noop\n",
             ["etl.yaml"] = "id: etl\nowner: data\ntags: [shared]\ntasks:\n  only:\n    backend: noop\n",
+            ["slow.yaml"] = "id: slow\ntasks:\n  sleepy:\n    backend: local\n    command: [sleep, '300']\n    resources: { memory_mb: 32 }\n",
         });
 
     public Task DisposeAsync() => Host.DisposeAsync().AsTask();
@@ -102,6 +103,24 @@ public sealed class CostsApiTests(CostsHostFixture fixture) : IClassFixture<Cost
         Assert.Equal([("2026-11-03", 2.75m, 2), ("2026-11-04", 0.10m, 2)], Groups(await Report("day")));
         var instant = await http.GetFromJsonAsync<JsonElement>("/api/v1/costs?from=2026-11-03T13:00:00Z&to=2026-11-04T01:30:00Z");
         Assert.Equal([("recs", 0.25m, 1), ("etl", 0m, 1)], Groups(instant));
+    }
+
+    [Fact]
+    public async Task AttemptThatBatchyardCancelled_IsPricedOnceItsJobHasStopped()
+    {
+        var runId = await Host.TriggerAsync("slow");
+        await Host.WaitForRunAsync("slow", runId, r => r.GetProperty("tasks")[0].GetProperty("state").GetString() == "running");
+        using var http = Host.Http();
+
+        using var cancel = await http.PostAsync($"/api/v1/dags/slow/runs/{runId}/cancel", null);
+        var run = await Host.WaitForRunAsync("slow", runId, r =>
+            r.GetProperty("tasks")[0].GetProperty("attempts")[0].GetProperty("cost").ValueKind == JsonValueKind.Object);
+
+        Assert.True(cancel.IsSuccessStatusCode, await cancel.Content.ReadAsStringAsync());
+        var attempt = run.GetProperty("tasks")[0].GetProperty("attempts")[0];
+        Assert.Equal("cancelled", attempt.GetProperty("state").GetString());
+        Assert.Equal("local", attempt.GetProperty("cost").GetProperty("instanceType").GetString());
+        Assert.Equal("cancelled", run.GetProperty("state").GetString());
     }
 
     [Theory]
