@@ -96,12 +96,17 @@ public sealed class AttemptCosts(PriceTable prices, LocalPrices local)
         var gb = (peak ?? 0) / BytesPerGb;
         var gbSeconds = gb * wall;
         var usd = Usd(((decimal)cpuSeconds * local.CpuHourUsd + (decimal)gbSeconds * local.GbHourUsd) / 3600m);
-        var usage = $"{Seconds(cpuSeconds)} cpu-s, {gb.ToString("0.###", CultureInfo.InvariantCulture)} GB peak x {Seconds(wall)} s";
+        var usage = $"{Seconds(cpuSeconds)} cpu-s, {Peak(peak ?? 0)} peak x {Seconds(wall)} s";
         var basis = local.CpuHourUsd == 0 && local.GbHourUsd == 0
             ? $"{usage}; local compute is not priced (Batchyard:Local:CpuHourUsd and GbHourUsd are 0)"
             : $"{usage} at {local.CpuHourUsd.ToString(CultureInfo.InvariantCulture)} USD/cpu-h + {local.GbHourUsd.ToString(CultureInfo.InvariantCulture)} USD/GB-h";
         return new AttemptCost { Usd = usd, ComputeSeconds = cpuSeconds, Basis = basis, InstanceType = CostFacts.Local };
     }
+
+    /// <summary>A memory peak in words: GB from one GiB up, MB below (a small job's peak would read "0 GB").</summary>
+    private static string Peak(double bytes) => bytes >= BytesPerGb
+        ? (bytes / BytesPerGb).ToString("0.###", CultureInfo.InvariantCulture) + " GB"
+        : (bytes / (1024 * 1024)).ToString("0.#", CultureInfo.InvariantCulture) + " MB";
 
     private static decimal Usd(decimal value) => Math.Round(value, 6, MidpointRounding.AwayFromZero);
 

@@ -104,6 +104,8 @@ public sealed class AttemptCostsTests
         Assert.Contains("50 cpu-s, 2 GB peak x 100 s at 0.36 USD/cpu-h + 0.072 USD/GB-h", cost.Basis, StringComparison.Ordinal);
         Assert.Equal(0m, unpriced.Usd);
         Assert.Contains("not priced", unpriced.Basis, StringComparison.Ordinal);
+        var small = free.Of(facts.SetItem(CostFacts.MemoryPeakBytes, (64L * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture)), Start, Start.AddSeconds(100))!;
+        Assert.Contains("50 cpu-s, 64 MB peak x 100 s", small.Basis, StringComparison.Ordinal);
     }
 
     [Fact]
