@@ -56,7 +56,7 @@ internal static class CostCommands
         table.Add(key, Usd(group.Str("usd")), Number(group.Str("computeSeconds"), "0.#"), group.Str("attempts") ?? "0", group.Str("unpricedAttempts") ?? "0");
 
     internal static string Usd(string? value) =>
-        decimal.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var usd) ? usd.ToString("0.00##", CultureInfo.InvariantCulture) : "-";
+        decimal.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var usd) ? usd.ToString("0.00####", CultureInfo.InvariantCulture) : "-";
 
     private static string Number(string? value, string format) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) ? number.ToString(format, CultureInfo.InvariantCulture) : "-";

@@ -22,7 +22,7 @@ public sealed class CostsCliTests(CliFixture fixture)
         Assert.Matches(@"^\d{4}-\d\d-01 00:00:00 to \d{4}-\d\d-01 00:00:00 UTC, by dag$", costs.OutputLines[0]);
         Assert.Matches(@"^DAG\s+USD\s+COMPUTE-S\s+ATTEMPTS\s+UNPRICED$", costs.OutputLines[1]);
         Assert.Contains(costs.OutputLines, l => System.Text.RegularExpressions.Regex.IsMatch(l, $@"^{dagId}\s+0\.00\s+0\s+1\s+0$"));
-        Assert.Matches(@"^TOTAL\s+\d+\.\d{2,4}\s+[\d.]+\s+\d+\s+\d+$", costs.OutputLines[^1]);
+        Assert.Matches(@"^TOTAL\s+\d+\.\d{2,6}\s+[\d.]+\s+\d+\s+\d+$", costs.OutputLines[^1]);
         Assert.Contains(byType.OutputLines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^noop\s+0\.00\s+0\s+\d+\s+0$"));
         Assert.Contains(show.OutputLines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^cost\s+0\.00 USD$"));
     }
