@@ -149,6 +149,7 @@ public static class CliApp
         root.Add(RunCommands.Build(act));
         root.Add(TaskCommands.Build(act));
         root.Add(AuditCommands.Build(act));
+        root.Add(CostCommands.Build(act));
 
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);

@@ -89,6 +89,7 @@ internal static class RunCommands
         facts.Add("logical date", CliApp.Time(run.Str("logicalDate")));
         facts.Add("started", CliApp.Time(run.Str("startedAt")));
         facts.Add("ended", CliApp.Time(run.Str("endedAt")));
+        facts.Add("cost", run.Str("costUsd") is { } cost ? $"{CostCommands.Usd(cost)} USD" : "-");
         if (run.TryGetProperty("params", out var parameters) && parameters.ValueKind == JsonValueKind.Object)
         {
             foreach (var p in parameters.EnumerateObject())

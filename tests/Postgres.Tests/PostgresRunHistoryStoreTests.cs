@@ -148,6 +148,47 @@ public sealed class PostgresRunJournalTests(PostgresDatabase db) : IClassFixture
     }
 
     [Fact]
+    public async Task AttemptCosts_AreProjectedInTheJournalsCommit_SummedByDagTypeAndDay_AndNeverCountedTwice()
+    {
+        var store = new PostgresRunHistoryStore(db.DataSource, _journal);
+        var memory = new MemoryRunJournal();
+        var sep = new DateTimeOffset(2026, 9, 10, 8, 0, 0, TimeSpan.Zero);
+        AttemptDetails Ended(int attempt, DateTimeOffset at, string type, decimal? usd, double seconds) => new()
+        {
+            Attempt = attempt, State = AttemptState.Succeeded, Backend = "sagemaker", QueuedAt = at.AddMinutes(-2), StartedAt = at.AddMinutes(-1), EndedAt = at,
+            Cost = new AttemptCost { Usd = usd, ComputeSeconds = seconds, Basis = "test", InstanceType = type },
+        };
+        RunEvent[] events =
+        [
+            JournalEvents.Created("costly", "r1", sep, 1, "a", "b"),
+            JournalEvents.Task("costly", "r1", 2, "a", TaskState.Running, Ended(1, sep, "ml.m5.xlarge", 0.10m, 60) with { State = AttemptState.Running, EndedAt = null, Cost = null }),
+            JournalEvents.Task("costly", "r1", 3, "a", TaskState.UpForRetry, Ended(1, sep, "ml.m5.xlarge", 0.10m, 60)),
+            JournalEvents.Task("costly", "r1", 4, "a", TaskState.Succeeded, Ended(2, sep.AddMinutes(5), "ml.m5.xlarge", 0.20m, 120)),
+            // The same attempt written again (a stop owed, then done): its row is overwritten, not added.
+            JournalEvents.Task("costly", "r1", 5, "a", TaskState.Succeeded, Ended(2, sep.AddMinutes(5), "ml.m5.xlarge", 0.20m, 120)),
+            JournalEvents.Task("costly", "r1", 6, "b", TaskState.Failed, Ended(1, sep.AddDays(1), "ml.zz9.huge", null, 30)),
+        ];
+        await _journal.AppendAsync(events);
+        await _journal.AppendAsync(events);
+        await memory.AppendAsync(events);
+
+        var cells = await store.SumCostsAsync(sep.AddDays(-1), sep.AddDays(2));
+        var inMemory = await memory.SumCostsAsync(sep.AddDays(-1), sep.AddDays(2));
+        var listed = Assert.Single(await store.ListRunsAsync("costly", null, null, 10));
+        var folded = await store.GetRunAsync("costly", "r1");
+
+        Assert.Equal(
+            [new CostCell("costly", "ml.m5.xlarge", new DateOnly(2026, 9, 10), 0.30m, 180, 2, 0), new CostCell("costly", "ml.zz9.huge", new DateOnly(2026, 9, 11), 0m, 30, 1, 1)],
+            cells.OrderBy(c => c.Day));
+        Assert.Equal(cells.OrderBy(c => c.Day), inMemory.OrderBy(c => c.Day));
+        Assert.Equal(3L, await db.ScalarAsync<long>("SELECT count(*) FROM batchyard_attempt_costs WHERE dag_id = 'costly'"));
+        Assert.Equal(0.30m, listed.CostUsd);
+        Assert.Equal(0.30m, Assert.Single(await memory.ListRunsAsync("costly", null, null, 10)).CostUsd);
+        Assert.Equal(0.30m, folded!.CostUsd);
+        Assert.Empty(await store.SumCostsAsync(sep.AddDays(2), sep.AddDays(3)));
+    }
+
+    [Fact]
     public async Task AnAppendRetriedAfterItLanded_WritesNothingTwice()
     {
         RunEvent[] events = [JournalEvents.Created("twice", "r1", Day0, 1, "a"), JournalEvents.State("twice", "r1", 2, RunState.Running, Day0)];

@@ -274,9 +274,11 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
         if (view.FailureReason is { } reason) answer["FailureReason"] = reason;
         if (view.StartedAt is { } s && view.EndedAt is { } e)
         {
-            var seconds = (int)Math.Ceiling((e - s).TotalSeconds);
+            // Both are wall-clock seconds per instance (the model: "Multiply BillableTimeInSeconds by the number of
+            // instances"), at least 1; without managed spot the whole training time is billed.
+            var seconds = Math.Max(1, (int)Math.Ceiling((e - s).TotalSeconds));
             answer["TrainingTimeInSeconds"] = seconds;
-            answer["BillableTimeInSeconds"] = seconds * job.InstanceCount;
+            answer["BillableTimeInSeconds"] = seconds;
         }
         var transitions = new JsonArray();
         foreach (var (status, start, end) in job.Transitions(now))

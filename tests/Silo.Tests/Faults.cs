@@ -92,6 +92,8 @@ public sealed class Faults
     {
         public Task<ImmutableArray<RunSummary>> ListRunningAsync(CancellationToken cancellationToken = default) => inner.ListRunningAsync(cancellationToken);
 
+        public Task<ImmutableArray<CostCell>> SumCostsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.SumCostsAsync(from, to, cancellationToken);
+
         public async Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default)
         {
             await faults.ThrowIfArmedAsync(dagId, nameof(GetRunAsync));

@@ -30,6 +30,10 @@ public static class Format
         return $"{(int)span.TotalDays}d {span.Hours}h";
     }
 
+    /// <summary>"0.42 USD" (to the cent; up to six places under a cent), "—" when nothing is priced.</summary>
+    public static string Usd(decimal? usd) =>
+        usd is { } v ? v.ToString(Math.Abs(v) < 0.01m ? "0.00####" : "0.00", CultureInfo.InvariantCulture) + " USD" : "—";
+
     public static string Time(DateTimeOffset? time) =>
         time is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " UTC" : "—";
 

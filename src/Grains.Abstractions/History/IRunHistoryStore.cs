@@ -21,6 +21,12 @@ public interface IRunHistoryStore
 
     /// <summary>Every run of any DAG whose journal says it is running (what a failover resumes).</summary>
     Task<ImmutableArray<RunSummary>> ListRunningAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The costs of the attempts that ended in [<paramref name="from"/>, <paramref name="to"/>), summed by DAG,
+    /// instance type and UTC day, from the cost projection (no journal is read).
+    /// </summary>
+    Task<ImmutableArray<CostCell>> SumCostsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A run's place in a DAG's newest-first list: its logical date, then its id.</summary>

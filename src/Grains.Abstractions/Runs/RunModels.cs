@@ -20,6 +20,36 @@ public sealed record AttemptDetails
     [Id(9)] public ImmutableDictionary<string, string> Details { get; init; } = ImmutableDictionary<string, string>.Empty;
     /// <summary>The job's output (one JSON object of at most 64 KiB) when the attempt succeeded and the job wrote one.</summary>
     [Id(10), System.Text.Json.Serialization.JsonConverter(typeof(RawJsonTextConverter))] public string? Output { get; init; }
+    /// <summary>What the attempt cost, worked out when it ended from what its backend reported; null while it runs (and for attempts that ended before costs were kept).</summary>
+    [Id(11)] public AttemptCost? Cost { get; init; }
+}
+
+/// <summary>What one attempt cost and why.</summary>
+[GenerateSerializer, Immutable]
+public sealed record AttemptCost
+{
+    /// <summary>US dollars; null when there is no price for what it ran on (an unknown instance type).</summary>
+    [Id(0)] public decimal? Usd { get; init; }
+    /// <summary>Compute it used: instance-seconds for SageMaker (seconds × instance count), cpu-seconds for a local job.</summary>
+    [Id(1)] public double ComputeSeconds { get; init; }
+    /// <summary>How the figure was reached, in words, e.g. <c>1 x ml.m5.xlarge, 360 s at 0.23 USD/h</c>.</summary>
+    [Id(2)] public string Basis { get; init; } = "";
+    /// <summary>What it ran on, for grouping: the SageMaker instance type, or the backend's name (<c>local</c>, <c>noop</c>).</summary>
+    [Id(3)] public string InstanceType { get; init; } = "";
+
+    /// <summary>The sum of the priced costs among <paramref name="costs"/>; null when none is priced.</summary>
+    public static decimal? Sum(IEnumerable<AttemptCost?> costs)
+    {
+        decimal? total = null;
+        foreach (var cost in costs)
+        {
+            if (cost?.Usd is { } usd)
+            {
+                total = (total ?? 0m) + usd;
+            }
+        }
+        return total;
+    }
 }
 
 /// <summary>A task instance in a run, with every attempt it made.</summary>
@@ -59,6 +89,11 @@ public sealed record RunDetails
     [Id(10)] public ImmutableArray<TaskInstanceDetails> Tasks { get; init; } = [];
     /// <summary>Who started the run: the name of the API key of a manual trigger, <c>schedule</c> for a cron run; null for runs made before it was kept.</summary>
     [Id(11)] public string? TriggeredBy { get; init; }
+    /// <summary>What the run cost so far: the sum of its attempts' priced costs; null when none is priced.</summary>
+    [Id(12)] public decimal? CostUsd { get; init; }
+
+    /// <summary>The sum of the priced costs of every attempt of <paramref name="tasks"/>.</summary>
+    public static decimal? SumCost(IEnumerable<TaskInstanceDetails> tasks) => AttemptCost.Sum(tasks.SelectMany(t => t.Attempts).Select(a => a.Cost));
 }
 
 /// <summary>A run without its tasks, for lists.</summary>
@@ -73,6 +108,8 @@ public sealed record RunSummary
     [Id(5)] public DateTimeOffset? StartedAt { get; init; }
     [Id(6)] public DateTimeOffset? EndedAt { get; init; }
     [Id(7)] public string RunType { get; init; } = "manual";
+    /// <summary>What the run cost so far (as <see cref="RunDetails.CostUsd"/>).</summary>
+    [Id(8)] public decimal? CostUsd { get; init; }
 
     public static RunSummary From(RunDetails run) => new()
     {
@@ -84,6 +121,7 @@ public sealed record RunSummary
         StartedAt = run.StartedAt,
         EndedAt = run.EndedAt,
         RunType = run.RunType,
+        CostUsd = run.CostUsd,
     };
 }
 

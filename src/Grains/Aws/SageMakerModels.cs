@@ -207,8 +207,27 @@ public sealed record DescribeTrainingJobResponse
     public int? TrainingTimeInSeconds { get; init; }
     public int? BillableTimeInSeconds { get; init; }
     public StoppingCondition? StoppingCondition { get; init; }
+    /// <summary>What the job runs on, as Describe answers it (read for the attempt's cost).</summary>
+    public DescribedResourceConfig? ResourceConfig { get; init; }
+    public TrainingWarmPoolStatus? WarmPoolStatus { get; init; }
     /// <summary>The last value of each metric the algorithm emitted (at most 40).</summary>
     public IReadOnlyList<MetricData>? FinalMetricDataList { get; init; }
+}
+
+/// <summary>The part of a described <c>ResourceConfig</c> that the cost needs (Describe may leave out what Create required).</summary>
+public sealed record DescribedResourceConfig
+{
+    public string? InstanceType { get; init; }
+    public int? InstanceCount { get; init; }
+}
+
+/// <summary>A training job's warm pool: its status and the time it was billed for keeping the instances.</summary>
+public sealed record TrainingWarmPoolStatus
+{
+    /// <summary><c>Available | Terminated | Reused | InUse</c>.</summary>
+    public string? Status { get; init; }
+    public int? ResourceRetainedBillableTimeInSeconds { get; init; }
+    public string? ReusedByJob { get; init; }
 }
 
 public sealed record MetricData

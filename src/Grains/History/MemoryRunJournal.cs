@@ -16,6 +16,8 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
     private readonly Dictionary<(string DagId, string RunId), List<RunEvent>> _events = [];
     private readonly Dictionary<string, Dictionary<string, RunSummary>> _summaries = new(StringComparer.Ordinal);
     private readonly RunDetailsCache _details = new();
+    // The cost projection: one entry per ended attempt with a cost, by run (what run lists sum) and in all.
+    private readonly Dictionary<(string DagId, string RunId), Dictionary<(string TaskKey, int Attempt), CostEntry>> _costs = [];
 
     /// <inheritdoc />
     public Task AppendAsync(IReadOnlyList<RunEvent> events, CancellationToken cancellationToken = default)
@@ -47,6 +49,10 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
                 if (e.Kind is RunEventKinds.RunCreated or RunEventKinds.RunState)
                 {
                     Project(e);
+                }
+                else if (CostProjection.From(e) is { } cost)
+                {
+                    ProjectCost(cost);
                 }
             }
         }
@@ -104,6 +110,32 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
             return Task.FromResult(_summaries.Values.SelectMany(r => r.Values).Where(r => r.State == RunState.Running).ToImmutableArray());
         }
     }
+
+    /// <inheritdoc />
+    public Task<ImmutableArray<CostCell>> SumCostsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(CostProjection.Sum(_costs.Values.SelectMany(r => r.Values).Where(c => c.EndedAt >= from && c.EndedAt < to)).ToImmutableArray());
+        }
+    }
+
+    private void ProjectCost(CostEntry cost)
+    {
+        var key = (cost.DagId, cost.RunId);
+        if (!_costs.TryGetValue(key, out var attempts))
+        {
+            _costs[key] = attempts = [];
+        }
+        attempts[(cost.TaskKey, cost.Attempt)] = cost;
+        if (_summaries.TryGetValue(cost.DagId, out var runs) && runs.TryGetValue(cost.RunId, out var summary))
+        {
+            runs[cost.RunId] = summary with { CostUsd = RunCost(attempts) };
+        }
+    }
+
+    private static decimal? RunCost(Dictionary<(string TaskKey, int Attempt), CostEntry> attempts) =>
+        attempts.Values.Any(c => c.Usd is not null) ? attempts.Values.Sum(c => c.Usd ?? 0m) : null;
 
     private void Project(RunEvent e)
     {

@@ -186,6 +186,7 @@ public sealed class FoldedRun
         TriggeredBy = created.TriggeredBy,
         DagVersion = created.DagVersion,
         Tasks = Entries(created.Tasks.Select(t => Tasks[t.TaskId]), Tasks.Count),
+        CostUsd = AttemptCost.Sum(Tasks.Values.SelectMany(t => t.Attempts).Select(a => a.Cost)),
     };
 
     /// <summary>The tasks' entries in the API, in order: each task's own, then (for a mapped task) one per instance.</summary>

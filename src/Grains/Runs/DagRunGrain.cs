@@ -388,7 +388,13 @@ public sealed partial class DagRunGrain(
         {
             if (task.StopPending.Remove(report.Attempt))
             {
-                RecordTask(task, null);
+                // A job Batchyard stopped is priced once it has stopped: the attempt ended before its job did.
+                AttemptDetails? costed = null;
+                if (report.Cost is { } cost && report.Attempt <= task.Attempts.Count && task.Attempts[report.Attempt - 1] is { Cost: null } stopped)
+                {
+                    costed = task.Attempts[report.Attempt - 1] = stopped with { Cost = cost };
+                }
+                RecordTask(task, costed);
                 ReleaseSupervisor(task, report.Attempt);
                 _writer.AfterDurable(RetireIfDoneAsync);
             }
@@ -453,10 +459,10 @@ public sealed partial class DagRunGrain(
                 task.Deadline = _defs[task.Plan.TaskId].Timeout is { } timeout ? since + timeout : null;
                 break;
             case JobState.Succeeded:
-                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Output = status.Output }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Output = status.Output, Cost = status.Cost }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
                 return;
             case JobState.TimedOut:
-                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.TimedOut, status.Reason ?? "the backend stopped the job at its maximum runtime", status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Cost = status.Cost }, AttemptState.TimedOut, status.Reason ?? "the backend stopped the job at its maximum runtime", status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
                 return;
             default:
                 var reason = status.State switch
@@ -465,7 +471,7 @@ public sealed partial class DagRunGrain(
                     JobState.Lost => status.Reason ?? "the job was lost",
                     _ => status.Reason ?? (status.ExitCode is { } code ? $"exit code {code}" : "failed"),
                 };
-                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt }, AttemptState.Failed, reason, status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
+                await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Cost = status.Cost }, AttemptState.Failed, reason, status.ExitCode, jobEnded: true, allowRetry: true, status.EndedAt);
                 return;
         }
         task.Attempts[current.Attempt - 1] = next;
@@ -1223,6 +1229,7 @@ public sealed partial class DagRunGrain(
         TriggeredBy = S.TriggeredBy,
         DagVersion = S.Dag?.Version ?? "",
         Tasks = FoldedRun.Entries(_ordered, _tasks.Count),
+        CostUsd = AttemptCost.Sum(_tasks.Values.SelectMany(t => t.Attempts).Select(a => a.Cost)),
     };
 
     private void RunEffectFailed(Exception ex) => LogEffectFailed(_dagId, _runId, ex.Message);

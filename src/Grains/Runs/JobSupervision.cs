@@ -41,6 +41,8 @@ public sealed record JobReport
     [Id(4)] public bool Retryable { get; init; }
     /// <summary>True when a job asked to stop has stopped (or was never there).</summary>
     [Id(5)] public bool Stopped { get; init; }
+    /// <summary>With <see cref="Stopped"/>: what the stopped job cost, from its backend's final status (null when it could not be read).</summary>
+    [Id(7)] public AttemptCost? Cost { get; init; }
 }
 
 /// <summary>

@@ -19,10 +19,12 @@ public sealed partial class JobSupervisorGrain(
     BackendCatalog backends,
     IAttemptLogStore logs,
     ISecretResolver secrets,
+    Batchyard.Costs.AttemptCosts costs,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<JobSupervisorGrain> logger) : Grain, IJobSupervisorGrain, ISupervisorCallbacks
 {
     private static readonly TimeSpan RewatchDelay = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan StoppedCostPatience = TimeSpan.FromSeconds(15);
 
     private readonly CancellationTokenSource _life = new();
     private JobOrder? _order;
@@ -32,6 +34,7 @@ public sealed partial class JobSupervisorGrain(
     private bool _stopRequested;
     private bool _stopping;
     private bool _stopped;
+    private AttemptCost? _stoppedCost;
     private Task? _watchTask;
     private CancellationTokenSource? _watchCts;
     private DateTimeOffset? _dueAt;
@@ -107,7 +110,7 @@ public sealed partial class JobSupervisorGrain(
         StopWatching();
         if (_stopped)
         {
-            Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Stopped = true });
+            Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Stopped = true, Cost = _stoppedCost });
         }
         else
         {
@@ -230,6 +233,11 @@ public sealed partial class JobSupervisorGrain(
         {
             return;
         }
+        if (status.IsFinal && status.Cost is null)
+        {
+            // The attempt's cost is worked out once, from the facts its backend reported with the end.
+            status = status with { Cost = costs.Of(status.Details, status.StartedAt, status.EndedAt) };
+        }
         _last = status;
         var job = Job!;
         Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Status = status });
@@ -244,7 +252,7 @@ public sealed partial class JobSupervisorGrain(
         return Task.CompletedTask;
     }
 
-    Task ISupervisorCallbacks.OnStopFinishedAsync(string? error)
+    Task ISupervisorCallbacks.OnStopFinishedAsync(string? error, AttemptCost? cost)
     {
         var job = Job!;
         _stopping = false;
@@ -255,7 +263,8 @@ public sealed partial class JobSupervisorGrain(
             return Task.CompletedTask;
         }
         _stopped = true;
-        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Stopped = true });
+        _stoppedCost = cost;
+        Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Stopped = true, Cost = cost });
         return Task.CompletedTask;
     }
 
@@ -297,15 +306,18 @@ public sealed partial class JobSupervisorGrain(
         var backend = backends.Find(job.Backend);
         var self = this.AsReference<ISupervisorCallbacks>();
         var token = _life.Token;
+        var order = _order!;
         _ = Task.Run(async () =>
         {
             string? error = null;
+            AttemptCost? cost = null;
             using var span = BackendCallSpan("stop", job);
             try
             {
                 if (backend is not null)
                 {
                     await backend.StopAsync(job, token);
+                    cost = await StoppedCostAsync(backend, order, token);
                 }
             }
             catch (Exception ex) when (!token.IsCancellationRequested)
@@ -315,9 +327,35 @@ public sealed partial class JobSupervisorGrain(
             }
             if (!token.IsCancellationRequested)
             {
-                await self.OnStopFinishedAsync(error);
+                await self.OnStopFinishedAsync(error, cost);
             }
         }, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// What a job cost once stopped (a timeout, a cancel, a clear): its backend's final status, read with one short
+    /// watch, priced like any end. Null when it cannot be read in time; the stop is reported all the same.
+    /// </summary>
+    private async Task<AttemptCost?> StoppedCostAsync(IJobBackend backend, JobOrder order, CancellationToken token)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(token);
+        bounded.CancelAfter(StoppedCostPatience);
+        try
+        {
+            var log = await OpenLogAsync(order, bounded.Token);
+            await foreach (var status in backend.WatchAsync(order.Job, log, bounded.Token))
+            {
+                if (status.IsFinal)
+                {
+                    return costs.Of(status.Details, status.StartedAt, status.EndedAt);
+                }
+            }
+        }
+        catch (Exception) when (!token.IsCancellationRequested)
+        {
+            // No final status to be had (the job is gone, the backend is away): the attempt keeps no cost.
+        }
+        return null;
     }
 
     private void EnsureWatching()

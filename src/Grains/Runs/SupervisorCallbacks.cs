@@ -11,8 +11,8 @@ internal interface ISupervisorCallbacks : IGrainWithStringKey
     /// <summary>Following the job failed; it is tried again shortly.</summary>
     Task OnWatchFailedAsync(string error);
 
-    /// <summary>A stop finished (error null) or failed.</summary>
-    Task OnStopFinishedAsync(string? error);
+    /// <summary>A stop finished (error null, with the stopped job's cost when it could be read) or failed.</summary>
+    Task OnStopFinishedAsync(string? error, Batchyard.Runs.AttemptCost? cost);
 
     /// <summary>Something the supervisor waits for (a deferred submit, a re-watch, a stop retry) is due.</summary>
     Task OnDueAsync();
@@ -28,7 +28,8 @@ public sealed record JobStatusUpdate(
     [property: Id(4)] DateTimeOffset? StartedAt,
     [property: Id(5)] DateTimeOffset? EndedAt,
     [property: Id(6)] System.Collections.Immutable.ImmutableDictionary<string, string> Details,
-    [property: Id(7)] string? Output = null)
+    [property: Id(7)] string? Output = null,
+    [property: Id(8)] Batchyard.Runs.AttemptCost? Cost = null)
 {
     public static JobStatusUpdate From(JobStatus status) =>
         new(status.State, status.JobId, status.ExitCode, status.Reason, status.StartedAt, status.EndedAt, status.Details, status.Output);

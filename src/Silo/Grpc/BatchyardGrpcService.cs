@@ -13,7 +13,7 @@ namespace Batchyard.Silo.Grpc;
 /// The <c>batchyard.v1</c> gRPC service: the HTTP API's operations through the same <see cref="ApiOperations"/>,
 /// plus streams of a task's log and of a run's changes.
 /// </summary>
-public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, TimeProvider time) : Proto.BatchyardService.BatchyardServiceBase
+public sealed class BatchyardGrpcService(ApiOperations api, CostOperations costs, RunEvents events, TimeProvider time) : Proto.BatchyardService.BatchyardServiceBase
 {
     /// <summary>How often a followed log is read again, and a watched run re-read (its grain may live on another silo).</summary>
     internal static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
@@ -235,6 +235,9 @@ public sealed class BatchyardGrpcService(ApiOperations api, RunEvents events, Ti
         response.Entries.AddRange(entries.Select(e => e.ToProto()));
         return response;
     }
+
+    public override async Task<Proto.CostReport> GetCosts(Proto.GetCostsRequest request, ServerCallContext context) =>
+        (await costs.GetCostsAsync(Caller(context), request.From, request.To, request.GroupBy, context.CancellationToken)).Unwrap().ToProto();
 
     /// <summary>The caller the authentication middleware found (gRPC calls pass through it like HTTP ones).</summary>
     private static Caller Caller(ServerCallContext context) => Hosting.ApiKeyAuthentication.CallerOf(context.GetHttpContext());

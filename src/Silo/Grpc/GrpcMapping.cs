@@ -96,17 +96,25 @@ internal static class GrpcMapping
         return message;
     }
 
-    public static Proto.RunSummary ToProto(this RunSummary run) => new()
+    public static Proto.RunSummary ToProto(this RunSummary run)
     {
-        DagId = run.DagId,
-        RunId = run.RunId,
-        State = Json.EnumName(run.State),
-        LogicalDate = Time(run.LogicalDate),
-        QueuedAt = Time(run.QueuedAt),
-        StartedAt = Time(run.StartedAt),
-        EndedAt = Time(run.EndedAt),
-        RunType = run.RunType,
-    };
+        var message = new Proto.RunSummary
+        {
+            DagId = run.DagId,
+            RunId = run.RunId,
+            State = Json.EnumName(run.State),
+            LogicalDate = Time(run.LogicalDate),
+            QueuedAt = Time(run.QueuedAt),
+            StartedAt = Time(run.StartedAt),
+            EndedAt = Time(run.EndedAt),
+            RunType = run.RunType,
+        };
+        if (run.CostUsd is { } usd)
+        {
+            message.CostUsd = (double)usd;
+        }
+        return message;
+    }
 
     public static Proto.Run ToProto(this RunDetails run)
     {
@@ -123,6 +131,10 @@ internal static class GrpcMapping
             DagVersion = run.DagVersion,
             TriggeredBy = run.TriggeredBy ?? "",
         };
+        if (run.CostUsd is { } usd)
+        {
+            message.CostUsd = (double)usd;
+        }
         message.Params.Add(run.Params);
         message.Tasks.AddRange(run.Tasks.Select(ToProto));
         return message;
@@ -168,9 +180,33 @@ internal static class GrpcMapping
         {
             message.ExitCode = exitCode;
         }
+        if (attempt.Cost is { } cost)
+        {
+            message.Cost = new Proto.AttemptCost { ComputeSeconds = cost.ComputeSeconds, Basis = cost.Basis, InstanceType = cost.InstanceType };
+            if (cost.Usd is { } usd)
+            {
+                message.Cost.Usd = (double)usd;
+            }
+        }
         message.Details.Add(attempt.Details);
         return message;
     }
+
+    public static Proto.CostReport ToProto(this Batchyard.Costs.CostReport report)
+    {
+        var message = new Proto.CostReport { From = Time(report.From), To = Time(report.To), GroupBy = report.GroupBy, Total = ToProto(report.Total) };
+        message.Groups.AddRange(report.Groups.Select(ToProto));
+        return message;
+    }
+
+    private static Proto.CostGroup ToProto(Batchyard.Costs.CostGroup group) => new()
+    {
+        Key = group.Key,
+        Usd = (double)group.Usd,
+        ComputeSeconds = group.ComputeSeconds,
+        Attempts = group.Attempts,
+        UnpricedAttempts = group.UnpricedAttempts,
+    };
 
     public static Proto.LogChunk ToProto(this LogView log) => new()
     {

@@ -42,6 +42,7 @@ public static class BatchyardHost
 
         builder.Services.AddSingleton<ReadRetry>();
         builder.Services.AddSingleton<ApiOperations>();
+        builder.Services.AddSingleton<CostOperations>();
         builder.Services.AddApiKeyAuthentication();
         builder.Services.AddSingleton(section.GetSection("Limits").Get<ApiLimits>() ?? new ApiLimits());
         builder.Services.AddWriteRateLimit(section.GetSection("RateLimit").Get<RateLimitOptions>() ?? new RateLimitOptions());
@@ -67,6 +68,7 @@ public static class BatchyardHost
         app.MapDagsApi();
         app.MapRunsApi();
         app.MapPoolsApi();
+        app.MapCostsApi();
         app.MapAuditApi();
         app.MapBatchyardGrpc();
         app.MapBatchyardDashboard();

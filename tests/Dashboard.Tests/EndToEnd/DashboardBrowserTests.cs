@@ -56,6 +56,10 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
         await page.Locator("tr[data-task=first] [data-testid=show-log]").ClickAsync();
         await Expect(page.Locator("[data-testid=log-panel][data-task=first] [data-testid=log-text]")).ToContainTextAsync("greeting=from-the-dialog");
         await Expect(page.Locator("[data-testid=gantt] [data-task=first] [data-kind=Running]")).ToHaveCountAsync(1);
+        // Local compute is not priced here: the run costs 0.00 USD, and the attempt says what it used.
+        await Expect(page.Locator("[data-testid=run-cost]")).ToContainTextAsync("0.00 USD");
+        await Expect(page.Locator("[data-testid=attempt-cost]")).ToContainTextAsync("0.00 USD");
+        await Expect(page.Locator("[data-testid=attempt-cost-basis]")).ToContainTextAsync(new Regex("cpu-s|not measured"));
         await DashboardHost.ScreenshotAsync(page, "3-run-succeeded");
 
         await page.Locator("a:has-text('quick')").First.ClickAsync();

@@ -28,6 +28,30 @@ public sealed class TagLimitedKeyTests(RolesFixture fixture) : IClassFixture<Rol
         Assert.Equal(["alpha"], grpc.Dags.Select(d => d.DagId).Where(id => id is "alpha" or "beta" or "plain"));
     }
 
+    [Fact]
+    public async Task Costs_WithATeamKey_CountOnlyTheTeamsDags()
+    {
+        foreach (var dagId in new[] { "alpha", "beta" })
+        {
+            using var admin = fixture.Host.Http(Admin);
+            using var triggered = await admin.PostAsJsonAsync($"/api/v1/dags/{dagId}/runs", new { });
+            var runId = (await triggered.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("runId").GetString()!;
+            await fixture.Host.WaitForRunAsync(dagId, runId, r => r.GetProperty("state").GetString() == "succeeded", key: Admin);
+        }
+        using var team = fixture.Host.Http(TeamAOperator);
+        using var everyone = fixture.Host.Http(Viewer);
+
+        var seen = (await team.GetFromJsonAsync<JsonElement>("/api/v1/costs"))!.GetProperty("groups").EnumerateArray().Select(g => g.GetProperty("key").GetString()).ToList();
+        var all = (await everyone.GetFromJsonAsync<JsonElement>("/api/v1/costs"))!.GetProperty("groups").EnumerateArray().Select(g => g.GetProperty("key").GetString()).ToList();
+        var byTag = (await team.GetFromJsonAsync<JsonElement>("/api/v1/costs?group_by=tag"))!.GetProperty("groups").EnumerateArray().Select(g => g.GetProperty("key").GetString()).ToList();
+
+        Assert.Contains("alpha", seen);
+        Assert.DoesNotContain("beta", seen);
+        Assert.Contains("alpha", all);
+        Assert.Contains("beta", all);
+        Assert.DoesNotContain("team-b", byTag);
+    }
+
     [Theory]
     [InlineData("GET", "/api/v1/dags/beta")]
     [InlineData("GET", "/api/v1/dags/beta/runs")]

@@ -57,7 +57,7 @@ internal abstract class CgroupHierarchy(TimeProvider time)
         }
         else
         {
-            var v1 = TrySetUpV1(memory, FindDirectory(ownCgroups, mounts, "cpu"), time, out var why);
+            var v1 = TrySetUpV1(memory, FindDirectory(ownCgroups, mounts, "cpu"), FindDirectory(ownCgroups, mounts, "cpuacct"), time, out var why);
             if (v1 is not null)
             {
                 return new(v1, v1.Description);
@@ -85,7 +85,7 @@ internal abstract class CgroupHierarchy(TimeProvider time)
         }
         else if (File.Exists(Path.Combine(root, "memory.limit_in_bytes")))
         {
-            var v1 = TrySetUpV1(root, cpuDirectory: null, time, out why);
+            var v1 = TrySetUpV1(root, cpuDirectory: null, cpuacctDirectory: null, time, out why);
             if (v1 is not null)
             {
                 return new(v1, v1.Description);
@@ -98,7 +98,7 @@ internal abstract class CgroupHierarchy(TimeProvider time)
         return new(null, $"none: {why}");
     }
 
-    private static CgroupV1Hierarchy? TrySetUpV1(string memoryDirectory, string? cpuDirectory, TimeProvider time, out string? why)
+    private static CgroupV1Hierarchy? TrySetUpV1(string memoryDirectory, string? cpuDirectory, string? cpuacctDirectory, TimeProvider time, out string? why)
     {
         var memoryParent = Path.Combine(memoryDirectory, "batchyard");
         try
@@ -139,8 +139,24 @@ internal abstract class CgroupHierarchy(TimeProvider time)
             }
         }
 
+        // cpuacct measures the job's cpu time for its cost; it is often mounted with cpu ("cpu,cpuacct"), then one directory serves both.
+        string? cpuacctParent = null;
+        if (cpuacctDirectory is not null)
+        {
+            var candidate = Path.Combine(cpuacctDirectory, "batchyard");
+            try
+            {
+                Directory.CreateDirectory(candidate);
+                cpuacctParent = File.Exists(Path.Combine(candidate, "cpuacct.usage")) ? candidate : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Jobs still run in their memory cgroup; their cpu time is not measured.
+            }
+        }
+
         why = null;
-        return new CgroupV1Hierarchy(memoryParent, cpuParent, cpuNote, time);
+        return new CgroupV1Hierarchy(memoryParent, cpuParent, cpuNote, time) { CpuacctParent = cpuacctParent };
     }
 
     private static CgroupV2Hierarchy? TrySetUpV2(string directory, TimeProvider time, out string? why)
@@ -313,14 +329,19 @@ internal sealed class CgroupV1Hierarchy(string memoryParent, string? cpuParent, 
 {
     private const long CfsPeriodUs = 100_000;
 
+    /// <summary>The parent of the jobs' cpuacct cgroups (the same as the cpu one when co-mounted), or null when cpu time is not measured.</summary>
+    public string? CpuacctParent { get; init; }
+
     public override string Description =>
-        cpuParent is null ? $"cgroup v1 ({memoryParent}; {cpuNote})" : $"cgroup v1 ({memoryParent}; cpu {cpuParent})";
+        (cpuParent is null ? $"cgroup v1 ({memoryParent}; {cpuNote}" : $"cgroup v1 ({memoryParent}; cpu {cpuParent}")
+        + (CpuacctParent is null || CpuacctParent == cpuParent ? ")" : $"; cpuacct {CpuacctParent})");
 
     public override async Task<JobCgroup> CreateAsync(string name, long memoryBytes, double? cpus, CancellationToken cancellationToken)
     {
         var memory = Path.Combine(memoryParent, name);
         var cpu = cpuParent is not null && cpus is not null ? Path.Combine(cpuParent, name) : null;
-        string[] directories = cpu is null ? [memory] : [memory, cpu];
+        var cpuacct = CpuacctParent is not null ? Path.Combine(CpuacctParent, name) : null;
+        string[] directories = [.. new[] { memory, cpu, cpuacct }.OfType<string>().Distinct(StringComparer.Ordinal)];
         var cgroup = new JobCgroupV1(directories, Time);
         await cgroup.RemoveAsync(cancellationToken);
 
@@ -343,9 +364,9 @@ internal sealed class CgroupV1Hierarchy(string memoryParent, string? cpuParent, 
     }
 
     public override IReadOnlyList<(string Name, JobCgroup Cgroup)> ListJobs() =>
-        [.. ChildNames(memoryParent).Union(ChildNames(cpuParent), StringComparer.Ordinal).Select(name =>
+        [.. ChildNames(memoryParent).Union(ChildNames(cpuParent), StringComparer.Ordinal).Union(ChildNames(CpuacctParent), StringComparer.Ordinal).Select(name =>
             (name, (JobCgroup)new JobCgroupV1(
-                [.. new[] { memoryParent, cpuParent }.OfType<string>().Select(p => Path.Combine(p, name)).Where(Directory.Exists)], Time)))];
+                [.. new[] { memoryParent, cpuParent, CpuacctParent }.OfType<string>().Distinct(StringComparer.Ordinal).Select(p => Path.Combine(p, name)).Where(Directory.Exists)], Time)))];
 }
 
 /// <summary>cgroup v2: one cgroup per job carries memory and cpu.</summary>
@@ -389,11 +410,20 @@ internal abstract class JobCgroup(IReadOnlyList<string> directories, TimeProvide
     /// <summary>The memory cgroup's directory.</summary>
     public string Path => directories[0];
 
+    /// <summary>Every directory of the job's cgroup (one per v1 controller).</summary>
+    protected IReadOnlyList<string> Directories => directories;
+
     /// <summary>Files the job's first process writes its pid to before it execs the user's program.</summary>
     public IEnumerable<string> ProcsFiles => directories.Select(d => System.IO.Path.Combine(d, "cgroup.procs"));
 
     /// <summary>How many processes the kernel's OOM killer killed in this cgroup.</summary>
     public abstract long ReadOomKills();
+
+    /// <summary>
+    /// What the job used, read before the cgroup is removed: cpu seconds and the memory high-water mark in bytes,
+    /// each null where the kernel does not keep it here.
+    /// </summary>
+    public abstract (double? CpuSeconds, long? MemoryPeakBytes) ReadUsage();
 
     /// <summary>Kills every process in the cgroup, including ones forked while killing, until it is empty.</summary>
     public virtual async Task KillAllAsync(CancellationToken cancellationToken)
@@ -473,11 +503,27 @@ internal abstract class JobCgroup(IReadOnlyList<string> directories, TimeProvide
 internal sealed class JobCgroupV1(IReadOnlyList<string> directories, TimeProvider time) : JobCgroup(directories, time)
 {
     public override long ReadOomKills() => Cgroup.ReadCounter(System.IO.Path.Combine(Path, "memory.oom_control"), "oom_kill");
+
+    public override (double? CpuSeconds, long? MemoryPeakBytes) ReadUsage()
+    {
+        // cpuacct.usage: nanoseconds of cpu time; memory.max_usage_in_bytes: the high-water mark.
+        var usage = Directories.Select(d => System.IO.Path.Combine(d, "cpuacct.usage")).FirstOrDefault(File.Exists);
+        var cpuNs = usage is null ? null : Cgroup.ReadNumber(usage);
+        return (cpuNs / 1e9, Cgroup.ReadNumber(System.IO.Path.Combine(Path, "memory.max_usage_in_bytes")));
+    }
 }
 
 internal sealed class JobCgroupV2(string directory, TimeProvider time) : JobCgroup([directory], time)
 {
     public override long ReadOomKills() => Cgroup.ReadCounter(System.IO.Path.Combine(Path, "memory.events"), "oom_kill");
+
+    public override (double? CpuSeconds, long? MemoryPeakBytes) ReadUsage()
+    {
+        // cpu.stat's usage_usec is kept with or without the cpu controller; memory.peak exists from Linux 5.19.
+        var stat = System.IO.Path.Combine(Path, "cpu.stat");
+        double? cpu = File.Exists(stat) ? Cgroup.ReadCounter(stat, "usage_usec") / 1e6 : null;
+        return (cpu, Cgroup.ReadNumber(System.IO.Path.Combine(Path, "memory.peak")));
+    }
 
     public override Task KillAllAsync(CancellationToken cancellationToken)
     {
@@ -523,6 +569,19 @@ internal static class Cgroup
             }
         }
         return 0;
+    }
+
+    /// <summary>Reads a file holding one number (e.g. <c>cpuacct.usage</c>); null when it is absent or holds something else.</summary>
+    public static long? ReadNumber(string file)
+    {
+        try
+        {
+            return long.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>SIGKILL by pid (what <see cref="System.Diagnostics.Process.Kill()"/> sends on Linux); a process already gone is fine.</summary>

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Batchyard.Costs;
 using Batchyard.Dags;
 using Batchyard.Logs;
 using Batchyard.Telemetry;
@@ -480,6 +481,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
             {
                 await cgroup.KillAllAsync(CancellationToken.None);
                 oomKills = cgroup.ReadOomKills();
+                details = details.SetItems(UsageFacts(cgroup));
             }
             await output.WaitAsync(OutputDrainLimit, _time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
@@ -708,7 +710,21 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     };
 
     private static ImmutableDictionary<string, string> Details(int memoryMb) =>
-        ImmutableDictionary<string, string>.Empty.Add("memoryMb", memoryMb.ToString(CultureInfo.InvariantCulture));
+        ImmutableDictionary<string, string>.Empty.Add("memoryMb", memoryMb.ToString(CultureInfo.InvariantCulture)).Add(CostFacts.Billing, CostFacts.Local);
+
+    /// <summary>What the job used, for its cost: read once it has ended, before its cgroup is removed.</summary>
+    private static IEnumerable<KeyValuePair<string, string>> UsageFacts(JobCgroup cgroup)
+    {
+        var (cpuSeconds, memoryPeak) = cgroup.ReadUsage();
+        if (cpuSeconds is { } cpu)
+        {
+            yield return new(CostFacts.CpuSeconds, cpu.ToString("0.######", CultureInfo.InvariantCulture));
+        }
+        if (memoryPeak is { } peak)
+        {
+            yield return new(CostFacts.MemoryPeakBytes, peak.ToString(CultureInfo.InvariantCulture));
+        }
+    }
 
     /// <summary>Keeps the last finished jobs only (called under the lock).</summary>
     private void Forget(LocalJob job)

@@ -39,5 +39,9 @@ public sealed class NoopJobBackend(TimeProvider time) : IJobBackend
         ExitCode = 0,
         StartedAt = now,
         EndedAt = now,
+        Details = NothingBilled,
     };
+
+    private static readonly System.Collections.Immutable.ImmutableDictionary<string, string> NothingBilled =
+        System.Collections.Immutable.ImmutableDictionary<string, string>.Empty.Add(Costs.CostFacts.Billing, Costs.CostFacts.None);
 }

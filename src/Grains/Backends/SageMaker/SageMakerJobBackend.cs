@@ -159,8 +159,24 @@ public abstract partial class SageMakerJobBackend(
     public async Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken) =>
         SageMakerHealth.Describe(Name, Kind, options.RoleArn, await health.CheckAsync(cancellationToken).ConfigureAwait(false));
 
-    private JobStatus Status(SageMakerJobSnapshot snapshot) =>
-        SageMakerTaskMapping.ToStatus(snapshot, poller.WasStopRequested(Kind, snapshot.Name));
+    private JobStatus Status(SageMakerJobSnapshot snapshot)
+    {
+        var status = SageMakerTaskMapping.ToStatus(snapshot, poller.WasStopRequested(Kind, snapshot.Name));
+        return snapshot.Missing ? status : status with { Details = status.Details.SetItems(snapshot.BillingFacts(Region())) };
+    }
+
+    /// <summary>The region the jobs run in (for their prices), or null when none is set.</summary>
+    private string? Region()
+    {
+        try
+        {
+            return AwsEnvironment.ResolveRegion(Environment.GetEnvironmentVariable, options.Region);
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     private Task<JobStatus> StatusAsync(JobRef job, SageMakerJobSnapshot snapshot, CancellationToken cancellationToken) =>
         WithOutputAsync(job, snapshot, Status(snapshot), cancellationToken);

@@ -27,10 +27,27 @@ public sealed record SageMakerJobSnapshot
     public IReadOnlyList<SecondaryStatusTransition> Transitions { get; init; } = [];
     public int? BillableSeconds { get; init; }
     public int? TrainingSeconds { get; init; }
+    /// <summary>Training: seconds a warm pool kept the instances, billed (<c>WarmPoolStatus.ResourceRetainedBillableTimeInSeconds</c>).</summary>
+    public int? WarmPoolSeconds { get; init; }
+    public string? InstanceType { get; init; }
+    public int? InstanceCount { get; init; }
     /// <summary>Training's <c>FinalMetricDataList</c>; empty for processing jobs.</summary>
     public IReadOnlyList<MetricData> FinalMetrics { get; init; } = [];
 
     public bool IsFinal => Missing || Status is "Completed" or "Failed" or "Stopped";
+
+    /// <summary>
+    /// What the attempt's cost is worked out from (<see cref="Costs.CostFacts"/>): the instances and the region;
+    /// billable and training seconds are in the status details already.
+    /// </summary>
+    public IEnumerable<KeyValuePair<string, string>> BillingFacts(string? region)
+    {
+        yield return new(Costs.CostFacts.Billing, Costs.CostFacts.Instance);
+        if (InstanceType is { } type) yield return new(Costs.CostFacts.InstanceType, type);
+        if (InstanceCount is { } count) yield return new(Costs.CostFacts.InstanceCount, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (region is not null) yield return new(Costs.CostFacts.Region, region);
+        if (WarmPoolSeconds is { } retained) yield return new(Costs.CostFacts.WarmPoolSeconds, retained.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
 
     public static SageMakerJobSnapshot NotFound(SageMakerJobKind kind, string name) => new() { Kind = kind, Name = name, Missing = true };
 
@@ -44,6 +61,8 @@ public sealed record SageMakerJobSnapshot
         ExitMessage = job.ExitMessage,
         StartedAt = job.ProcessingStartTime,
         EndedAt = job.ProcessingEndTime,
+        InstanceType = job.ProcessingResources?.ClusterConfig.InstanceType,
+        InstanceCount = job.ProcessingResources?.ClusterConfig.InstanceCount,
     };
 
     public static SageMakerJobSnapshot From(DescribeTrainingJobResponse job) => new()
@@ -59,6 +78,9 @@ public sealed record SageMakerJobSnapshot
         Transitions = job.SecondaryStatusTransitions ?? [],
         BillableSeconds = job.BillableTimeInSeconds,
         TrainingSeconds = job.TrainingTimeInSeconds,
+        WarmPoolSeconds = job.WarmPoolStatus?.ResourceRetainedBillableTimeInSeconds,
+        InstanceType = job.ResourceConfig?.InstanceType,
+        InstanceCount = job.ResourceConfig?.InstanceCount,
         FinalMetrics = job.FinalMetricDataList ?? [],
     };
 }

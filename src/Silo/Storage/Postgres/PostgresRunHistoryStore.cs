@@ -13,7 +13,7 @@ namespace Batchyard.Silo.Storage.Postgres;
 /// </summary>
 public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJournal journal) : IRunHistoryStore
 {
-    private const string RunColumns = "dag_id, run_id, state, logical_date, queued_at, started_at, ended_at, run_type";
+    private const string RunColumns = "dag_id, run_id, state, logical_date, queued_at, started_at, ended_at, run_type, cost_usd";
 
     /// <inheritdoc />
     public Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
@@ -63,6 +63,28 @@ public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJou
         return await ReadSummariesAsync(command, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
+    public async Task<ImmutableArray<CostCell>> SumCostsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT dag_id, instance_type, (ended_at AT TIME ZONE 'UTC')::date AS day,
+                   coalesce(sum(usd), 0), sum(compute_seconds), count(*)::integer, (count(*) FILTER (WHERE usd IS NULL))::integer
+            FROM batchyard_attempt_costs
+            WHERE ended_at >= $1 AND ended_at < $2
+            GROUP BY 1, 2, 3
+            """);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = from.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = to.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        var cells = ImmutableArray.CreateBuilder<CostCell>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            cells.Add(new CostCell(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateOnly>(2),
+                reader.GetDecimal(3), reader.GetDouble(4), reader.GetInt32(5), reader.GetInt32(6)));
+        }
+        return cells.ToImmutable();
+    }
+
     private static async Task<ImmutableArray<RunSummary>> ReadSummariesAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
         var runs = ImmutableArray.CreateBuilder<RunSummary>();
@@ -79,6 +101,7 @@ public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJou
                 StartedAt = reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
                 EndedAt = reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
                 RunType = reader.GetString(7),
+                CostUsd = reader.IsDBNull(8) ? null : reader.GetDecimal(8),
             });
         }
         return runs.ToImmutable();

@@ -57,6 +57,23 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
         WHERE r.dag_id = u.dag_id AND r.run_id = u.run_id
         """;
 
+    private const string UpsertCosts = """
+        INSERT INTO batchyard_attempt_costs (dag_id, run_id, task_key, attempt, ended_at, instance_type, usd, compute_seconds)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::timestamptz[], $6::text[], $7::numeric[], $8::double precision[])
+        ON CONFLICT (dag_id, run_id, task_key, attempt) DO UPDATE
+            SET ended_at = EXCLUDED.ended_at, instance_type = EXCLUDED.instance_type, usd = EXCLUDED.usd, compute_seconds = EXCLUDED.compute_seconds
+        """;
+
+    // The run's total is summed again from its cost rows, so a retried batch cannot count an attempt twice.
+    private const string UpdateRunCosts = """
+        UPDATE batchyard_runs r SET cost_usd = s.usd
+        FROM (SELECT c.dag_id, c.run_id, sum(c.usd) AS usd
+              FROM batchyard_attempt_costs c
+              JOIN unnest($1::text[], $2::text[]) AS u(dag_id, run_id) ON c.dag_id = u.dag_id AND c.run_id = u.run_id
+              GROUP BY c.dag_id, c.run_id) s
+        WHERE r.dag_id = s.dag_id AND r.run_id = s.run_id
+        """;
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly JournalOptions _options;
     private readonly ILogger _logger;
@@ -260,6 +277,8 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
         var payloads = new string[count];
         var created = new List<(RunEvent Event, RunCreatedFact Fact)>();
         var states = new Dictionary<(string, string), (long Seq, RunStateFact Fact)>();
+        // One row per attempt: an upsert may not touch the same row twice in one statement.
+        var costs = new Dictionary<(string, string, string, int), CostEntry>();
         var i = 0;
         foreach (var e in batch.SelectMany(p => p.Events))
         {
@@ -273,6 +292,9 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
                     break;
                 case RunEventKinds.RunState when !states.TryGetValue((e.DagId, e.RunId), out var known) || known.Seq < e.Seq:
                     states[(e.DagId, e.RunId)] = (e.Seq, RunFactJson.Read<RunStateFact>(e.Payload));
+                    break;
+                case RunEventKinds.Task when CostProjection.From(e) is { } cost:
+                    costs[(cost.DagId, cost.RunId, cost.TaskKey, cost.Attempt)] = cost;
                     break;
             }
         }
@@ -310,6 +332,25 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
             update.Parameters.Add(NullableTimeArray([.. rows.Select(r => r.Value.Fact.StartedAt)]));
             update.Parameters.Add(NullableTimeArray([.. rows.Select(r => r.Value.Fact.EndedAt)]));
             sql.BatchCommands.Add(update);
+        }
+        if (costs.Count > 0)
+        {
+            var rows = costs.Values.ToList();
+            var upsert = new NpgsqlBatchCommand(UpsertCosts);
+            upsert.Parameters.Add(TextArray([.. rows.Select(c => c.DagId)]));
+            upsert.Parameters.Add(TextArray([.. rows.Select(c => c.RunId)]));
+            upsert.Parameters.Add(TextArray([.. rows.Select(c => c.TaskKey)]));
+            upsert.Parameters.Add(new NpgsqlParameter { Value = rows.Select(c => c.Attempt).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            upsert.Parameters.Add(TimeArray([.. rows.Select(c => c.EndedAt.UtcDateTime)]));
+            upsert.Parameters.Add(TextArray([.. rows.Select(c => c.InstanceType)]));
+            upsert.Parameters.Add(new NpgsqlParameter { Value = rows.Select(c => c.Usd).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Numeric });
+            upsert.Parameters.Add(new NpgsqlParameter { Value = rows.Select(c => c.ComputeSeconds).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Double });
+            sql.BatchCommands.Add(upsert);
+            var runs = rows.Select(c => (c.DagId, c.RunId)).Distinct().ToList();
+            var totals = new NpgsqlBatchCommand(UpdateRunCosts);
+            totals.Parameters.Add(TextArray([.. runs.Select(r => r.DagId)]));
+            totals.Parameters.Add(TextArray([.. runs.Select(r => r.RunId)]));
+            sql.BatchCommands.Add(totals);
         }
         // One batch without an explicit transaction runs as one implicit transaction: one commit.
         await sql.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
