@@ -54,7 +54,8 @@ internal sealed class LocalAdmission(int memoryCapacityMb, HostGpus gpus)
             var next = node.Next;
             var job = node.Value;
             var memoryFits = job.MemoryMb <= memoryLeft;
-            var gpusFit = job.Gpus <= gpusLeft;
+            // gpusLeft goes below 0 behind a job waiting for GPUs; a job that needs none still fits.
+            var gpusFit = job.Gpus == 0 || job.Gpus <= gpusLeft;
             if (memoryFits && gpusFit)
             {
                 _waiting.Remove(node);

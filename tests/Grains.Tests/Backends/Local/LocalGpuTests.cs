@@ -121,6 +121,7 @@ public sealed class LocalGpuTests
         var waiter = Request(PrintGpusThenWait("/"), new RecordingLog(), memoryMb: 10, gpus: 1);
         await backend.SubmitAsync(holder, CancellationToken.None);
         var waiting = await backend.SubmitAsync(waiter, CancellationToken.None);
+        await GpuLinePrinted((RecordingLog)holder.Log);
 
         await backend.StopAsync(holder.Job, CancellationToken.None);
         var stopped = (await WatchToEndAsync(backend, holder.Job, holder.Log))[^1];
