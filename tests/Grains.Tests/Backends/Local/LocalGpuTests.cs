@@ -114,6 +114,26 @@ public sealed class LocalGpuTests
     }
 
     [Fact]
+    public async Task TimedOutJob_AndJobThatCannotStart_GiveTheirGpuBack()
+    {
+        await using var backend = NewBackend(capacityMb: 1000, gpus: "0");
+        var slow = Request(PrintGpusThenWait(TempFile()), new RecordingLog(), memoryMb: 10, gpus: 1, timeout: TimeSpan.FromSeconds(1));
+        var missing = Request(["/nonexistent/train"], new RecordingLog(), memoryMb: 10, gpus: 1);
+        var next = Request(PrintGpusThenWait("/"), new RecordingLog(), memoryMb: 10, gpus: 1);
+
+        var timedOut = await RunAsync(backend, slow);
+        var notStarted = await RunAsync(backend, missing);
+        var after = await RunAsync(backend, next);
+
+        Assert.Equal(JobState.TimedOut, timedOut.State);
+        Assert.Equal(JobState.Failed, notStarted.State);
+        Assert.Contains("executable not found", notStarted.Reason, StringComparison.Ordinal);
+        Assert.Equal(JobState.Succeeded, after.State);
+        Assert.Equal(("0", "0"), Printed((RecordingLog)next.Log));
+        Assert.All(backend.GpuHolders, h => Assert.Null(h.Holder));
+    }
+
+    [Fact]
     public async Task StoppedJob_GivesItsGpuBack_ToTheJobWaitingForIt()
     {
         await using var backend = NewBackend(capacityMb: 1000, gpus: "0");
