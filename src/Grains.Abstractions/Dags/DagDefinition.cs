@@ -105,7 +105,7 @@ public sealed record MapSpec
     [Id(2)] public int? MaxActive { get; init; }
 }
 
-/// <summary>Compute a task asks for. SageMaker reads the instance fields; the local backend reads memory and cpus.</summary>
+/// <summary>Compute a task asks for. SageMaker reads the instance fields; the local backend reads memory, cpus and gpus.</summary>
 [GenerateSerializer, Immutable]
 public sealed record TaskResources
 {
@@ -114,6 +114,8 @@ public sealed record TaskResources
     [Id(2)] public int? VolumeGb { get; init; }
     [Id(3)] public int? MemoryMb { get; init; }
     [Id(4)] public double? Cpus { get; init; }
+    /// <summary>Whole GPUs of the host a local job holds exclusively while it runs; null: none.</summary>
+    [Id(5)] public int? Gpus { get; init; }
 }
 
 /// <summary>An S3 location bound to a container path (Processing) or a named channel (Training).</summary>

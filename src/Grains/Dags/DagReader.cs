@@ -28,7 +28,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
 
     private static readonly string[] MapKeys = ["over", "max_active"];
 
-    private static readonly string[] ResourceKeys = ["instance_type", "instance_count", "volume_gb", "memory_mb", "cpus"];
+    private static readonly string[] ResourceKeys = ["instance_type", "instance_count", "volume_gb", "memory_mb", "cpus", "gpus"];
 
     private static readonly string[] NotifyKeys = ["on_failure", "on_success"];
 
@@ -478,6 +478,11 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         {
             Report(resources.Find("cpus")!.Value.Line, $"'resources.cpus' must be greater than 0, found {cpus.GetValueOrDefault().ToString(CultureInfo.InvariantCulture)}");
         }
+        var gpus = Int(resources.Find("gpus"), "resources.gpus");
+        if (gpus < 1)
+        {
+            Report(resources.Find("gpus")!.Value.Line, $"'resources.gpus' must be at least 1, found {gpus}");
+        }
         return new TaskResources
         {
             InstanceType = Str(resources.Find("instance_type"), "resources.instance_type"),
@@ -485,6 +490,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             VolumeGb = Int(resources.Find("volume_gb"), "resources.volume_gb"),
             MemoryMb = memory,
             Cpus = cpus,
+            Gpus = gpus,
         };
     }
 

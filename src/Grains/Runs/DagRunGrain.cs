@@ -441,11 +441,12 @@ public sealed partial class DagRunGrain(
         switch (status.State)
         {
             case JobState.Queued:
-                if (current.State == AttemptState.Running || (current.State == AttemptState.Submitted && jobId == current.JobId && details == current.Details))
+                if (current.State == AttemptState.Running || (current.State == AttemptState.Submitted && jobId == current.JobId && details == current.Details && status.Reason == current.Reason))
                 {
                     return;
                 }
-                next = current with { State = AttemptState.Submitted, JobId = jobId, Details = details };
+                // The reason of a waiting job is what it waits for (e.g. "waiting for 2 GPUs: 1 of 2 free").
+                next = current with { State = AttemptState.Submitted, JobId = jobId, Details = details, Reason = status.Reason };
                 task.State = TaskState.Submitted;
                 break;
             case JobState.Running:
@@ -454,7 +455,7 @@ public sealed partial class DagRunGrain(
                     return;
                 }
                 var since = startedAt ?? time.GetUtcNow();
-                next = current with { State = AttemptState.Running, JobId = jobId, StartedAt = since, Details = details };
+                next = current with { State = AttemptState.Running, JobId = jobId, StartedAt = since, Details = details, Reason = null };
                 task.State = TaskState.Running;
                 task.Deadline = _defs[task.Plan.TaskId].Timeout is { } timeout ? since + timeout : null;
                 break;

@@ -23,4 +23,13 @@ public sealed record LocalBackendOptions
     /// directory or a v2 directory); null finds this process's own cgroup. Tests point it elsewhere.
     /// </summary>
     public string? CgroupRoot { get; init; }
+
+    /// <summary>
+    /// The GPUs jobs may hold, comma-separated device indexes or UUIDs (<c>0,1</c>); empty or <c>none</c>: no GPU;
+    /// null: the whole GPUs <c>nvidia-smi -L</c> lists, or none without it.
+    /// </summary>
+    public string? Gpus { get; init; }
+
+    /// <summary>The nvidia-smi to ask when <see cref="Gpus"/> is not set; null looks for <c>nvidia-smi</c> on PATH.</summary>
+    public string? NvidiaSmiPath { get; init; }
 }

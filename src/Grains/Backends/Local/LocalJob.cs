@@ -20,8 +20,17 @@ internal sealed class LocalJob(JobRequest request, int memoryMb, JobStatus first
 
     public int MemoryMb => memoryMb;
 
-    /// <summary>Set by the backend (under its own lock) when the memory budget let the job start.</summary>
+    /// <summary>Whole GPUs the job needs (0: none).</summary>
+    public int Gpus => request.Task.Resources.Gpus ?? 0;
+
+    /// <summary>Set by the backend (under its own lock) when the memory budget and the GPUs let the job start.</summary>
     public bool Admitted { get; set; }
+
+    /// <summary>The GPUs handed to the job when it was admitted (under the backend's lock); released when it ends.</summary>
+    public ImmutableArray<string> HeldGpus { get; set; } = [];
+
+    /// <summary>What the job waits for while queued, as last published (under the backend's lock).</summary>
+    public WaitingFor WaitingFor { get; set; }
 
     public JobStatus Status
     {

@@ -15,7 +15,7 @@ namespace Batchyard.Backends.Local;
 
 /// <summary>
 /// Runs a task as a child process of the silo (no shell), each job in its own cgroup with a hard memory
-/// limit, admitted only while the host's memory budget holds. See docs/local-backend.md.
+/// limit, admitted only while the host's memory budget holds and the GPUs it asks for are free. See docs/local-backend.md.
 /// </summary>
 public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
 {
@@ -44,9 +44,8 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<string, LocalJob> _jobs = new(StringComparer.Ordinal);
-    private readonly LinkedList<LocalJob> _waiting = [];
     private readonly Queue<string> _finished = new();
-    private int _memoryInUseMb;
+    private readonly LocalAdmission _admission;
     private int _disposed;
 
     public LocalJobBackend(IOptions<LocalBackendOptions> options, TimeProvider time, ILogger<LocalJobBackend> logger, BatchyardMetrics? metrics = null)
@@ -56,6 +55,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         _time = time;
         _logger = logger;
         MemoryCapacityMb = _options.MemoryCapacityMb ?? DefaultCapacityMb();
+        _admission = new LocalAdmission(MemoryCapacityMb, HostGpus.Find(_options.Gpus, _options.NvidiaSmiPath));
         metrics?.ObserveLocalMemory(() => ((long)MemoryInUseMb * 1024 * 1024, (long)MemoryCapacityMb * 1024 * 1024));
 
         var probe = CgroupHierarchy.Probe(_options.CgroupRoot, time);
@@ -75,6 +75,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         {
             LogNoSetpriv();
         }
+        LogGpus(Gpus.Ids.Length, string.Join(",", Gpus.Ids), Gpus.Source);
         if (_cgroups is not null)
         {
             _ = Task.Run(() => SweepOrphansLoopAsync(_shutdown.Token));
@@ -160,7 +161,22 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         {
             lock (_gate)
             {
-                return _memoryInUseMb;
+                return _admission.MemoryInUseMb;
+            }
+        }
+    }
+
+    /// <summary>The GPUs this backend hands out, and where that list came from.</summary>
+    public HostGpus Gpus => _admission.Gpus;
+
+    /// <summary>Each GPU with the job holding it, or null when free.</summary>
+    public ImmutableArray<(string Id, JobRef? Holder)> GpuHolders
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _admission.GpuHolders.Select(h => (h.Id, h.Holder?.Request.Job))];
             }
         }
     }
@@ -188,7 +204,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
                 var problems = Problems(request.Task, memoryMb).ToList();
                 var now = _time.GetUtcNow();
                 job = new LocalJob(request, memoryMb, problems.Count == 0
-                    ? new JobStatus { State = JobState.Queued, JobId = name, Details = Details(memoryMb) }
+                    ? new JobStatus { State = JobState.Queued, JobId = name, Details = Details(memoryMb, request.Task.Resources.Gpus ?? 0) }
                     : new JobStatus
                     {
                         State = JobState.Failed,
@@ -199,7 +215,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
                 _jobs.Add(name, job);
                 if (problems.Count == 0)
                 {
-                    _waiting.AddLast(job);
+                    _admission.Enqueue(job);
                 }
                 else
                 {
@@ -227,7 +243,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         }
         else
         {
-            LogQueued(request.Job.DagId, request.Job.RunId, request.Job.TaskId, request.Job.Attempt, job.MemoryMb, MemoryInUseMb, MemoryCapacityMb);
+            LogQueued(request.Job.DagId, request.Job.RunId, request.Job.TaskId, request.Job.Attempt, job.Status.Reason);
         }
         return job.Status;
     }
@@ -261,7 +277,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         lock (_gate)
         {
             local = _jobs.GetValueOrDefault(job.JobName);
-            wasWaiting = local is not null && _waiting.Remove(local);
+            wasWaiting = local is not null && _admission.Remove(local);
         }
         if (local is null)
         {
@@ -295,11 +311,10 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         lock (_gate)
         {
             jobs = [.. _jobs.Values.Where(j => !j.Status.IsFinal)];
-            foreach (var job in _waiting)
+            foreach (var job in _admission.RemoveAll())
             {
                 job.Publish(new JobStatus { State = JobState.Stopped, JobId = job.Request.Job.JobName, Reason = "the silo is shutting down", EndedAt = _time.GetUtcNow() });
             }
-            _waiting.Clear();
         }
         foreach (var job in jobs)
         {
@@ -330,21 +345,43 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         {
             yield return new("resources.cpus", "must be greater than 0");
         }
+        if (task.Resources.Gpus is { } gpus)
+        {
+            var host = Gpus;
+            if (gpus < 1)
+            {
+                yield return new("resources.gpus", "must be at least 1");
+            }
+            else if (host.Ids.IsEmpty)
+            {
+                yield return new("resources.gpus", $"this host has no GPUs to hand out ({host.Source}); set {HostGpus.ConfigKey}, e.g. 0,1");
+            }
+            else if (gpus > host.Ids.Length)
+            {
+                yield return new("resources.gpus", $"{gpus} GPUs is more than this host has: {host.Ids.Length} ({string.Join(",", host.Ids)}, from {host.Source})");
+            }
+        }
     }
 
-    /// <summary>Starts waiting jobs in order while the next one fits; strict FIFO so a big job is never starved.</summary>
+    /// <summary>Starts the waiting jobs that fit, in order (see <see cref="LocalAdmission"/>), and tells the others' new reasons.</summary>
     private void AdmitWaiting()
     {
-        var admitted = new List<LocalJob>();
+        List<LocalJob> admitted;
+        List<(LocalJob Job, JobStatus Status)> waiting;
         lock (_gate)
         {
-            while (_waiting.First is { } first && _memoryInUseMb + first.Value.MemoryMb <= MemoryCapacityMb)
+            (admitted, var newReasons) = _admission.Admit();
+            waiting = [.. newReasons.Select(j => (j, new JobStatus
             {
-                _waiting.RemoveFirst();
-                _memoryInUseMb += first.Value.MemoryMb;
-                first.Value.Admitted = true;
-                admitted.Add(first.Value);
-            }
+                State = JobState.Queued,
+                JobId = j.Request.Job.JobName,
+                Reason = _admission.Reason(j),
+                Details = Details(j.MemoryMb, j.Gpus),
+            }))];
+        }
+        foreach (var (job, status) in waiting)
+        {
+            job.Publish(status);
         }
         foreach (var job in admitted)
         {
@@ -367,12 +404,12 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
             final = Ended(job, JobState.Failed, $"local backend error: {e.Message}", startedAt: null);
         }
 
-        // Published before the memory is released, so a job admitted next is always seen after this one ended.
+        // Published before the memory and GPUs are released, so a job admitted next is always seen after this one ended.
         job.Publish(final);
         LogEnded(id.DagId, id.RunId, id.TaskId, id.Attempt, final.State, final.ExitCode, final.Reason);
         lock (_gate)
         {
-            _memoryInUseMb -= job.MemoryMb;
+            _admission.Release(job);
             Forget(job);
         }
         AdmitWaiting();
@@ -441,7 +478,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         Process process;
         try
         {
-            process = await _spawner.StartAsync(StartInfo(task, executable, workingDirectory, cgroup, outputFile));
+            process = await _spawner.StartAsync(StartInfo(task, executable, workingDirectory, cgroup, outputFile, job.HeldGpus));
         }
         catch (Exception e) when (e is Win32Exception or InvalidOperationException)
         {
@@ -455,7 +492,11 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
             process.StandardInput.Close();
             var output = Task.WhenAll(PumpAsync(process.StandardOutput, job), PumpAsync(process.StandardError, job));
 
-            var details = Details(job.MemoryMb).SetItem("pid", process.Id.ToString(CultureInfo.InvariantCulture));
+            var details = Details(job.MemoryMb, job.Gpus).SetItem("pid", process.Id.ToString(CultureInfo.InvariantCulture));
+            if (!job.HeldGpus.IsEmpty)
+            {
+                details = details.SetItem("gpus", string.Join(",", job.HeldGpus));
+            }
             if (cgroup is not null)
             {
                 details = details.SetItem("cgroup", cgroup.Path);
@@ -604,7 +645,7 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         }
     }
 
-    private ProcessStartInfo StartInfo(TaskDefinition task, string executable, string workingDirectory, JobCgroup? cgroup, string outputFile)
+    private ProcessStartInfo StartInfo(TaskDefinition task, string executable, string workingDirectory, JobCgroup? cgroup, string outputFile, ImmutableArray<string> gpus)
     {
         var argv = new List<string>();
         if (_setpriv is not null)
@@ -640,6 +681,10 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
             info.Environment[key] = value;
         }
         info.Environment[TaskOutputs.EnvironmentVariable] = outputFile;
+        if (!Gpus.Ids.IsEmpty)
+        {
+            GpuEnvironment.Apply(info.Environment, gpus);
+        }
         return info;
     }
 
@@ -706,11 +751,14 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         Reason = reason,
         StartedAt = startedAt,
         EndedAt = _time.GetUtcNow(),
-        Details = Details(job.MemoryMb),
+        Details = Details(job.MemoryMb, job.Gpus),
     };
 
-    private static ImmutableDictionary<string, string> Details(int memoryMb) =>
-        ImmutableDictionary<string, string>.Empty.Add("memoryMb", memoryMb.ToString(CultureInfo.InvariantCulture)).Add(CostFacts.Billing, CostFacts.Local);
+    private static ImmutableDictionary<string, string> Details(int memoryMb, int gpus = 0)
+    {
+        var details = ImmutableDictionary<string, string>.Empty.Add("memoryMb", memoryMb.ToString(CultureInfo.InvariantCulture)).Add(CostFacts.Billing, CostFacts.Local);
+        return gpus > 0 ? details.Add("gpusRequested", gpus.ToString(CultureInfo.InvariantCulture)) : details;
+    }
 
     /// <summary>What the job used, for its cost: read once it has ended, before its cgroup is removed.</summary>
     private static IEnumerable<KeyValuePair<string, string>> UsageFacts(JobCgroup cgroup)
@@ -765,8 +813,11 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} refused: {Reason}")]
     private partial void LogRefused(string dagId, string runId, string taskId, int attempt, string? reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} queued: needs {MemoryMb} MB, {InUseMb} of {CapacityMb} MB in use")]
-    private partial void LogQueued(string dagId, string runId, string taskId, int attempt, int memoryMb, int inUseMb, int capacityMb);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} queued: {Reason}")]
+    private partial void LogQueued(string dagId, string runId, string taskId, int attempt, string? reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Local backend GPUs: {Count} ({Ids}) from {Source}")]
+    private partial void LogGpus(int count, string ids, string source);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job of {DagId}/{RunId}/{TaskId} attempt {Attempt} started: pid {Pid}, cgroup {Cgroup}")]
     private partial void LogStarted(string dagId, string runId, string taskId, int attempt, int pid, string cgroup);

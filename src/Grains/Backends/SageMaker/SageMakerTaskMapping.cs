@@ -70,6 +70,10 @@ public static partial class SageMakerTaskMapping
         {
             yield return new("resources.volume_gb", $"must be between 1 and 16384, not {volume}");
         }
+        if (resources.Gpus is not null)
+        {
+            yield return new("resources.gpus", $"SageMaker takes GPUs from the instance type, not a count: choose a GPU instance_type (e.g. ml.g4dn.xlarge) and drop 'gpus', which only the local backend reads");
+        }
 
         var maxRuntime = training ? TrainingMaxRuntimeSeconds : ProcessingMaxRuntimeSeconds;
         if (task.Timeout is { } timeout && (timeout.TotalSeconds < 1 || timeout.TotalSeconds > maxRuntime))

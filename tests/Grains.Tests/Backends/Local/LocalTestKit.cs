@@ -80,13 +80,15 @@ internal static class LocalTestKit
     /// <summary>A real interpreter, not a version-manager shim, so memory use is the program's own.</summary>
     public static readonly string Python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
-    public static LocalJobBackend NewBackend(int? capacityMb = null, string? cgroupRoot = null, string? baseDirectory = null) =>
+    /// <summary>A backend; <paramref name="gpus"/> is <c>Batchyard:Local:Gpus</c>, empty (no GPU, never nvidia-smi) unless a test gives a list.</summary>
+    public static LocalJobBackend NewBackend(int? capacityMb = null, string? cgroupRoot = null, string? baseDirectory = null, string gpus = "") =>
         new(
             Options.Create(new LocalBackendOptions
             {
                 MemoryCapacityMb = capacityMb,
                 CgroupRoot = cgroupRoot,
                 BaseDirectory = baseDirectory ?? Path.GetTempPath(),
+                Gpus = gpus,
             }),
             TimeProvider.System,
             NullLogger<LocalJobBackend>.Instance);
@@ -106,7 +108,8 @@ internal static class LocalTestKit
         string? workingDir = null,
         TimeSpan? timeout = null,
         string? jobName = null,
-        double? cpus = null)
+        double? cpus = null,
+        int? gpus = null)
     {
         var name = jobName ?? $"test-{Guid.NewGuid():N}";
         return new JobRequest
@@ -119,7 +122,7 @@ internal static class LocalTestKit
                 Args = args is null ? [] : [.. args],
                 Env = env is null ? ImmutableDictionary<string, string>.Empty : env.ToImmutableDictionary(),
                 WorkingDir = workingDir,
-                Resources = new TaskResources { MemoryMb = memoryMb, Cpus = cpus },
+                Resources = new TaskResources { MemoryMb = memoryMb, Cpus = cpus, Gpus = gpus },
                 Timeout = timeout,
             },
             Log = log,

@@ -1,0 +1,72 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Batchyard.Runs;
+
+namespace Batchyard.Dashboard.Model;
+
+/// <summary>
+/// The DAG page's charts over its last finished runs, oldest first: each run's duration, each task's duration
+/// (first start to last end of its attempts, every instance of a mapped task together), and each run's cost.
+/// Values are in <see cref="Unit"/>; null where a run has no value (a task that never ran).
+/// </summary>
+public sealed record RunCharts(
+    ImmutableArray<string> Labels,
+    ImmutableArray<string> RunIds,
+    string Unit,
+    ImmutableArray<double?> RunDurations,
+    ImmutableArray<(string TaskId, ImmutableArray<double?> Durations)> TaskDurations,
+    ImmutableArray<double?> CostUsd)
+{
+    /// <summary>From runs newest first (as the history lists them); only finished runs have a duration to chart.</summary>
+    public static RunCharts Of(IEnumerable<RunDetails> runs, IEnumerable<string> taskOrder)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        ArgumentNullException.ThrowIfNull(taskOrder);
+        var finished = runs.Where(r => r.StartedAt is not null && r.EndedAt is not null).Reverse().ToArray();
+        var runSeconds = finished.Select(r => (double?)(r.EndedAt!.Value - r.StartedAt!.Value).TotalSeconds).ToArray();
+        var taskSeconds = taskOrder
+            .Select(taskId => (taskId, finished.Select(r => TaskSeconds(r, taskId)).ToArray()))
+            .Where(t => t.Item2.Any(v => v is not null))
+            .ToArray();
+        var longest = runSeconds.Concat(taskSeconds.SelectMany(t => t.Item2)).Max() ?? 0;
+        var (unit, divisor) = longest >= 2 * 3600 ? ("h", 3600.0) : longest >= 120 ? ("min", 60.0) : ("s", 1.0);
+        ImmutableArray<double?> Scale(IEnumerable<double?> values) => [.. values.Select(v => v / divisor)];
+        return new RunCharts(
+            [.. finished.Select(r => r.LogicalDate.UtcDateTime.ToString("MM-dd HH:mm", CultureInfo.InvariantCulture))],
+            [.. finished.Select(r => r.RunId)],
+            unit,
+            Scale(runSeconds),
+            [.. taskSeconds.Select(t => (t.taskId, Scale(t.Item2)))],
+            [.. finished.Select(RunCostUsd)]);
+    }
+
+    /// <summary>True when at least one run has a cost to chart.</summary>
+    public bool HasCost => CostUsd.Any(c => c is not null);
+
+    /// <summary>
+    /// The hook for the cost chart: what a run cost in USD, or null when it is not known. Runs carry no cost yet
+    /// (issue 14, item 1: cost per attempt); once they do, return the run's sum here and the chart appears.
+    /// </summary>
+    public static double? RunCostUsd(RunDetails run) => null;
+
+    private static double? TaskSeconds(RunDetails run, string taskId)
+    {
+        DateTimeOffset? first = null, last = null;
+        foreach (var task in run.Tasks)
+        {
+            if (task.TaskId != taskId)
+            {
+                continue;
+            }
+            foreach (var attempt in task.Attempts)
+            {
+                if (attempt.StartedAt is { } start && attempt.EndedAt is { } end)
+                {
+                    first = first is null || start < first ? start : first;
+                    last = last is null || end > last ? end : last;
+                }
+            }
+        }
+        return first is { } f && last is { } l ? (l - f).TotalSeconds : null;
+    }
+}
