@@ -27,6 +27,7 @@ public static class BatchyardServices
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();
         services.TryAddSingleton<Pools.PoolSettings>();
+        services.TryAddSingleton(sp => Runs.CapacityBackoff.From(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<Notifications.RunNotifier>();
         services.TryAddSingleton<ISecretResolver>(sp => new ConfigurationSecretResolver(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<MemoryRunJournal>();

@@ -41,6 +41,8 @@ public sealed record JobReport
     [Id(4)] public bool Retryable { get; init; }
     /// <summary>True when a job asked to stop has stopped (or was never there).</summary>
     [Id(5)] public bool Stopped { get; init; }
+    /// <summary>The attempt is still queued, and why (<c>waiting for capacity: …</c>): the backend had no room for the job yet.</summary>
+    [Id(7)] public string? Waiting { get; init; }
 }
 
 /// <summary>

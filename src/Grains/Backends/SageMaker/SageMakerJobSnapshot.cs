@@ -27,6 +27,10 @@ public sealed record SageMakerJobSnapshot
     public IReadOnlyList<SecondaryStatusTransition> Transitions { get; init; } = [];
     public int? BillableSeconds { get; init; }
     public int? TrainingSeconds { get; init; }
+    /// <summary>Training: a managed spot training job.</summary>
+    public bool Spot { get; init; }
+    /// <summary>Training: the job's warm pool while it has one (<c>KeepAlivePeriodInSeconds</c> was set).</summary>
+    public WarmPoolStatus? WarmPool { get; init; }
     /// <summary>Training's <c>FinalMetricDataList</c>; empty for processing jobs.</summary>
     public IReadOnlyList<MetricData> FinalMetrics { get; init; } = [];
 
@@ -59,6 +63,8 @@ public sealed record SageMakerJobSnapshot
         Transitions = job.SecondaryStatusTransitions ?? [],
         BillableSeconds = job.BillableTimeInSeconds,
         TrainingSeconds = job.TrainingTimeInSeconds,
+        Spot = job.EnableManagedSpotTraining == true,
+        WarmPool = job.WarmPoolStatus,
         FinalMetrics = job.FinalMetricDataList ?? [],
     };
 }
