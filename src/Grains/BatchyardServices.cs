@@ -28,6 +28,7 @@ public static class BatchyardServices
         services.TryAddSingleton<RunEvents>();
         services.TryAddSingleton<Pools.PoolSettings>();
         services.TryAddSingleton(sp => new Costs.AttemptCosts(new Costs.PriceTable(sp.GetService<IConfiguration>()), Costs.LocalPrices.From(sp.GetService<IConfiguration>())));
+        services.TryAddSingleton(sp => Runs.CapacityBackoff.From(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<Notifications.RunNotifier>();
         services.TryAddSingleton<ISecretResolver>(sp => new ConfigurationSecretResolver(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<MemoryRunJournal>();

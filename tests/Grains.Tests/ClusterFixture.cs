@@ -27,6 +27,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Batchyard:Pools:two-slots"] = "2",
+            ["Batchyard:Quotas:ml.test.large"] = "3",
         }));
         builder.ConfigureSilo((_, silo) =>
         {

@@ -25,6 +25,10 @@ public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
 
     public IEnumerable<BackendProblem> Validate(TaskDefinition task) => [];
 
+    /// <summary>A task with an instance type holds its instances of it, as a SageMaker task does.</summary>
+    public CapacityClaim? ClaimOf(TaskDefinition task) =>
+        task.Resources.InstanceType is { } type ? new(type, task.Resources.InstanceCount ?? 1) : null;
+
     public async Task<JobStatus> SubmitAsync(JobRequest request, CancellationToken cancellationToken)
     {
         if (request.Task.Command is ["busy", var times, ..]

@@ -33,6 +33,7 @@ public static class EmulatorApp
             new ModelValidator(Path.Combine(settings.ReferenceFolder, "logs-model-subset.json")),
             sp.GetRequiredService<JobStore>(),
             sp.GetRequiredService<S3Store>(),
+            sp.GetRequiredService<FaultInjector>(),
             sp.GetRequiredService<TimeProvider>()));
 
         var app = builder.Build();
@@ -162,7 +163,7 @@ public sealed class ApiError(int status, string code, string message) : Exceptio
 }
 
 /// <summary>The operations themselves.</summary>
-public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobStore jobs, S3Store objects, TimeProvider time)
+public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobStore jobs, S3Store objects, FaultInjector faults, TimeProvider time)
 {
     public ModelValidator? ModelFor(string targetPrefix) =>
         targetPrefix == sageMaker.TargetPrefix ? sageMaker : targetPrefix == logs.TargetPrefix ? logs : null;
@@ -192,9 +193,19 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
         var stopping = input.TryGetProperty("StoppingCondition", out var sc) && sc.TryGetProperty("MaxRuntimeInSeconds", out var max)
             ? TimeSpan.FromSeconds(max.GetInt32())
             : TimeSpan.FromDays(1);
-        var count = kind == JobKind.Processing
-            ? input.GetProperty("ProcessingResources").GetProperty("ClusterConfig").GetProperty("InstanceCount").GetInt32()
-            : input.TryGetProperty("ResourceConfig", out var rc) && rc.TryGetProperty("InstanceCount", out var ic) ? ic.GetInt32() : 1;
+        var resources = kind == JobKind.Processing
+            ? input.GetProperty("ProcessingResources").GetProperty("ClusterConfig")
+            : input.TryGetProperty("ResourceConfig", out var rc) ? rc : default;
+        var count = resources.ValueKind == JsonValueKind.Object && resources.TryGetProperty("InstanceCount", out var ic) ? ic.GetInt32() : 1;
+        var instanceType = resources.ValueKind == JsonValueKind.Object && resources.TryGetProperty("InstanceType", out var it) ? it.GetString() ?? "" : "";
+        var keepAlive = resources.ValueKind == JsonValueKind.Object && resources.TryGetProperty("KeepAlivePeriodInSeconds", out var ka) && ka.GetInt32() > 0
+            ? TimeSpan.FromSeconds(ka.GetInt32())
+            : (TimeSpan?)null;
+        var spot = input.TryGetProperty("EnableManagedSpotTraining", out var spotFlag) && spotFlag.ValueKind == JsonValueKind.True;
+        if (jobs.Find(kind, name) is null && faults.RefuseForCapacity(kind, name, instanceType, Math.Max(1, count), jobs, time.GetUtcNow()) is { } limit)
+        {
+            throw new ApiError(400, "ResourceLimitExceeded", limit);
+        }
         JobScript script;
         try
         {
@@ -219,6 +230,9 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
             CreatedAt = time.GetUtcNow(),
             MaxRuntime = stopping,
             InstanceCount = Math.Max(1, count),
+            InstanceType = instanceType,
+            Spot = spot,
+            KeepAlive = keepAlive,
         };
         if (!jobs.TryAdd(job))
         {
@@ -275,10 +289,16 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
         if (view.StartedAt is { } s && view.EndedAt is { } e)
         {
             // Both are wall-clock seconds per instance (the model: "Multiply BillableTimeInSeconds by the number of
-            // instances"), at least 1; without managed spot the whole training time is billed.
+            // instances"), at least 1; without managed spot the whole training time is billed, a spot job less.
             var seconds = Math.Max(1, (int)Math.Ceiling((e - s).TotalSeconds));
             answer["TrainingTimeInSeconds"] = seconds;
-            answer["BillableTimeInSeconds"] = seconds;
+            answer["BillableTimeInSeconds"] = job.Spot ? Math.Max(1, (int)Math.Ceiling(seconds * (1 - job.Script.SpotSaving))) : seconds;
+        }
+        if (job.WarmPoolAt(now) is { } pool)
+        {
+            var warm = new JsonObject { ["Status"] = pool.Status };
+            if (pool.RetainedSeconds is { } retained) warm["ResourceRetainedBillableTimeInSeconds"] = retained;
+            answer["WarmPoolStatus"] = warm;
         }
         var transitions = new JsonArray();
         foreach (var (status, start, end) in job.Transitions(now))

@@ -96,6 +96,11 @@ public sealed record JobScript
     /// <summary>An <c>s3://bucket/key</c> the job writes <see cref="OutputBody"/> to when it completes (as a container would).</summary>
     public string? OutputUri { get; init; }
     public string OutputBody { get; init; } = "{}";
+    /// <summary>Spot training: attempts up to this number end <c>Failed</c>/<c>Interrupted</c> (the spot capacity was reclaimed).</summary>
+    public int InterruptFirst { get; init; }
+    /// <summary>Spot training: the share of the training time that is not billed (<c>1 − billable / training</c>).</summary>
+    public double SpotSaving { get; init; } = 0.7;
+    public bool Interrupted => Attempt > 0 && Attempt <= InterruptFirst;
     /// <summary>Training: the <c>FinalMetricDataList</c> of the completed job; null leaves it out of the answer.</summary>
     public IReadOnlyList<(string Name, double Value)>? Metrics { get; init; }
 
@@ -119,6 +124,8 @@ public sealed record JobScript
                 "failfirst" => script with { FailFirst = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
                 "output" => script with { OutputUri = value },
                 "metrics" => script with { Metrics = ParseMetrics(value) },
+                "interruptfirst" => script with { InterruptFirst = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+                "spotsaving" => script with { SpotSaving = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => throw new FormatException($"unknown script key '{pieces[0]}'"),
             };
         }
@@ -149,6 +156,10 @@ public sealed record FaultSettings
     public double UnavailableRate { get; init; }
     public double SlowRate { get; init; }
     public int SlowMilliseconds { get; init; } = 2000;
+    /// <summary>Every new job name is refused <c>ResourceLimitExceeded</c> this many times on create before its create lands.</summary>
+    public int ResourceLimitTimes { get; init; }
+    /// <summary>A create is refused <c>ResourceLimitExceeded</c> while this many instances of its type are in progress (null: no such limit).</summary>
+    public int? ResourceLimitInstances { get; init; }
     /// <summary>Operations the faults apply to; empty means all.</summary>
     public IReadOnlyList<string> Operations { get; init; } = [];
     public int? Seed { get; init; }

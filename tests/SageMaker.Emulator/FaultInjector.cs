@@ -26,6 +26,37 @@ public sealed class FaultInjector(EmulatorStats stats)
         }
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _capacityRefusals = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The <c>ResourceLimitExceeded</c> message a create of job <paramref name="name"/> is refused with, or null:
+    /// <see cref="FaultSettings.ResourceLimitTimes"/> refusals per job name, and every create while
+    /// <see cref="FaultSettings.ResourceLimitInstances"/> instances of its type are in progress.
+    /// </summary>
+    public string? RefuseForCapacity(JobKind kind, string name, string instanceType, int instanceCount, JobStore jobs, DateTimeOffset now)
+    {
+        var s = Settings;
+        var refused = false;
+        var inUse = jobs.InstancesInProgress(instanceType, now);
+        var usage = kind == JobKind.Training ? "training job usage" : "processing job usage";
+        if (s.ResourceLimitInstances is { } limit && inUse + instanceCount > limit)
+        {
+            refused = true;
+        }
+        else if (s.ResourceLimitTimes > 0)
+        {
+            var count = _capacityRefusals.AddOrUpdate(name, 1, (_, n) => n + 1);
+            refused = count <= s.ResourceLimitTimes;
+        }
+        if (!refused)
+        {
+            return null;
+        }
+        stats.CapacityRefused();
+        var quota = s.ResourceLimitInstances ?? 0;
+        return $"The account-level service limit '{instanceType} for {usage}' is {quota} Instances, with current utilization of {inUse} Instances and a request delta of {instanceCount} Instances. Please use AWS Service Quotas to request an increase for this quota. If AWS Service Quotas is not available, contact AWS support to request an increase for this quota.";
+    }
+
     /// <summary>Counts a call to <paramref name="operation"/> and says which fault (if any) it is answered with.</summary>
     public Fault Decide(string operation)
     {
@@ -88,6 +119,27 @@ public sealed class EmulatorStats
         lock (_gate)
         {
             _faults[fault.ToString()] = _faults.GetValueOrDefault(fault.ToString()) + 1;
+        }
+    }
+
+    /// <summary>A create was refused <c>ResourceLimitExceeded</c>.</summary>
+    public void CapacityRefused()
+    {
+        lock (_gate)
+        {
+            _faults["ResourceLimitExceeded"] = _faults.GetValueOrDefault("ResourceLimitExceeded") + 1;
+        }
+    }
+
+    /// <summary>Creates refused <c>ResourceLimitExceeded</c> so far.</summary>
+    public int CapacityRefusals
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _faults.GetValueOrDefault("ResourceLimitExceeded");
+            }
         }
     }
 

@@ -22,6 +22,11 @@ public sealed class EmulatedJob
     public required DateTimeOffset CreatedAt { get; init; }
     public required TimeSpan MaxRuntime { get; init; }
     public required int InstanceCount { get; init; }
+    public string InstanceType { get; init; } = "";
+    /// <summary>Training: <c>EnableManagedSpotTraining</c> was asked for.</summary>
+    public bool Spot { get; init; }
+    /// <summary>Training: <c>ResourceConfig.KeepAlivePeriodInSeconds</c>, when set (a warm pool).</summary>
+    public TimeSpan? KeepAlive { get; init; }
     public DateTimeOffset? StopRequestedAt { get; set; }
     public int DescribeCalls;
 
@@ -58,10 +63,41 @@ public sealed class EmulatedJob
                 ? new JobView("Stopped", "MaxRuntimeExceeded", started, EndsAt, "MaxRuntimeExceeded: Training job exceeded MaxRuntimeInSeconds", null)
                 : new JobView("Failed", "Failed", started, EndsAt, $"MaxRuntimeExceeded: Processing job exceeded MaxRuntimeInSeconds of {(int)MaxRuntime.TotalSeconds}s", null);
         }
+        if (Interrupted)
+        {
+            return new JobView("Failed", "Interrupted", started, EndsAt, "Training job interrupted: the Spot capacity was reclaimed and could not be resumed within MaxWaitTimeInSeconds", null);
+        }
         return Script.Outcome == "Failed"
             ? new JobView("Failed", "Failed", started, EndsAt, Script.FailureReason ?? "AlgorithmError: the container exited with code 1", Script.ExitMessage)
             : new JobView("Completed", "Completed", started, EndsAt, null, Script.ExitMessage);
     }
+
+    /// <summary>A spot job whose script interrupts this attempt.</summary>
+    public bool Interrupted => Spot && Script.Interrupted;
+
+    /// <summary>Training with <see cref="KeepAlive"/>: the warm pool at <paramref name="now"/>, as (status, retained billable seconds), or null.</summary>
+    public (string Status, int? RetainedSeconds)? WarmPoolAt(DateTimeOffset now)
+    {
+        if (KeepAlive is not { } keepAlive || Kind != JobKind.Training)
+        {
+            return null;
+        }
+        var view = ViewAt(now);
+        if (view.EndedAt is not { } ended)
+        {
+            return view.StartedAt is null ? null : ("InUse", null);
+        }
+        if (view.Status != "Completed")
+        {
+            return ("Terminated", 0);
+        }
+        return now < ended + keepAlive
+            ? ("Available", null)
+            : ("Terminated", (int)Math.Ceiling(keepAlive.TotalSeconds));
+    }
+
+    /// <summary>Instances this job holds at <paramref name="at"/>: from its create until it ends.</summary>
+    public bool InProgressAt(DateTimeOffset at) => at >= CreatedAt && at < EndsAt;
 
     /// <summary>Secondary status changes up to <paramref name="now"/> (training jobs show them).</summary>
     public List<(string Status, DateTimeOffset Start, DateTimeOffset? End)> Transitions(DateTimeOffset now)
@@ -142,6 +178,18 @@ public sealed class JobStore(EmulatorSettings settings)
     public bool TryAdd(EmulatedJob job) => _jobs.TryAdd((job.Kind, job.Name), job);
 
     public EmulatedJob? Find(JobKind kind, string name) => _jobs.GetValueOrDefault((kind, name));
+
+    /// <summary>Instances of <paramref name="instanceType"/> in progress at <paramref name="at"/>.</summary>
+    public int InstancesInProgress(string instanceType, DateTimeOffset at) =>
+        _jobs.Values.Where(j => j.InstanceType == instanceType && j.InProgressAt(at)).Sum(j => j.InstanceCount);
+
+    /// <summary>The most instances of <paramref name="instanceType"/> that were in progress at once (from create to end), over every job.</summary>
+    public int MaxInstancesAtOnce(string instanceType)
+    {
+        var jobs = _jobs.Values.Where(j => j.InstanceType == instanceType).ToList();
+        // The count only rises at a create, so the creates are the instants to look at.
+        return jobs.Count == 0 ? 0 : jobs.Max(j => InstancesInProgress(instanceType, j.CreatedAt));
+    }
 
     public string Arn(JobKind kind, string name) =>
         $"arn:aws:sagemaker:us-east-1:{settings.AccountId}:{(kind == JobKind.Processing ? "processing-job" : "training-job")}/{name.ToLowerInvariant()}";

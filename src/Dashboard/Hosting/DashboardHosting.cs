@@ -33,6 +33,7 @@ public static class DashboardHosting
         services.TryAddSingleton<IAuditLog>(_ => new MemoryAuditLog());
         services.TryAddSingleton<AuditTrail>();
         services.AddScoped<ClusterProbe>();
+        services.TryAddSingleton<Batchyard.Pools.PoolSettings>();
         services.AddAuthentication().AddCookie(DashboardAuth.Scheme, options =>
         {
             options.Cookie.Name = "batchyard_dashboard";

@@ -88,6 +88,8 @@ public sealed record TaskDefinition
     [Id(22)] public string? When { get; init; }
     /// <summary>SageMaker: the S3 object (<c>s3://bucket/key</c>, a template) read after success as the attempt's output.</summary>
     [Id(23)] public string? OutputJson { get; init; }
+    /// <summary>SageMaker Training: where spot training keeps its checkpoints (<c>CheckpointConfig.S3Uri</c>).</summary>
+    [Id(30)] public string? CheckpointS3 { get; init; }
 }
 
 /// <summary>How a mapped task expands into task instances.</summary>
@@ -116,6 +118,12 @@ public sealed record TaskResources
     [Id(4)] public double? Cpus { get; init; }
     /// <summary>Whole GPUs of the host a local job holds exclusively while it runs; null: none.</summary>
     [Id(5)] public int? Gpus { get; init; }
+    /// <summary>SageMaker Training: run as a managed spot training job.</summary>
+    [Id(10)] public bool? Spot { get; init; }
+    /// <summary>SageMaker Training with spot: how long to wait for spot capacity and run, in all (<c>MaxWaitTimeInSeconds</c>).</summary>
+    [Id(11)] public TimeSpan? MaxWait { get; init; }
+    /// <summary>SageMaker Training: how long the instances stay warm after the job for a matching job to reuse (<c>KeepAlivePeriodInSeconds</c>).</summary>
+    [Id(12)] public TimeSpan? KeepAlive { get; init; }
 }
 
 /// <summary>An S3 location bound to a container path (Processing) or a named channel (Training).</summary>

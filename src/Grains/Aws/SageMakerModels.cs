@@ -27,6 +27,8 @@ public sealed record AppSpecification
 public sealed record StoppingCondition
 {
     public int? MaxRuntimeInSeconds { get; init; }
+    /// <summary>Managed spot training: the longest the job may wait for spot capacity and run, in all (≥ MaxRuntimeInSeconds).</summary>
+    public int? MaxWaitTimeInSeconds { get; init; }
 }
 
 public sealed record ProcessingS3Input
@@ -163,6 +165,23 @@ public sealed record ResourceConfig
     public required string InstanceType { get; init; }
     public required int InstanceCount { get; init; }
     public required int VolumeSizeInGB { get; init; }
+    /// <summary>Warm pool: seconds the instances are kept after the job for a matching job (0–3600 as Batchyard asks).</summary>
+    public int? KeepAlivePeriodInSeconds { get; init; }
+}
+
+public sealed record CheckpointConfig
+{
+    public required string S3Uri { get; init; }
+    public string? LocalPath { get; init; }
+}
+
+/// <summary>A training job's warm pool, while it has one.</summary>
+public sealed record WarmPoolStatus
+{
+    /// <summary><c>Available | Terminated | Reused | InUse</c>.</summary>
+    public required string Status { get; init; }
+    public int? ResourceRetainedBillableTimeInSeconds { get; init; }
+    public string? ReusedByJob { get; init; }
 }
 
 public sealed record CreateTrainingJobRequest
@@ -173,6 +192,8 @@ public sealed record CreateTrainingJobRequest
     public required OutputDataConfig OutputDataConfig { get; init; }
     public required ResourceConfig ResourceConfig { get; init; }
     public required StoppingCondition StoppingCondition { get; init; }
+    public bool? EnableManagedSpotTraining { get; init; }
+    public CheckpointConfig? CheckpointConfig { get; init; }
     public IReadOnlyDictionary<string, string>? HyperParameters { get; init; }
     public IReadOnlyList<TrainingChannel>? InputDataConfig { get; init; }
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
@@ -209,7 +230,8 @@ public sealed record DescribeTrainingJobResponse
     public StoppingCondition? StoppingCondition { get; init; }
     /// <summary>What the job runs on, as Describe answers it (read for the attempt's cost).</summary>
     public DescribedResourceConfig? ResourceConfig { get; init; }
-    public TrainingWarmPoolStatus? WarmPoolStatus { get; init; }
+    public bool? EnableManagedSpotTraining { get; init; }
+    public WarmPoolStatus? WarmPoolStatus { get; init; }
     /// <summary>The last value of each metric the algorithm emitted (at most 40).</summary>
     public IReadOnlyList<MetricData>? FinalMetricDataList { get; init; }
 }
@@ -219,15 +241,6 @@ public sealed record DescribedResourceConfig
 {
     public string? InstanceType { get; init; }
     public int? InstanceCount { get; init; }
-}
-
-/// <summary>A training job's warm pool: its status and the time it was billed for keeping the instances.</summary>
-public sealed record TrainingWarmPoolStatus
-{
-    /// <summary><c>Available | Terminated | Reused | InUse</c>.</summary>
-    public string? Status { get; init; }
-    public int? ResourceRetainedBillableTimeInSeconds { get; init; }
-    public string? ReusedByJob { get; init; }
 }
 
 public sealed record MetricData

@@ -36,13 +36,29 @@ public interface IJobBackend
     /// Health probes call it, so a backend that must ask a remote service bounds and caches that check itself.
     /// </summary>
     Task<BackendHealth> DescribeHealthAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// What one attempt of <paramref name="task"/> holds while it runs of a resource the cluster may cap
+    /// (<c>Batchyard:Quotas:RESOURCE</c>; SageMaker: instances of a type), or null when it holds none.
+    /// </summary>
+    CapacityClaim? ClaimOf(TaskDefinition task) => null;
 }
+
+/// <summary>Units of one capped resource an attempt holds while it runs, e.g. 2 of <c>ml.g5.xlarge</c>.</summary>
+public sealed record CapacityClaim(string Resource, int Units);
 
 /// <summary>
 /// Thrown by <see cref="IJobBackend.SubmitAsync"/> when the backend cannot take the job right now (throttled,
 /// briefly unavailable): the attempt stays queued and is submitted again later. It never fails the task.
 /// </summary>
 public sealed class TransientBackendException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Thrown by <see cref="IJobBackend.SubmitAsync"/> when the backend has no capacity for the job now (an account's
+/// instance limit was reached): the attempt stays queued, shows "waiting for capacity: <see cref="Exception.Message"/>",
+/// and is submitted again under the same job name with the capacity backoff. It never fails the task.
+/// </summary>
+public sealed class BackendCapacityException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>A backend's objection to a task field; <see cref="Path"/> is relative to the task, e.g. <c>resources.instance_count</c>.</summary>
 public sealed record BackendProblem(string Path, string Message);

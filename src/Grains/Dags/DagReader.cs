@@ -23,12 +23,15 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     [
         "backend", "image", "command", "args", "env", "working_dir", "resources", "retries", "retry_delay",
         "retry_backoff", "max_retry_delay", "timeout", "pool", "trigger_rule", "depends_on", "inputs", "outputs",
-        "hyperparameters", "output_path", "map", "when", "output_json",
+        "hyperparameters", "output_path", "map", "when", "output_json", "checkpoint_s3",
     ];
 
     private static readonly string[] MapKeys = ["over", "max_active"];
 
-    private static readonly string[] ResourceKeys = ["instance_type", "instance_count", "volume_gb", "memory_mb", "cpus", "gpus"];
+    private static readonly string[] ResourceKeys = ["instance_type", "instance_count", "volume_gb", "memory_mb", "cpus", "gpus", "spot", "max_wait", "keep_alive"];
+
+    /// <summary>The longest warm pool Batchyard asks for (issue 14: an hour; SageMaker itself allows more).</summary>
+    public const int MaxKeepAliveSeconds = 3600;
 
     private static readonly string[] NotifyKeys = ["on_failure", "on_success"];
 
@@ -378,6 +381,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             Map = ReadMap(task.Find("map")),
             When = Str(task.Find("when"), "when"),
             OutputJson = Str(task.Find("output_json"), "output_json"),
+            CheckpointS3 = Str(Field("checkpoint_s3"), "checkpoint_s3"),
         };
     }
 
@@ -483,6 +487,21 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         {
             Report(resources.Find("gpus")!.Value.Line, $"'resources.gpus' must be at least 1, found {gpus}");
         }
+        var spot = Bool(resources.Find("spot"), "resources.spot");
+        var maxWait = Duration(resources.Find("max_wait"), "resources.max_wait");
+        if (maxWait is not null && spot != true)
+        {
+            Report(resources.Find("max_wait")!.Value.Line, "'resources.max_wait' is the wait for spot capacity: it needs 'resources.spot: true'");
+        }
+        else if (maxWait is { } wait && wait < TimeSpan.FromSeconds(1))
+        {
+            Report(resources.Find("max_wait")!.Value.Line, "'resources.max_wait' must be at least 1s");
+        }
+        var keepAlive = Duration(resources.Find("keep_alive"), "resources.keep_alive");
+        if (keepAlive is { } alive && alive.TotalSeconds > MaxKeepAliveSeconds)
+        {
+            Report(resources.Find("keep_alive")!.Value.Line, $"'resources.keep_alive' is at most 1h ({MaxKeepAliveSeconds} s), found {Durations.Format(alive)}");
+        }
         return new TaskResources
         {
             InstanceType = Str(resources.Find("instance_type"), "resources.instance_type"),
@@ -491,6 +510,9 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             MemoryMb = memory,
             Cpus = cpus,
             Gpus = gpus,
+            Spot = spot,
+            MaxWait = maxWait,
+            KeepAlive = keepAlive,
         };
     }
 

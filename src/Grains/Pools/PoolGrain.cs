@@ -11,12 +11,14 @@ public sealed class PoolState
 {
     [Id(0)] public HashSet<string> Holders { get; set; } = new(StringComparer.Ordinal);
     [Id(1)] public List<string> Waiting { get; set; } = [];
+    /// <summary>Slots a holder (or a holder in line) takes when it is not one: a quota's instances.</summary>
+    [Id(2)] public Dictionary<string, int> Units { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
 /// One pool: hands out its slots first come, first served, and wakes the next task in line when a slot is
 /// given back. A holder that ended without giving its slot back (its silo died) is found and dropped when
-/// the pool is full and someone waits.
+/// the pool is full and someone waits. A quota (<c>quota:TYPE</c>) is the same with holders of several slots.
 /// </summary>
 public sealed partial class PoolGrain(
     [PersistentState("pool", StorageNames.Batchyard)] IPersistentState<PoolState> store,
@@ -32,36 +34,45 @@ public sealed partial class PoolGrain(
 
     private int Slots => settings.SlotsOf(Name) ?? int.MaxValue;
 
-    public async Task<bool> AcquireAsync(string holder)
+    public async Task<bool> AcquireAsync(string holder) => (await AcquireUnitsAsync(holder, 1)).Granted;
+
+    public async Task<PoolAdmission> AcquireUnitsAsync(string holder, int units)
     {
+        // A holder wider than the whole pool would wait forever: it runs alone instead.
+        units = Math.Clamp(units, 1, Math.Max(1, Slots));
         if (S.Holders.Contains(holder))
         {
-            return true;
+            return Admission(true, holder);
         }
-        if (S.Holders.Count >= Slots)
+        if (InUse + units > Slots)
         {
             await DropEndedHoldersAsync();
         }
-        if (S.Holders.Count < Slots && (S.Waiting.Count == 0 || S.Waiting[0] == holder))
+        if (InUse + units <= Slots && (S.Waiting.Count == 0 || S.Waiting[0] == holder))
         {
             S.Waiting.Remove(holder);
             S.Holders.Add(holder);
+            SetUnits(holder, units);
+            // The next in line may fit in what is left.
+            GrantWaiters();
             await store.WriteStateAsync();
-            return true;
+            return Admission(true, holder);
         }
         if (!S.Waiting.Contains(holder))
         {
             S.Waiting.Add(holder);
+            SetUnits(holder, units);
             await store.WriteStateAsync();
             LogWaiting(Name, holder, S.Waiting.Count);
         }
-        return false;
+        return Admission(false, holder);
     }
 
     public async Task ReleaseAsync(string holder)
     {
         if (S.Holders.Remove(holder) | S.Waiting.Remove(holder))
         {
+            S.Units.Remove(holder);
             GrantWaiters();
             await store.WriteStateAsync();
         }
@@ -73,11 +84,37 @@ public sealed partial class PoolGrain(
         Slots = settings.SlotsOf(Name),
         Holders = [.. S.Holders.Order(StringComparer.Ordinal)],
         Waiting = [.. S.Waiting],
+        Kind = PoolSettings.IsQuota(Name) ? "quota" : "pool",
+        InUse = InUse,
     });
+
+    private int InUse => S.Holders.Sum(UnitsOf);
+
+    private int UnitsOf(string holder) => S.Units.GetValueOrDefault(holder, 1);
+
+    private void SetUnits(string holder, int units)
+    {
+        if (units == 1)
+        {
+            S.Units.Remove(holder);
+        }
+        else
+        {
+            S.Units[holder] = units;
+        }
+    }
+
+    private PoolAdmission Admission(bool granted, string holder) => new()
+    {
+        Granted = granted,
+        InUse = InUse,
+        Slots = settings.SlotsOf(Name),
+        Ahead = granted ? 0 : Math.Max(0, S.Waiting.IndexOf(holder)),
+    };
 
     private void GrantWaiters()
     {
-        while (S.Holders.Count < Slots && S.Waiting.Count > 0)
+        while (S.Waiting.Count > 0 && InUse + Math.Min(UnitsOf(S.Waiting[0]), Math.Max(1, Slots)) <= Slots)
         {
             var next = S.Waiting[0];
             S.Waiting.RemoveAt(0);
@@ -104,6 +141,7 @@ public sealed partial class PoolGrain(
         foreach (var holder in ended)
         {
             S.Holders.Remove(holder);
+            S.Units.Remove(holder);
             LogDropped(Name, holder);
         }
         if (ended.Count > 0)

@@ -40,6 +40,7 @@ public sealed partial class DagRunGrain(
     IRunJournal journal,
     RunEvents events,
     PoolSettings pools,
+    Batchyard.Backends.BackendCatalog backends,
     Batchyard.Notifications.RunNotifier notifier,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger,
@@ -345,7 +346,13 @@ public sealed partial class DagRunGrain(
             }
             if (Current(task) is { } current)
             {
-                var order = OrderFor(task, current.Attempt, acknowledged: current.State != AttemptState.Queued);
+                if (current.State == AttemptState.Queued)
+                {
+                    // Not submitted yet: it may still wait for its quota.
+                    await OrderWithinQuotaAsync(task, current);
+                    continue;
+                }
+                var order = OrderFor(task, current.Attempt, acknowledged: true);
                 _writer.AfterDurable(() => Supervisor(order.Job).RunAsync(order));
             }
             else if (task.State == TaskState.Queued)
@@ -372,9 +379,18 @@ public sealed partial class DagRunGrain(
 
     public async Task OnPoolSlotAsync(string taskId)
     {
-        if (_state == RunState.Running && _tasks.TryGetValue(taskId, out var task) && task.State == TaskState.Queued && Current(task) is null)
+        if (_state != RunState.Running || !_tasks.TryGetValue(taskId, out var task) || task.State != TaskState.Queued)
+        {
+            return;
+        }
+        if (Current(task) is null)
         {
             await LaunchAttemptAsync(task);
+        }
+        else if (Current(task) is { State: AttemptState.Queued } current)
+        {
+            // Its quota's turn came.
+            await OrderWithinQuotaAsync(task, current);
         }
     }
 
@@ -405,7 +421,17 @@ public sealed partial class DagRunGrain(
         {
             return;
         }
-        if (report.SubmitFailure is { } failure)
+        if (report.Waiting is { } waiting)
+        {
+            // The backend has no room for it yet: still queued, and saying why.
+            if (current.State == AttemptState.Queued && current.Reason != waiting)
+            {
+                var queued = current with { Reason = waiting };
+                task.Attempts[current.Attempt - 1] = queued;
+                RecordTask(task, queued);
+            }
+        }
+        else if (report.SubmitFailure is { } failure)
         {
             // A refusal before any job exists needs no stop; a failed submit may have made one.
             await EndAttemptAsync(task, current, AttemptState.Failed, failure, exitCode: null, jobEnded: !report.Retryable, allowRetry: report.Retryable);
@@ -814,10 +840,59 @@ public sealed partial class DagRunGrain(
             Backend = def.Backend,
         };
         task.Attempts.Add(attempt);
-        RecordTask(task, attempt);
         StartAttemptSpan(task, attempt.Attempt);
+        await OrderWithinQuotaAsync(task, attempt, recorded: false);
+    }
+
+    /// <summary>
+    /// Orders the supervisor of a queued attempt once it holds its quota (<c>Batchyard:Quotas:TYPE</c>); until then
+    /// the attempt stays queued, saying how much of the quota is in use, and the quota wakes the run when its turn comes.
+    /// </summary>
+    private async Task OrderWithinQuotaAsync(FoldedTask task, AttemptDetails attempt, bool recorded = true)
+    {
+        if (QuotaOf(task) is { } quota)
+        {
+            var admission = await GrainFactory.GetGrain<IPoolGrain>(quota.Pool).AcquireUnitsAsync(HolderOf(task), quota.Units);
+            if (!admission.Granted)
+            {
+                var waiting = $"{WaitingForQuota}{quota.Resource} {admission.InUse} of {admission.Slots} in use"
+                    + (admission.Ahead > 0 ? $", {admission.Ahead} ahead" : "");
+                if (!recorded || attempt.Reason != waiting)
+                {
+                    attempt = attempt with { Reason = waiting };
+                    task.Attempts[attempt.Attempt - 1] = attempt;
+                    RecordTask(task, attempt);
+                }
+                return;
+            }
+        }
+        if (attempt.Reason?.StartsWith(WaitingForQuota, StringComparison.Ordinal) == true)
+        {
+            attempt = attempt with { Reason = null };
+            task.Attempts[attempt.Attempt - 1] = attempt;
+            recorded = false;
+        }
+        if (!recorded)
+        {
+            RecordTask(task, attempt);
+        }
         var order = OrderFor(task, attempt.Attempt, acknowledged: false);
         _writer.AfterDurable(() => Supervisor(order.Job).RunAsync(order));
+    }
+
+    /// <summary>How the reason of an attempt that waits for its quota begins.</summary>
+    public const string WaitingForQuota = "waiting for quota: ";
+
+    /// <summary>The configured quota one attempt of the task takes from (its backend says what it holds), or null.</summary>
+    private (string Pool, string Resource, int Units)? QuotaOf(FoldedTask task)
+    {
+        var def = _defs[task.Plan.TaskId];
+        if (backends.Find(def.Backend)?.ClaimOf(def) is not { } claim)
+        {
+            return null;
+        }
+        var pool = PoolSettings.QuotaPool(claim.Resource);
+        return pools.IsLimited(pool) ? (pool, claim.Resource, claim.Units) : null;
     }
 
     /// <summary>Launches retries that are due and times out attempts past their deadline, then re-arms the one timer.</summary>
@@ -1068,10 +1143,14 @@ public sealed partial class DagRunGrain(
     private void ReleasePoolSlot(FoldedTask task)
     {
         var pool = _defs[task.Plan.TaskId].Pool;
+        var holder = HolderOf(task);
         if (pools.IsLimited(pool))
         {
-            var holder = HolderOf(task);
             _writer.AfterDurable(() => GrainFactory.GetGrain<IPoolGrain>(pool).ReleaseAsync(holder));
+        }
+        if (QuotaOf(task) is { } quota)
+        {
+            _writer.AfterDurable(() => GrainFactory.GetGrain<IPoolGrain>(quota.Pool).ReleaseAsync(holder));
         }
     }
 

@@ -43,6 +43,8 @@ public sealed record JobReport
     [Id(5)] public bool Stopped { get; init; }
     /// <summary>With <see cref="Stopped"/>: what the stopped job cost, from its backend's final status (null when it could not be read).</summary>
     [Id(7)] public AttemptCost? Cost { get; init; }
+    /// <summary>The attempt is still queued, and why (<c>waiting for capacity: …</c>): the backend had no room for the job yet.</summary>
+    [Id(8)] public string? Waiting { get; init; }
 }
 
 /// <summary>

@@ -20,17 +20,22 @@ public sealed partial class JobSupervisorGrain(
     IAttemptLogStore logs,
     ISecretResolver secrets,
     Batchyard.Costs.AttemptCosts costs,
+    CapacityBackoff capacity,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<JobSupervisorGrain> logger) : Grain, IJobSupervisorGrain, ISupervisorCallbacks
 {
     private static readonly TimeSpan RewatchDelay = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan StoppedCostPatience = TimeSpan.FromSeconds(15);
 
+    /// <summary>How the reason of an attempt that waits for the backend's capacity begins.</summary>
+    public const string WaitingForCapacity = "waiting for capacity: ";
+
     private readonly CancellationTokenSource _life = new();
     private JobOrder? _order;
     private bool _submitted;
     private JobStatusUpdate? _last;
     private int _deferrals;
+    private int _capacityRefusals;
     private bool _stopRequested;
     private bool _stopping;
     private bool _stopped;
@@ -178,6 +183,16 @@ public sealed partial class JobSupervisorGrain(
         {
             status = await backend.SubmitAsync(new JobRequest { Job = job with { OutputUri = rendered.OutputJson }, Task = rendered, LogicalDate = order.LogicalDate, Log = log }, _life.Token);
         }
+        catch (BackendCapacityException ex)
+        {
+            // No room on the backend (an account's instance limit): the attempt stays queued and says why, and the
+            // same job name is submitted again after a longer pause than a throttle's.
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            var waiting = $"{WaitingForCapacity}{ex.Message}";
+            Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Waiting = waiting });
+            DeferForCapacity(job, waiting);
+            return;
+        }
         catch (TransientBackendException ex)
         {
             // Throttled or briefly away: the attempt stays queued and is submitted again later (the backend
@@ -195,6 +210,7 @@ public sealed partial class JobSupervisorGrain(
             return;
         }
         _deferrals = 0;
+        _capacityRefusals = 0;
         _submitted = true;
         OnStatus(JobStatusUpdate.From(status));
         if (!status.IsFinal)
@@ -207,6 +223,14 @@ public sealed partial class JobSupervisorGrain(
     private void Defer(JobRef job, string reason)
     {
         var delay = TimeSpan.FromSeconds(Math.Min(60, 2 * Math.Pow(2, Math.Min(_deferrals++, 5))) * (0.8 + (0.4 * Random.Shared.NextDouble())));
+        LogSubmitDeferred(job.DagId, job.RunId, job.TaskId, job.Attempt, reason, delay);
+        ArmTimer(time.GetUtcNow() + delay);
+    }
+
+    /// <summary>Submits again after the capacity backoff (<see cref="CapacityBackoff"/>); the attempt stays queued meanwhile.</summary>
+    private void DeferForCapacity(JobRef job, string reason)
+    {
+        var delay = capacity.Delay(_capacityRefusals++, Random.Shared.NextDouble());
         LogSubmitDeferred(job.DagId, job.RunId, job.TaskId, job.Attempt, reason, delay);
         ArmTimer(time.GetUtcNow() + delay);
     }
@@ -270,8 +294,14 @@ public sealed partial class JobSupervisorGrain(
 
     async Task ISupervisorCallbacks.OnDueAsync()
     {
-        if (_dueAt is not { } due || due > time.GetUtcNow())
+        if (_dueAt is not { } due)
         {
+            return;
+        }
+        if (due > time.GetUtcNow())
+        {
+            // A system timer may fire a little before the clock reads its instant: wait out the rest, or the wake is lost.
+            ArmTimer(due);
             return;
         }
         _dueAt = null;

@@ -13,8 +13,11 @@ using Orleans.TestingHost;
 namespace Batchyard.SageMaker.Tests.EndToEnd;
 
 /// <summary>A silo whose <c>sagemaker</c> and <c>sagemaker-training</c> backends talk to the emulator over the real wire.</summary>
-public sealed class SageMakerClusterFixture : IAsyncLifetime
+public class SageMakerClusterFixture : IAsyncLifetime
 {
+    /// <summary>Silo configuration beyond the rig's (quotas, backoffs), for fixtures that need some.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> SiloSettings { get; } = new Dictionary<string, string?>();
+
     public SageMakerRig Rig { get; private set; } = null!;
 
     public InProcessTestCluster Cluster { get; private set; } = null!;
@@ -27,6 +30,7 @@ public sealed class SageMakerClusterFixture : IAsyncLifetime
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(Rig.Configuration).Build();
         var credentials = Rig.Credentials;
         var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(SiloSettings));
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddMemoryGrainStorage(StorageNames.Batchyard);

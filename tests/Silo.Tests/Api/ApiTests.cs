@@ -34,7 +34,7 @@ public sealed class ApiTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await BatchyardTestHost.StartAsync(
-            new Dictionary<string, string?> { ["Batchyard:Pools:gpu"] = "2" },
+            new Dictionary<string, string?> { ["Batchyard:Pools:gpu"] = "2", ["Batchyard:Quotas:ml.g5.xlarge"] = "4" },
             new Dictionary<string, string> { ["pipeline.yaml"] = Pipeline });
         _http = _host.Http(key: null);
     }
@@ -311,6 +311,12 @@ public sealed class ApiTests : IAsyncLifetime
         var gpu = pools.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "gpu");
         Assert.Equal(2, gpu.GetProperty("slots").GetInt32());
         Assert.Equal(0, gpu.GetProperty("holders").GetArrayLength());
+        Assert.Equal("pool", gpu.GetProperty("kind").GetString());
+        var quota = pools.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "quota:ml.g5.xlarge");
+        Assert.Equal("quota", quota.GetProperty("kind").GetString());
+        Assert.Equal(4, quota.GetProperty("slots").GetInt32());
+        Assert.Equal(0, quota.GetProperty("inUse").GetInt32());
+        Assert.Equal(0, quota.GetProperty("waiting").GetArrayLength());
         var other = await JsonOf(await Http.GetAsync(new Uri("/api/v1/pools/default", UriKind.Relative)));
         Assert.Equal(JsonValueKind.Null, other.GetProperty("slots").ValueKind);
     }

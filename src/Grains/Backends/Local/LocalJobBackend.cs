@@ -184,7 +184,20 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
     public IEnumerable<BackendProblem> Validate(TaskDefinition task)
     {
         ArgumentNullException.ThrowIfNull(task);
-        return Problems(task, task.Resources.MemoryMb);
+        return Problems(task, task.Resources.MemoryMb).Concat(SageMakerOnlyProblems(task));
+    }
+
+    /// <summary>Fields that only a SageMaker training job has: refused rather than silently ignored on this host.</summary>
+    private static IEnumerable<BackendProblem> SageMakerOnlyProblems(TaskDefinition task)
+    {
+        if (task.Resources.Spot == true)
+        {
+            yield return new("resources.spot", "the local backend has no spot instances (spot is for backend: sagemaker-training)");
+        }
+        if (task.Resources.KeepAlive is not null)
+        {
+            yield return new("resources.keep_alive", "the local backend has no warm pools (keep_alive is for backend: sagemaker-training)");
+        }
     }
 
     public async Task<JobStatus> SubmitAsync(JobRequest request, CancellationToken cancellationToken)

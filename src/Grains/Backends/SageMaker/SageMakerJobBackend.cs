@@ -28,6 +28,13 @@ public abstract partial class SageMakerJobBackend(
 
     public IEnumerable<BackendProblem> Validate(TaskDefinition task) => SageMakerTaskMapping.Validate(task, Kind, options.RoleArn);
 
+    /// <summary>An attempt holds its instances of its type (what <c>Batchyard:Quotas:TYPE</c> counts).</summary>
+    public CapacityClaim? ClaimOf(TaskDefinition task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        return new(task.Resources.InstanceType ?? SageMakerTaskMapping.DefaultInstanceType, task.Resources.InstanceCount ?? SageMakerTaskMapping.DefaultInstanceCount);
+    }
+
     /// <summary>Sends the Create call for this kind of job; returns its ARN.</summary>
     protected abstract Task<string> CreateAsync(string jobName, JobRequest request, string roleArn, CancellationToken cancellationToken);
 
@@ -88,6 +95,12 @@ public abstract partial class SageMakerJobBackend(
                     throw new TransientBackendException($"SageMaker is throttling or unavailable: {e.Message}", e);
                 }
                 await Task.Delay(poller.TransientDelay(failures), time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AwsServiceException e) when (SageMakerCapacity.IsCapacityError(e))
+            {
+                // An account limit is a wait, not a failure: the supervisor submits again later under this name.
+                LogNoCapacity(logger, job.DagId, job.RunId, job.TaskId, job.Attempt, e.Message);
+                throw new BackendCapacityException(e.Message, e);
             }
             catch (AwsServiceException e)
             {
@@ -218,6 +231,9 @@ public abstract partial class SageMakerJobBackend(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: submitting to SageMaker failed for now, trying again: {Error}")]
     private static partial void LogSubmitRetry(ILogger logger, string dagId, string runId, string taskId, int attempt, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: SageMaker has no capacity for the job now, waiting: {Error}")]
+    private static partial void LogNoCapacity(ILogger logger, string dagId, string runId, string taskId, int attempt, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: SageMaker job {JobName} completed, but its output fails the attempt: {Reason}")]
     private static partial void LogOutputRefused(ILogger logger, string dagId, string runId, string taskId, int attempt, string jobName, string reason);

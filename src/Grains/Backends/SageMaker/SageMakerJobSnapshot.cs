@@ -31,6 +31,10 @@ public sealed record SageMakerJobSnapshot
     public int? WarmPoolSeconds { get; init; }
     public string? InstanceType { get; init; }
     public int? InstanceCount { get; init; }
+    /// <summary>Training: a managed spot training job.</summary>
+    public bool Spot { get; init; }
+    /// <summary>Training: the job's warm pool while it has one (<c>KeepAlivePeriodInSeconds</c> was set).</summary>
+    public WarmPoolStatus? WarmPool { get; init; }
     /// <summary>Training's <c>FinalMetricDataList</c>; empty for processing jobs.</summary>
     public IReadOnlyList<MetricData> FinalMetrics { get; init; } = [];
 
@@ -81,6 +85,8 @@ public sealed record SageMakerJobSnapshot
         WarmPoolSeconds = job.WarmPoolStatus?.ResourceRetainedBillableTimeInSeconds,
         InstanceType = job.ResourceConfig?.InstanceType,
         InstanceCount = job.ResourceConfig?.InstanceCount,
+        Spot = job.EnableManagedSpotTraining == true,
+        WarmPool = job.WarmPoolStatus,
         FinalMetrics = job.FinalMetricDataList ?? [],
     };
 }

@@ -81,6 +81,11 @@ public static partial class SageMakerTaskMapping
             yield return new("timeout", $"SageMaker runs a {(training ? "training" : "processing")} job between 1 s and {maxRuntime} s");
         }
 
+        foreach (var problem in SpotAndWarmPoolProblems(task, training))
+        {
+            yield return problem;
+        }
+
         var envLimit = training ? 512 : 256;
         if (task.Env.Count > 100)
         {
@@ -153,6 +158,36 @@ public static partial class SageMakerTaskMapping
                     yield return new($"hyperparameters.{key}", "a hyperparameter name is at most 256 characters and its value at most 2500");
                 }
             }
+        }
+    }
+
+    /// <summary>Spot training, its checkpoints and warm pools exist for Training jobs only; SageMaker wants MaxWait ≥ MaxRuntime.</summary>
+    private static IEnumerable<BackendProblem> SpotAndWarmPoolProblems(TaskDefinition task, bool training)
+    {
+        var resources = task.Resources;
+        if (!training)
+        {
+            if (resources.Spot == true)
+            {
+                yield return new("resources.spot", "spot instances are for training jobs (backend: sagemaker-training); a processing job runs on demand");
+            }
+            if (resources.KeepAlive is not null)
+            {
+                yield return new("resources.keep_alive", "warm pools are for training jobs (backend: sagemaker-training)");
+            }
+            if (task.CheckpointS3 is not null)
+            {
+                yield return new("checkpoint_s3", "checkpoints are for training jobs (backend: sagemaker-training)");
+            }
+            yield break;
+        }
+        if (resources.Spot == true && resources.MaxWait is { } maxWait && maxWait.TotalSeconds < MaxRuntimeSeconds(task))
+        {
+            yield return new("resources.max_wait", $"must be at least the task's timeout ({MaxRuntimeSeconds(task)} s): SageMaker counts the run inside the wait, not {(int)Math.Ceiling(maxWait.TotalSeconds)} s");
+        }
+        if (task.CheckpointS3 is { } checkpoint && !S3Uri().IsMatch(checkpoint))
+        {
+            yield return new("checkpoint_s3", $"'{checkpoint}' is not an s3:// URI");
         }
     }
 
@@ -231,8 +266,15 @@ public static partial class SageMakerTaskMapping
                 InstanceType = task.Resources.InstanceType ?? DefaultInstanceType,
                 InstanceCount = task.Resources.InstanceCount ?? DefaultInstanceCount,
                 VolumeSizeInGB = task.Resources.VolumeGb ?? DefaultVolumeGb,
+                KeepAlivePeriodInSeconds = task.Resources.KeepAlive is { } keepAlive ? (int)Math.Ceiling(keepAlive.TotalSeconds) : null,
             },
-            StoppingCondition = new StoppingCondition { MaxRuntimeInSeconds = MaxRuntimeSeconds(task) },
+            StoppingCondition = new StoppingCondition
+            {
+                MaxRuntimeInSeconds = MaxRuntimeSeconds(task),
+                MaxWaitTimeInSeconds = Spot(task) ? MaxWaitSeconds(task) : null,
+            },
+            EnableManagedSpotTraining = Spot(task) ? true : null,
+            CheckpointConfig = task.CheckpointS3 is { } checkpoint ? new CheckpointConfig { S3Uri = checkpoint } : null,
             HyperParameters = task.Hyperparameters.Count == 0 ? null : task.Hyperparameters,
             InputDataConfig = task.Inputs.IsDefaultOrEmpty ? null : [.. task.Inputs.Select(i => new TrainingChannel
             {
@@ -246,6 +288,12 @@ public static partial class SageMakerTaskMapping
 
     public static int MaxRuntimeSeconds(TaskDefinition task) =>
         (int)Math.Ceiling((task.Timeout ?? DefaultMaxRuntime).TotalSeconds);
+
+    private static bool Spot(TaskDefinition task) => task.Resources.Spot == true;
+
+    /// <summary>A spot job waits and runs within <c>max_wait</c>; without one, within twice its maximum runtime (docs/choices.md).</summary>
+    public static int MaxWaitSeconds(TaskDefinition task) =>
+        task.Resources.MaxWait is { } maxWait ? (int)Math.Ceiling(maxWait.TotalSeconds) : 2 * MaxRuntimeSeconds(task);
 
     private static List<SageMakerTag> Tags(JobRef job) =>
     [
@@ -284,7 +332,12 @@ public static partial class SageMakerTaskMapping
             "Stopped" => timedOut ? JobState.TimedOut : stopRequested ? JobState.Stopped : JobState.Failed,
             _ => IsRunning(job) ? JobState.Running : JobState.Queued,
         };
-        if (state == JobState.Failed && job.Status == "Stopped")
+        if (state == JobState.Failed && SpotInterruption(job) is { } spot)
+        {
+            // Retryable like any failure: the next attempt is a new spot job, resumed from its checkpoints.
+            reason = spot;
+        }
+        else if (state == JobState.Failed && job.Status == "Stopped")
         {
             reason = string.IsNullOrEmpty(reason) ? "the job was stopped outside Batchyard" : reason;
         }
@@ -304,6 +357,33 @@ public static partial class SageMakerTaskMapping
         };
     }
 
+    /// <summary>
+    /// Why a spot training job ended without finishing because of spot capacity, or null: an <c>Interrupted</c>
+    /// secondary status (now or among its transitions), <c>MaxWaitTimeExceeded</c>, or a failure reason that says so.
+    /// </summary>
+    public static string? SpotInterruption(SageMakerJobSnapshot job)
+    {
+        if (job.Kind != SageMakerJobKind.Training || job.Status is not ("Failed" or "Stopped"))
+        {
+            return null;
+        }
+        var detail = string.Join(" | ", new[] { job.FailureReason, job.ExitMessage }.Where(s => !string.IsNullOrWhiteSpace(s)));
+        if (job.SecondaryStatus == "MaxWaitTimeExceeded")
+        {
+            return "spot capacity: the job did not finish within max_wait (MaxWaitTimeExceeded)" + (detail.Length > 0 ? $": {detail}" : "");
+        }
+        // The last step before the end tells: a job that was interrupted, resumed and then failed on its own is not one.
+        var steps = job.Transitions;
+        var beforeEnd = steps.Count >= 2 && steps[^1].Status is "Failed" or "Stopped" ? steps[^2] : steps.Count > 0 ? steps[^1] : null;
+        if (job.SecondaryStatus == "Interrupted" || beforeEnd?.Status == "Interrupted"
+            || (Contains(job.FailureReason, "spot") && (Contains(job.FailureReason, "interrupt") || Contains(job.FailureReason, "capacity"))))
+        {
+            var message = detail.Length > 0 ? detail : beforeEnd?.StatusMessage ?? "the spot instances were reclaimed";
+            return $"spot interruption: {message}";
+        }
+        return null;
+    }
+
     private static bool IsRunning(SageMakerJobSnapshot job) =>
         job.Kind == SageMakerJobKind.Training
             ? job.SecondaryStatus is "Training" or "Uploading" or "Stopping" || (job.SecondaryStatus is null && job.StartedAt is not null)
@@ -319,6 +399,21 @@ public static partial class SageMakerTaskMapping
         if (job.SecondaryStatus is not null) details["secondaryStatus"] = job.SecondaryStatus;
         if (job.BillableSeconds is { } billable) details["billableSeconds"] = billable.ToString(CultureInfo.InvariantCulture);
         if (job.TrainingSeconds is { } training) details["trainingSeconds"] = training.ToString(CultureInfo.InvariantCulture);
+        if (job.Spot)
+        {
+            details["spot"] = "true";
+            if (job.BillableSeconds is { } paid && job.TrainingSeconds is { } ran && ran > 0)
+            {
+                // AWS's own formula for the saving of managed spot training; the cost (USD) is computed elsewhere.
+                details["spotSaving"] = Math.Clamp(1 - ((double)paid / ran), 0, 1).ToString("0.###", CultureInfo.InvariantCulture);
+            }
+        }
+        if (job.WarmPool is { } pool)
+        {
+            details["warmPoolStatus"] = pool.Status;
+            if (pool.ResourceRetainedBillableTimeInSeconds is { } retained) details["warmPoolRetainedBillableSeconds"] = retained.ToString(CultureInfo.InvariantCulture);
+            if (pool.ReusedByJob is { } reusedBy) details["warmPoolReusedBy"] = reusedBy;
+        }
         if (job.Transitions.Count > 0)
         {
             details["secondaryStatusTransitions"] = string.Join(" > ", job.Transitions.Select(t =>
