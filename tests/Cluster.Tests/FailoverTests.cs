@@ -146,9 +146,9 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
           retry_delay: 1s
           resources: { memory_mb: 32 }
         tasks:
-          t1: { command: [sh, -c, "echo {{ run_id }} {{ task_id }} {{ attempt }} >> {{{Markers}}}; exec sleep 5"] }
-          t2: { command: [sh, -c, "echo {{ run_id }} {{ task_id }} {{ attempt }} >> {{{Markers}}}; exec sleep 5"] }
-          t3: { command: [sh, -c, "echo {{ run_id }} {{ task_id }} {{ attempt }} >> {{{Markers}}}; exec sleep 5"] }
+          t1: { command: [sh, -c, "echo {{ run_id }} {{ task_id }} {{ attempt }} >> {{{Markers}}}; exec sleep 15"] }
+          t2: { command: [sh, -c, "echo {{ run_id }} {{ task_id }} {{ attempt }} >> {{{Markers}}}; exec sleep 15"] }
+          t3: { command: [sh, -c, "echo {{ run_id }} {{ task_id }} {{ attempt }} >> {{{Markers}}}; exec sleep 15"] }
           done: { backend: noop, depends_on: [t1, t2, t3] }
         """;
 

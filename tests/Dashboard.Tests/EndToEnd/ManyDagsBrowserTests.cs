@@ -22,7 +22,9 @@ public sealed class ManyDagsBrowserTests(ManyDagsHost host, ITestOutputHelper ou
         await DashboardHost.WaitInteractiveAsync(page);
         await page.GetByPlaceholder("Search DAGs").FillAsync("Churn");
 
-        await Expect(page.Locator("[data-testid=dag-matching]")).ToHaveTextAsync(" · 200 matches");
+        // The search goes to the server after the field's debounce: on a loaded machine (the whole suite at once) that
+        // takes longer than the assertions' default 5 s.
+        await Expect(page.Locator("[data-testid=dag-matching]")).ToHaveTextAsync(" · 200 matches", new() { Timeout = 30_000 });
         await Expect(page.Locator("tr[data-dag]")).ToHaveCountAsync(50);
         await Expect(page.Locator("tr[data-dag]").Nth(1)).ToHaveAttributeAsync("data-dag", "gen-0010");
         await Expect(page.Locator("[data-testid=dag-pager]")).ToContainTextAsync("1–50 of 200");
