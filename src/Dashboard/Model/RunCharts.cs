@@ -43,11 +43,8 @@ public sealed record RunCharts(
     /// <summary>True when at least one run has a cost to chart.</summary>
     public bool HasCost => CostUsd.Any(c => c is not null);
 
-    /// <summary>
-    /// The hook for the cost chart: what a run cost in USD, or null when it is not known. Runs carry no cost yet
-    /// (issue 14, item 1: cost per attempt); once they do, return the run's sum here and the chart appears.
-    /// </summary>
-    public static double? RunCostUsd(RunDetails run) => null;
+    /// <summary>What a run cost in USD (the sum of its priced attempts), or null when none of them has a price.</summary>
+    public static double? RunCostUsd(RunDetails run) => run is { CostUsd: { } usd } ? (double)usd : null;
 
     private static double? TaskSeconds(RunDetails run, string taskId)
     {

@@ -70,6 +70,20 @@ public sealed class RunChartsTests : BunitContext
     }
 
     [Fact]
+    public void RunsWithACost_ChartTheirCostPerRun()
+    {
+        var runs = System.Collections.Immutable.ImmutableArray.Create(
+            Finished(2) with { CostUsd = 0.30m }, Finished(1) with { CostUsd = 0.25m }, Finished(0));
+
+        var panel = Render<RunChartsPanel>(p => p.Add(c => c.Runs, runs).Add(c => c.TaskOrder, ["extract", "train"]));
+
+        Assert.Equal("3", panel.Find("[data-testid=chart-cost]").GetAttribute("data-points"));
+        var cost = panel.FindComponents<MudChart<double>>()[2];
+        // Oldest first; the run without a priced attempt charts as nothing.
+        Assert.Equal<double>([0, 0.25, 0.30], Assert.Single(cost.Instance.ChartSeries).Data.Values);
+    }
+
+    [Fact]
     public void NoFinishedRun_SaysSoInsteadOfAnEmptyChart()
     {
         var running = new RunDetails { DagId = "d", RunId = "r", State = RunState.Running, StartedAt = T0 };
