@@ -27,7 +27,7 @@ public sealed class AuditDurabilityTests : IAsyncLifetime
         var dagId = $"durable-audit-{Guid.NewGuid().ToString("N")[..6]}";
 
         var first = _silos.Start("first", settings);
-        await first.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await first.WaitReadyAsync(TimeSpan.FromSeconds(180));
         string runId;
         using (var ops = Client(first, AdminKey))
         using (var ci = Client(first, OperatorKey))
@@ -42,7 +42,7 @@ public sealed class AuditDurabilityTests : IAsyncLifetime
         Assert.Equal(0, await first.WaitExitAsync(TimeSpan.FromSeconds(30)));
 
         var second = _silos.Start("second", settings);
-        await second.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await second.WaitReadyAsync(TimeSpan.FromSeconds(180));
         using var admin = Client(second, AdminKey);
         var entries = (await admin.GetFromJsonAsync<JsonElement[]>("api/v1/audit?limit=10"))!
             .Where(e => e.GetProperty("dagId").GetString() == dagId)

@@ -35,7 +35,7 @@ public sealed class CostDurabilityTests : IAsyncLifetime
             """;
 
         var first = _silos.Start("first", settings);
-        await first.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await first.WaitReadyAsync(TimeSpan.FromSeconds(180));
         await first.Api.PutDagAsync(dagId, yaml);
         var runId = await first.Api.TriggerAsync(dagId);
         JsonElement ran = default;
@@ -44,7 +44,7 @@ public sealed class CostDurabilityTests : IAsyncLifetime
         Assert.Equal(0, await first.WaitExitAsync(TimeSpan.FromSeconds(30)));
 
         var second = _silos.Start("second", settings);
-        await second.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await second.WaitReadyAsync(TimeSpan.FromSeconds(180));
         var run = await second.Api.GetRunAsync(dagId, runId);
         var listed = (await second.Api.ListRunsAsync(dagId, 10)).Single();
         using var byType = await second.Api.GetAsync("api/v1/costs?group_by=instance_type");

@@ -17,13 +17,13 @@ public sealed class DashboardRoleTests : IAsyncLifetime
         var server = await TestPostgres.SharedAsync();
         var settings = SiloProcess.Settings(await server.CreateDatabaseAsync(), _processes.Folder);
         var silo = _processes.Start("silo", settings);
-        await silo.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await silo.WaitReadyAsync(TimeSpan.FromSeconds(180));
         await silo.Api.PutDagAsync("shown-elsewhere", "description: Seen from the dashboard process\ntasks:\n  only: { backend: noop }\n");
         var runId = await silo.Api.TriggerAsync("shown-elsewhere");
         await Wait.UntilAsync(async () => (await silo.Api.GetRunAsync("shown-elsewhere", runId)).State() == "succeeded", TimeSpan.FromSeconds(30), "the run to succeed");
 
         var dashboard = _processes.Start("dashboard", new Dictionary<string, string>(settings) { ["Batchyard__Role"] = "Dashboard" });
-        await dashboard.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await dashboard.WaitReadyAsync(TimeSpan.FromSeconds(180));
 
         using var http = new HttpClient { BaseAddress = dashboard.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         var list = await http.GetStringAsync(new Uri("/", UriKind.Relative));

@@ -191,7 +191,7 @@ public sealed class DurableLoadTests(ITestOutputHelper output) : IAsyncLifetime
         }
         var silo = SiloProcess.Start(name, settings);
         _silos.Add(silo);
-        await silo.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await silo.WaitReadyAsync(TimeSpan.FromSeconds(180));
         return silo;
     }
 

@@ -27,7 +27,7 @@ public sealed class FailoverApiTests(ITestOutputHelper output) : IAsyncLifetime
         var settings = SiloProcess.Settings(connectionString, Directory.CreateDirectory(Path.Combine(_silos.Folder, "dags")).FullName);
         var a = _silos.Start("api-a", settings);
         var b = _silos.Start("api-b", settings);
-        await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(90)), b.WaitReadyAsync(TimeSpan.FromSeconds(90)));
+        await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(180)), b.WaitReadyAsync(TimeSpan.FromSeconds(180)));
 
         // Orleans places a grain beside its caller while that silo is about as loaded as the best one, so a run
         // tends to keep its tasks on the silo of its DAG. DAGs applied and triggered through each silo in turn

@@ -32,7 +32,7 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         var settings = SiloProcess.Settings(connectionString, dags);
         var a = _silos.Start("silo-a", settings);
         var b = _silos.Start("silo-b", settings);
-        await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(90)), b.WaitReadyAsync(TimeSpan.FromSeconds(90)));
+        await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(180)), b.WaitReadyAsync(TimeSpan.FromSeconds(180)));
         Assert.Equal(Enumerable.Range(1, PostgresSchema.LatestVersion), await SchemaVersionsAsync(connectionString));
 
         // The schedule is ticking before anything else happens, so that the failover falls between its slots.

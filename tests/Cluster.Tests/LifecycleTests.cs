@@ -25,7 +25,7 @@ public sealed partial class LifecycleTests(ITestOutputHelper output) : IAsyncLif
         var settings = SiloProcess.Settings(connectionString, _silos.Folder);
 
         var first = _silos.Start("first", settings);
-        await first.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await first.WaitReadyAsync(TimeSpan.FromSeconds(180));
         var applied = SchemaReady().Match(first.Output);
         Assert.True(applied.Success, "the silo logs the schema it applied");
         Assert.Equal(PostgresSchema.LatestVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), applied.Groups["applied"].Value);
@@ -39,7 +39,7 @@ public sealed partial class LifecycleTests(ITestOutputHelper output) : IAsyncLif
         Assert.Equal([Dead], await StatusesAsync(connectionString, first.SiloPort));
 
         var second = _silos.Start("second", settings);
-        await second.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await second.WaitReadyAsync(TimeSpan.FromSeconds(180));
         var again = SchemaReady().Match(second.Output);
         Assert.True(again.Success, "the restarted silo logs the schema check");
         Assert.Equal("0", again.Groups["applied"].Value);

@@ -17,7 +17,7 @@ public sealed class PrivatePostgresSilo : IAsyncLifetime
         Server = await TestPostgres.PrivateAsync();
         var connectionString = await Server.CreateDatabaseAsync();
         Silo = SiloProcess.Start("pg-restart", SiloProcess.Settings(connectionString, _dags));
-        await Silo.WaitReadyAsync(TimeSpan.FromSeconds(90));
+        await Silo.WaitReadyAsync(TimeSpan.FromSeconds(180));
     }
 
     public async Task DisposeAsync()

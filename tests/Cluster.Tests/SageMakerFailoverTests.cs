@@ -34,7 +34,7 @@ public sealed partial class SageMakerFailoverTests(ITestOutputHelper output) : I
         };
         var a = _silos.Start("silo-a", settings);
         var b = _silos.Start("silo-b", settings);
-        await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(90)), b.WaitReadyAsync(TimeSpan.FromSeconds(90)));
+        await Task.WhenAll(a.WaitReadyAsync(TimeSpan.FromSeconds(180)), b.WaitReadyAsync(TimeSpan.FromSeconds(180)));
 
         var tasks = string.Concat(Enumerable.Range(1, Tasks).Select(i => $$"""
               job{{i}}:

@@ -100,14 +100,22 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>Waits until <c>/readyz</c> answers ready (silo joined, storage reachable, DAGs loaded).</summary>
     public async Task WaitReadyAsync(TimeSpan timeout)
     {
-        await Wait.UntilAsync(async () =>
+        try
         {
-            if (_process.HasExited)
+            await Wait.UntilAsync(async () =>
             {
-                throw new InvalidOperationException($"{Name} exited with {_process.ExitCode}:\n{Tail()}");
-            }
-            return await Api.IsReadyAsync();
-        }, timeout, $"{Name} to be ready\n{Tail()}");
+                if (_process.HasExited)
+                {
+                    throw new InvalidOperationException($"{Name} exited with {_process.ExitCode}:\n{Tail()}");
+                }
+                return await Api.IsReadyAsync();
+            }, timeout, $"{Name} to be ready");
+        }
+        catch (TimeoutException ex)
+        {
+            // The process's output as it is when the wait gives up, not when it began.
+            throw new TimeoutException($"{ex.Message}\n{Tail()}", ex);
+        }
     }
 
     /// <summary>kill -9: no shutdown, no goodbye to the cluster.</summary>
