@@ -47,6 +47,23 @@ public sealed record NotifySettings
 {
     [Id(0)] public ImmutableArray<string> OnFailure { get; init; } = [];
     [Id(1)] public ImmutableArray<string> OnSuccess { get; init; } = [];
+    /// <summary>An attempt failed and the task will be tried again.</summary>
+    [Id(2)] public ImmutableArray<string> OnRetry { get; init; } = [];
+    /// <summary>A run or task passed its deadline unfinished.</summary>
+    [Id(3)] public ImmutableArray<string> OnLate { get; init; } = [];
+    /// <summary>The DAG's month passed 80 % or 100 % of its budget.</summary>
+    [Id(4)] public ImmutableArray<string> OnBudget { get; init; } = [];
+
+    /// <summary>The notifiers named for one of <see cref="Batchyard.Grains.NotifyEvents"/>.</summary>
+    public ImmutableArray<string> For(string notifyEvent) => notifyEvent switch
+    {
+        Batchyard.Grains.NotifyEvents.OnFailure => OnFailure,
+        Batchyard.Grains.NotifyEvents.OnSuccess => OnSuccess,
+        Batchyard.Grains.NotifyEvents.OnRetry => OnRetry,
+        Batchyard.Grains.NotifyEvents.OnLate => OnLate,
+        Batchyard.Grains.NotifyEvents.OnBudget => OnBudget,
+        _ => [],
+    };
 }
 
 /// <summary>One task of a DAG, after the DAG's <c>defaults</c> were applied.</summary>

@@ -33,7 +33,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     /// <summary>The longest warm pool Batchyard asks for (issue 14: an hour; SageMaker itself allows more).</summary>
     public const int MaxKeepAliveSeconds = 3600;
 
-    private static readonly string[] NotifyKeys = ["on_failure", "on_success"];
+    private static readonly string[] NotifyKeys = ["on_failure", "on_success", "on_retry", "on_late", "on_budget"];
 
     private static readonly string[] ChannelKeys = ["name", "s3_uri", "local_path"];
 
@@ -253,6 +253,9 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         {
             OnFailure = Strings(notify.Find("on_failure"), "notify.on_failure", split: false),
             OnSuccess = Strings(notify.Find("on_success"), "notify.on_success", split: false),
+            OnRetry = Strings(notify.Find("on_retry"), "notify.on_retry", split: false),
+            OnLate = Strings(notify.Find("on_late"), "notify.on_late", split: false),
+            OnBudget = Strings(notify.Find("on_budget"), "notify.on_budget", split: false),
         };
     }
 
