@@ -131,6 +131,13 @@ internal static partial class DagCommands
         facts.Add("last run", dag.Str("lastRunState") ?? "-");
         facts.Add("active runs", $"{dag.Str("activeRuns")} running, {dag.Str("queuedRuns")} queued");
         facts.Add("file", dag.Str("sourceFile"));
+        if (dag.TryGetProperty("budget", out var budget) && budget.ValueKind == System.Text.Json.JsonValueKind.Object)
+        {
+            var spent = decimal.Parse(budget.Str("spentUsd") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+            facts.Add("budget", $"${spent:0.00} of ${budget.Str("monthlyUsd")} in {budget.Str("month")} ({budget.Str("percent")} %)"
+                + (budget.Str("pauseOnExceed") == "true" ? ", pauses at 100 %" : "")
+                + (budget.Str("pausedByBudget") == "true" ? "; paused by the budget" : ""));
+        }
         facts.WriteTo(c.Out);
         foreach (var problem in dag.Items("loadErrors"))
         {

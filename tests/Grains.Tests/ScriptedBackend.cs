@@ -54,6 +54,21 @@ public sealed class ScriptedBackend(TimeProvider time) : IJobBackend
                 return Final(job, JobState.Failed, 3);
             case "fail-first":
                 return Final(job, JobState.Succeeded, 0);
+            case "bill":
+                // Ran SECONDS on one ml.m5.xlarge (us-east-1 list price), billed as a processing job is.
+                var seconds = int.Parse(command[1], System.Globalization.CultureInfo.InvariantCulture);
+                var billed = Final(job, JobState.Succeeded, 0);
+                return billed with
+                {
+                    StartedAt = billed.EndedAt!.Value.AddSeconds(-seconds),
+                    Details = billed.Details.SetItems(new Dictionary<string, string>
+                    {
+                        [Batchyard.Costs.CostFacts.Billing] = Batchyard.Costs.CostFacts.Instance,
+                        [Batchyard.Costs.CostFacts.InstanceType] = "ml.m5.xlarge",
+                        [Batchyard.Costs.CostFacts.InstanceCount] = "1",
+                        [Batchyard.Costs.CostFacts.Region] = "us-east-1",
+                    }),
+                };
             case "output":
                 var (output, error) = TaskOutputs.Read(command[1], "the scripted output");
                 return error is null ? Final(job, JobState.Succeeded, 0) with { Output = output } : Final(job, JobState.Failed, 0) with { Reason = error };

@@ -94,6 +94,8 @@ public sealed class Faults
 
         public Task<ImmutableArray<CostCell>> SumCostsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.SumCostsAsync(from, to, cancellationToken);
 
+        public Task<decimal> SumDagCostAsync(string dagId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) => inner.SumDagCostAsync(dagId, from, to, cancellationToken);
+
         public async Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default)
         {
             await faults.ThrowIfArmedAsync(dagId, nameof(GetRunAsync));

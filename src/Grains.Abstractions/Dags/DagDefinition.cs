@@ -28,6 +28,8 @@ public sealed record DagDefinition
     [Id(12)] public string SourceText { get; init; } = "";
     /// <summary>A short hash of the source text, so that a run can say which version it ran.</summary>
     [Id(13)] public string Version { get; init; } = "";
+    /// <summary>The DAG's monthly cost budget (<c>budget:</c>); null when it has none.</summary>
+    [Id(70)] public BudgetSettings? Budget { get; init; }
 
     public TaskDefinition? FindTask(string taskId)
     {
@@ -40,6 +42,17 @@ public sealed record DagDefinition
         }
         return null;
     }
+}
+
+/// <summary>
+/// <c>budget: { monthly_usd, pause_on_exceed }</c>: the DAG's attempts of a UTC calendar month may cost this much;
+/// <c>notify.on_budget</c> hears at 80 % and 100 %, and the schedule pauses at 100 % when asked to.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record BudgetSettings
+{
+    [Id(0)] public decimal MonthlyUsd { get; init; }
+    [Id(1)] public bool PauseOnExceed { get; init; }
 }
 
 [GenerateSerializer, Immutable]

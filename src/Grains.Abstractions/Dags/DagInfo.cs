@@ -20,4 +20,27 @@ public sealed record DagInfo
     [Id(8)] public int ActiveRuns { get; init; }
     [Id(9)] public int QueuedRuns { get; init; }
     [Id(10)] public bool Deleted { get; init; }
+    /// <summary>The month's spend against <c>budget:</c>; null when the DAG has no budget.</summary>
+    [Id(70)] public BudgetStatus? Budget { get; init; }
+}
+
+/// <summary>What a DAG with a budget has spent in its current (UTC) month, as of its last run's end.</summary>
+[GenerateSerializer, Immutable]
+public sealed record BudgetStatus
+{
+    [Id(0)] public decimal MonthlyUsd { get; init; }
+    [Id(1)] public bool PauseOnExceed { get; init; }
+    /// <summary><c>yyyy-MM</c>, UTC.</summary>
+    [Id(2)] public required string Month { get; init; }
+    /// <summary>The cost of the DAG's attempts that ended this month (priced ones; unpriced count nothing).</summary>
+    [Id(3)] public decimal SpentUsd { get; init; }
+    /// <summary>The thresholds (80, 100) notified this month.</summary>
+    [Id(4)] public ImmutableArray<int> Notified { get; init; } = [];
+    /// <summary>True when the budget paused the schedule this month.</summary>
+    [Id(5)] public bool PausedByBudget { get; init; }
+    /// <summary>When the spend was last summed.</summary>
+    [Id(6)] public DateTimeOffset? CheckedAt { get; init; }
+
+    /// <summary>Spent as a share of the budget, in percent (rounded to one decimal).</summary>
+    public decimal Percent => MonthlyUsd <= 0 ? 0 : Math.Round(SpentUsd * 100m / MonthlyUsd, 1);
 }

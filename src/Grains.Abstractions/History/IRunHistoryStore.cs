@@ -27,6 +27,9 @@ public interface IRunHistoryStore
     /// instance type and UTC day, from the cost projection (no journal is read).
     /// </summary>
     Task<ImmutableArray<CostCell>> SumCostsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
+
+    /// <summary>The priced cost of one DAG's attempts that ended in [<paramref name="from"/>, <paramref name="to"/>) (what a budget checks).</summary>
+    Task<decimal> SumDagCostAsync(string dagId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A run's place in a DAG's newest-first list: its logical date, then its id.</summary>

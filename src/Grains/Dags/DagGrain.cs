@@ -23,6 +23,14 @@ public sealed class DagState
     [Id(6)] public HashSet<string> ActiveRuns { get; set; } = new(StringComparer.Ordinal);
     [Id(7)] public List<string> QueuedRuns { get; set; } = [];
     [Id(8)] public List<RunSummary> RecentRuns { get; set; } = [];
+    /// <summary>The month (<c>yyyy-MM</c>, UTC) the budget fields below are about.</summary>
+    [Id(70)] public string? BudgetMonth { get; set; }
+    [Id(71)] public decimal BudgetSpentUsd { get; set; }
+    /// <summary>The thresholds (80, 100) already handed to <c>notify.on_budget</c> in <see cref="BudgetMonth"/>.</summary>
+    [Id(72)] public List<int> BudgetNotified { get; set; } = [];
+    /// <summary>The budget paused the schedule in <see cref="BudgetMonth"/> (once: a person who resumes it is not overruled).</summary>
+    [Id(73)] public bool BudgetPaused { get; set; }
+    [Id(74)] public DateTimeOffset? BudgetCheckedAt { get; set; }
 }
 
 /// <summary>
@@ -33,7 +41,8 @@ public sealed partial class DagGrain(
     [PersistentState("dag", StorageNames.Batchyard)] IPersistentState<DagState> store,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagGrain> logger,
-    IOptions<SchedulingOptions> scheduling) : Grain, IDagGrain, IRemindable
+    IOptions<SchedulingOptions> scheduling,
+    Batchyard.History.IRunHistoryStore history) : Grain, IDagGrain, IRemindable
 {
     /// <summary>The per-DAG reminder of earlier versions; schedule shards fire slots now.</summary>
     internal const string ScheduleReminder = "schedule";
@@ -62,6 +71,11 @@ public sealed partial class DagGrain(
         }
         await store.WriteStateAsync();
         await ArmScheduleAsync();
+        if (definition.Budget is not null)
+        {
+            // A new or lowered budget may be passed already.
+            await CheckBudgetAsync();
+        }
         await ReportAsync();
         LogApplied(DagId, definition.Version);
         return Info();
@@ -235,9 +249,104 @@ public sealed partial class DagGrain(
             await RunGrain(run.RunId).BeginAsync();
         }
         await AdmitQueuedRunsAsync();
+        if (run.State.IsFinal() && S.Definition?.Budget is not null)
+        {
+            await CheckBudgetAsync();
+        }
         // Not awaited: a busy DAG (a burst of triggers) must not wait on the list's row for every run change. The
         // DAG is known to the registry already; a lost row update is caught up by the next change.
         ReportSoon();
+    }
+
+    /// <summary>
+    /// Sums the DAG's cost this (UTC) month and hands <c>notify.on_budget</c> each threshold passed (80 %, 100 %)
+    /// once a month; at 100 % pauses the schedule when <c>pause_on_exceed</c> asks, once a month. The notification
+    /// is handed over before it is recorded, and its event id is the month and threshold, so a crash in between
+    /// hands the same notification again, which is one notification.
+    /// </summary>
+    private async Task CheckBudgetAsync()
+    {
+        if (S.Definition?.Budget is not { MonthlyUsd: > 0 } budget || S.Deleted)
+        {
+            return;
+        }
+        var now = time.GetUtcNow();
+        var monthStart = new DateTimeOffset(now.UtcDateTime.Year, now.UtcDateTime.Month, 1, 0, 0, 0, TimeSpan.Zero);
+        var month = monthStart.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        decimal spent;
+        try
+        {
+            spent = await history.SumDagCostAsync(DagId, monthStart, monthStart.AddMonths(1));
+        }
+        catch (Exception ex) when (TransientFaults.IsTransient(ex))
+        {
+            // The next run's end sums again.
+            LogBudgetUnknown(DagId, ex.Message);
+            return;
+        }
+        if (S.BudgetMonth != month)
+        {
+            S.BudgetMonth = month;
+            S.BudgetNotified.Clear();
+            S.BudgetPaused = false;
+        }
+        S.BudgetSpentUsd = spent;
+        S.BudgetCheckedAt = now;
+        var percent = spent * 100m / budget.MonthlyUsd;
+        foreach (var threshold in BudgetThresholds)
+        {
+            if (percent < threshold || S.BudgetNotified.Contains(threshold))
+            {
+                continue;
+            }
+            var pause = threshold == 100 && budget.PauseOnExceed && !S.BudgetPaused;
+            var notifiers = S.Definition.Notify.OnBudget;
+            if (!notifiers.IsEmpty)
+            {
+                await GrainFactory.GetGrain<INotificationGrain>($"{DagId}/{month}/on_budget/{threshold}")
+                    .SendAsync(BudgetNotification(month, threshold, spent, budget, notifiers, pause, now));
+            }
+            S.BudgetNotified.Add(threshold);
+            LogBudgetPassed(DagId, threshold, spent, budget.MonthlyUsd, month);
+            if (pause)
+            {
+                S.BudgetPaused = true;
+                if (!S.Paused)
+                {
+                    S.Paused = true;
+                    await store.WriteStateAsync();
+                    await DisarmScheduleAsync();
+                    ReportSoon();
+                }
+            }
+        }
+        await store.WriteStateAsync();
+    }
+
+    private static readonly int[] BudgetThresholds = [80, 100];
+
+    private NotificationRequest BudgetNotification(string month, int threshold, decimal spent, BudgetSettings budget, ImmutableArray<string> notifiers, bool pause, DateTimeOffset now)
+    {
+        var usd = spent.ToString("0.00", CultureInfo.InvariantCulture);
+        var limit = budget.MonthlyUsd.ToString("0.##", CultureInfo.InvariantCulture);
+        var text = threshold >= 100
+            ? $"Batchyard: {DagId} has spent ${usd} in {month}, over its monthly budget of ${limit}" + (pause ? "; its schedule is paused" : "")
+            : $"Batchyard: {DagId} has spent ${usd} in {month}, {threshold} % of its monthly budget of ${limit}";
+        return new NotificationRequest
+        {
+            EventId = $"{DagId}/{month}/on_budget/{threshold}",
+            Event = NotifyEvents.OnBudget,
+            DagId = DagId,
+            Notifiers = notifiers,
+            Text = text,
+            At = now,
+            Facts = ImmutableDictionary<string, string>.Empty
+                .Add("month", $"\"{month}\"")
+                .Add("threshold_percent", threshold.ToString(CultureInfo.InvariantCulture))
+                .Add("spent_usd", spent.ToString(CultureInfo.InvariantCulture))
+                .Add("monthly_usd", budget.MonthlyUsd.ToString(CultureInfo.InvariantCulture))
+                .Add("paused", pause ? "true" : "false"),
+        };
     }
 
     private void ReportSoon()
@@ -380,6 +489,16 @@ public sealed partial class DagGrain(
             ActiveRuns = S.ActiveRuns.Count,
             QueuedRuns = S.QueuedRuns.Count,
             Deleted = S.Deleted,
+            Budget = S.Definition?.Budget is { } budget ? new BudgetStatus
+            {
+                MonthlyUsd = budget.MonthlyUsd,
+                PauseOnExceed = budget.PauseOnExceed,
+                Month = S.BudgetMonth ?? time.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture),
+                SpentUsd = S.BudgetMonth == time.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture) ? S.BudgetSpentUsd : 0m,
+                Notified = S.BudgetMonth == time.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture) ? [.. S.BudgetNotified] : [],
+                PausedByBudget = S.BudgetPaused && S.Paused,
+                CheckedAt = S.BudgetCheckedAt,
+            } : null,
         };
     }
 
@@ -393,6 +512,12 @@ public sealed partial class DagGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}: a new file was refused ({Count} problem(s)); the last good version keeps running")]
     private partial void LogRefused(string dagId, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}: {Threshold} % of the budget passed: ${Spent} of ${Monthly} in {Month}")]
+    private partial void LogBudgetPassed(string dagId, int threshold, decimal spent, decimal monthly, string month);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}: the month's cost could not be summed for its budget ({Error}); the next run's end tries again")]
+    private partial void LogBudgetUnknown(string dagId, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: deleted")]
     private partial void LogDeleted(string dagId);

@@ -16,7 +16,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     private static readonly string[] TopKeys =
     [
         "id", "description", "owner", "tags", "schedule", "timezone", "catchup", "max_active_runs",
-        "params", "defaults", "notify", "flow", "tasks",
+        "params", "defaults", "notify", "flow", "tasks", "budget",
     ];
 
     private static readonly string[] TaskKeys =
@@ -32,6 +32,8 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
 
     /// <summary>The longest warm pool Batchyard asks for (issue 14: an hour; SageMaker itself allows more).</summary>
     public const int MaxKeepAliveSeconds = 3600;
+
+    private static readonly string[] BudgetKeys = ["monthly_usd", "pause_on_exceed"];
 
     private static readonly string[] NotifyKeys = ["on_failure", "on_success", "on_retry", "on_late", "on_budget"];
 
@@ -121,6 +123,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             MaxActiveRuns = maxActiveRuns,
             Params = Map(root.Find("params"), "params"),
             Notify = ReadNotify(root.Find("notify")),
+            Budget = ReadBudget(root.Find("budget")),
             Tasks = definitions,
             SourceFile = fileName,
             SourceText = text,
@@ -256,6 +259,29 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             OnRetry = Strings(notify.Find("on_retry"), "notify.on_retry", split: false),
             OnLate = Strings(notify.Find("on_late"), "notify.on_late", split: false),
             OnBudget = Strings(notify.Find("on_budget"), "notify.on_budget", split: false),
+        };
+    }
+
+    private BudgetSettings? ReadBudget(YamlEntry? entry)
+    {
+        if (MappingOf(entry, "budget") is not { } budget)
+        {
+            return null;
+        }
+        CheckKeys(budget, BudgetKeys, "budget");
+        var monthly = Number(budget.Find("monthly_usd"), "budget.monthly_usd");
+        if (budget.Find("monthly_usd") is null)
+        {
+            Report(budget.Line, "'budget' needs 'monthly_usd' (the month's budget in US dollars, e.g. monthly_usd: 500)");
+        }
+        else if (monthly is { } m && (m <= 0 || m > 1e12))
+        {
+            Report(budget.Find("monthly_usd")!.Value.Line, $"'budget.monthly_usd' must be more than 0, found {m.ToString(CultureInfo.InvariantCulture)}");
+        }
+        return new BudgetSettings
+        {
+            MonthlyUsd = monthly is { } usd && usd > 0 && usd <= 1e12 ? Math.Round((decimal)usd, 2) : 0m,
+            PauseOnExceed = Bool(budget.Find("pause_on_exceed"), "budget.pause_on_exceed") ?? false,
         };
     }
 

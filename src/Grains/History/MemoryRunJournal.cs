@@ -120,6 +120,16 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
         }
     }
 
+    /// <inheritdoc />
+    public Task<decimal> SumDagCostAsync(string dagId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(_costs.Where(r => r.Key.DagId == dagId).SelectMany(r => r.Value.Values)
+                .Where(c => c.EndedAt >= from && c.EndedAt < to).Sum(c => c.Usd ?? 0m));
+        }
+    }
+
     private void ProjectCost(CostEntry cost)
     {
         var key = (cost.DagId, cost.RunId);

@@ -104,6 +104,9 @@ public sealed record DagView(
     int QueuedRuns,
     ImmutableArray<string> LoadErrors)
 {
+    /// <summary>The month's spend against <c>budget:</c>; absent when the DAG has none.</summary>
+    public BudgetStatus? Budget { get; init; }
+
     public static DagView From(DagInfo info, DagDefinition dag, ImmutableArray<DateTimeOffset> nextRuns) => new(
         info.DagId,
         info.Paused,
@@ -126,7 +129,10 @@ public sealed record DagView(
         info.RecentRuns,
         info.ActiveRuns,
         info.QueuedRuns,
-        info.LoadErrors);
+        info.LoadErrors)
+    {
+        Budget = info.Budget,
+    };
 }
 
 /// <summary>A task of a DAG as the API shows it (durations in DAG-file form).</summary>

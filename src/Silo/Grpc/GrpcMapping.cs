@@ -72,6 +72,19 @@ internal static class GrpcMapping
         message.Edges.AddRange(dag.Edges.Select(e => new Proto.Edge { From = e.From, To = e.To }));
         message.RecentRuns.AddRange(dag.RecentRuns.Select(ToProto));
         message.LoadErrors.AddRange(dag.LoadErrors);
+        if (dag.Budget is { } budget)
+        {
+            message.Budget = new Proto.DagBudget
+            {
+                MonthlyUsd = (double)budget.MonthlyUsd,
+                PauseOnExceed = budget.PauseOnExceed,
+                Month = budget.Month,
+                SpentUsd = (double)budget.SpentUsd,
+                Percent = (double)budget.Percent,
+                PausedByBudget = budget.PausedByBudget,
+            };
+            message.Budget.Notified.AddRange(budget.Notified);
+        }
         return message;
     }
 

@@ -85,6 +85,18 @@ public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJou
         return cells.ToImmutable();
     }
 
+    /// <inheritdoc />
+    public async Task<decimal> SumDagCostAsync(string dagId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        // The primary key leads with dag_id: one DAG's rows, then the range.
+        await using var command = dataSource.CreateCommand(
+            "SELECT coalesce(sum(usd), 0) FROM batchyard_attempt_costs WHERE dag_id = $1 AND ended_at >= $2 AND ended_at < $3");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = dagId });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = from.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = to.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return (decimal)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
     private static async Task<ImmutableArray<RunSummary>> ReadSummariesAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
         var runs = ImmutableArray.CreateBuilder<RunSummary>();
