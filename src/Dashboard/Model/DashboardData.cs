@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Batchyard.Access;
+using Batchyard.Costs;
 using Batchyard.Dags;
 using Batchyard.Dashboard.Hosting;
 using Batchyard.Grains;
@@ -17,6 +18,25 @@ namespace Batchyard.Dashboard.Model;
 /// </summary>
 public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history, IAttemptLogStore logs, DashboardCaller callers, AuditTrail audit)
 {
+    /// <summary>
+    /// One UTC month's costs grouped as asked, only <paramref name="dagId"/>'s when given, as the caller may see them
+    /// (the cost projection is read, never a journal), with the running sum by day and that DAG's budget.
+    /// </summary>
+    public async Task<CostsView> CostsAsync(DateTimeOffset monthStart, CostGrouping grouping, string? dagId, DateTimeOffset now)
+    {
+        var caller = await CallerAsync();
+        var page = await grains.GetGrain<IDagRegistryGrain>(0).QueryAsync(new DagQuery { VisibleTags = caller.IsTagLimited ? caller.Tags : [] });
+        var dags = page.Items.ToDictionary(d => d.DagId, d => new CostDag(d.Owner, d.Tags), StringComparer.Ordinal);
+        var end = monthStart.AddMonths(1);
+        var cells = await history.SumCostsAsync(monthStart, end);
+        bool Sees(string id) => (!caller.IsTagLimited || dags.ContainsKey(id)) && (string.IsNullOrEmpty(dagId) || id == dagId);
+        var groups = CostReports.Build(cells, grouping, monthStart, end, dags, Sees);
+        var byDay = CostReports.Build(cells, CostGrouping.Day, monthStart, end, dags, Sees);
+        var (days, running) = CostsView.RunningSum(byDay, monthStart, now);
+        var budget = string.IsNullOrEmpty(dagId) ? null : (await GetDagAsync(dagId))?.Budget;
+        return new CostsView(CostsView.MonthOf(monthStart), groups, days, running, budget);
+    }
+
     /// <summary>A page of the DAGs matching <paramref name="query"/>, by id, with counts over every DAG the caller sees (filtered by the registry, no DAG grain is called).</summary>
     public async Task<DagPage> QueryDagsAsync(DagQuery query)
     {

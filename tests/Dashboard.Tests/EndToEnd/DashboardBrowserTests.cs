@@ -129,6 +129,35 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
     }
 
     [Fact]
+    public async Task CostsPage_GroupsTheMonthsAttemptsByDag_AndOneDagByDayBesideItsBudget()
+    {
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+        var run = await grains.GetGrain<IDagGrain>("billed").TriggerAsync(new TriggerRequest());
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await grains.GetGrain<IDagRunGrain>(RunKeys.Run("billed", run.RunId)).GetAsync())?.State.IsFinal() != true && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        var page = await host.OpenAsync("costs?by=dag");
+        var row = page.Locator("[data-testid=costs-table] tr", new() { Has = page.Locator("[data-testid=costs-key]", new() { HasText = "billed" }) });
+        await Expect(row).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-testid=costs-total]")).ToContainTextAsync(DateTimeOffset.UtcNow.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture));
+        await DashboardHost.ScreenshotAsync(page, "10-costs");
+
+        // A DAG's row leads to its month by day, with its budget as a line beside the running sum.
+        await row.Locator("a").ClickAsync();
+        await page.WaitForURLAsync(new Regex("costs\\?month=.*&by=day&dag=billed$"));
+        await Expect(page.Locator("[data-testid=costs-budget]")).ToContainTextAsync("Budget $100 a month");
+        await Expect(page.Locator("[data-testid=costs-chart]")).ToHaveAttributeAsync("data-budget-line", "true");
+        await Expect(page.Locator("[data-testid=costs-chart]")).ToHaveAttributeAsync("data-points", DateTimeOffset.UtcNow.Day.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Expect(page.Locator("[data-testid=costs-key]").First).ToContainTextAsync(DateTimeOffset.UtcNow.ToString("yyyy-MM-", System.Globalization.CultureInfo.InvariantCulture));
+
+        var dagPage = await host.OpenAsync("dags/billed");
+        await Expect(dagPage.Locator("[data-testid=dag-budget]")).ToContainTextAsync("of $100 this month");
+    }
+
+    [Fact]
     public async Task DagList_PauseToggle_StopsTheSchedule()
     {
         var page = await host.OpenAsync("");

@@ -23,6 +23,17 @@ public static class TestDags
               second:
                 command: [sh, -c, 'echo "second done"']
             """),
+        ("billed.yaml", """
+            id: billed
+            description: One quick step under a monthly budget
+            owner: finance
+            tags: [costs]
+            budget: { monthly_usd: 100 }
+            tasks:
+              step:
+                backend: local
+                command: [sh, -c, 'echo billed']
+            """),
         ("slow.yaml", """
             id: slow
             description: Runs until cancelled
