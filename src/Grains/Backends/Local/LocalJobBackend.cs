@@ -569,13 +569,12 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         var (process, cgroup) = job.Running;
         try
         {
+            // The job's own process first: just after its start it may not have joined its cgroup yet, and a cgroup
+            // emptied before it joins would let it run on. Then whatever the cgroup holds (its forks).
+            process?.Kill(entireProcessTree: true);
             if (cgroup is not null)
             {
                 await cgroup.KillAllAsync(CancellationToken.None);
-            }
-            else
-            {
-                process?.Kill(entireProcessTree: true);
             }
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or Win32Exception)

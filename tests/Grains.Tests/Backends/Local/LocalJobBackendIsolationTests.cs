@@ -121,6 +121,28 @@ public sealed class LocalJobBackendIsolationTests
     }
 
     [Fact]
+    public async Task StopAsync_RightAsTheJobStarts_StopsIt_EvenBeforeItJoinedItsCgroup()
+    {
+        await using var backend = NewBackend();
+        RequireCgroup(backend);
+        // A stop that comes the moment the job is running may find the child still on its way into its cgroup; it
+        // must be stopped all the same (it used to run on, and the stop waited for it forever).
+        for (var i = 0; i < 5; i++)
+        {
+            var log = new RecordingLog();
+            var request = Request(["sh", "-c", "sleep 300"], log);
+            var running = await backend.SubmitAsync(request, CancellationToken.None);
+            Assert.Equal(JobState.Running, running.State);
+
+            await backend.StopAsync(request.Job, CancellationToken.None).WaitAsync(Patience);
+            var final = await CurrentAsync(backend, request.Job, log);
+
+            Assert.Equal(JobState.Stopped, final.State);
+            Assert.True(ProcessGone(int.Parse(running.Details["pid"], CultureInfo.InvariantCulture)), "the job's process still runs after the stop");
+        }
+    }
+
+    [Fact]
     public async Task Timeout_KillsTheJob_AsTimedOut()
     {
         await using var backend = NewBackend();
