@@ -384,6 +384,12 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         {
             Report(Field("timeout")!.Value.Line, "'timeout' must be longer than 0s");
         }
+        var pool = Str(Field("pool"), "pool") ?? "default";
+        if (pool.StartsWith(Pools.PoolSettings.QuotaPrefix, StringComparison.Ordinal))
+        {
+            // Quotas are pools named quota:TYPE (Batchyard:Quotas:TYPE); a task holds them through its instance type.
+            Report(Field("pool")!.Value.Line, $"pool '{pool}' may not start with '{Pools.PoolSettings.QuotaPrefix}': that names an instance quota (Batchyard:Quotas:TYPE), which a task takes through resources.instance_type");
+        }
 
         return new TaskDefinition
         {
@@ -401,7 +407,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             RetryBackoff = backoff,
             MaxRetryDelay = Duration(Field("max_retry_delay"), "max_retry_delay"),
             Timeout = timeout,
-            Pool = Str(Field("pool"), "pool") ?? "default",
+            Pool = pool,
             TriggerRule = ReadTriggerRule(Field("trigger_rule")),
             Inputs = Channels(Field("inputs"), "inputs"),
             Outputs = Channels(Field("outputs"), "outputs"),

@@ -16,6 +16,16 @@ public class MalformedInputTests
     }
 
     [Fact]
+    public void Parse_APoolNamedLikeAQuota_IsAProblemOnItsLine()
+    {
+        var result = DagParser.Parse("pool.yaml", "tasks:\n  a:\n    command: [true]\n    pool: \"quota:ml.g5.xlarge\"\n", TestBackends.Catalog, "pool");
+
+        var problem = Assert.Single(result.Problems);
+        Assert.Equal(4, problem.Line);
+        Assert.Contains("may not start with 'quota:'", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_EmptyAnchorAtEndOfFlowList_IsASyntaxProblem()
     {
         var result = DagParser.Parse("anchor.yaml", "tasks:\n  a:\n    command: [echo, a&\n", TestBackends.Catalog, "anchor");
