@@ -45,7 +45,7 @@ public sealed record DagDefinition
 }
 
 /// <summary>
-/// <c>budget: { monthly_usd, pause_on_exceed }</c>: the DAG's attempts of a UTC calendar month may cost this much;
+/// <c>budget: { monthly_usd, pause_on_exceed }</c>: the DAG's attempts of a calendar month (in its time zone) may cost this much;
 /// <c>notify.on_budget</c> hears at 80 % and 100 %, and the schedule pauses at 100 % when asked to.
 /// </summary>
 [GenerateSerializer, Immutable]

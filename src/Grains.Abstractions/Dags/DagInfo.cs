@@ -24,13 +24,13 @@ public sealed record DagInfo
     [Id(70)] public BudgetStatus? Budget { get; init; }
 }
 
-/// <summary>What a DAG with a budget has spent in its current (UTC) month, as of its last run's end.</summary>
+/// <summary>What a DAG with a budget has spent in its current calendar month (in the DAG's time zone), as of its last run's end.</summary>
 [GenerateSerializer, Immutable]
 public sealed record BudgetStatus
 {
     [Id(0)] public decimal MonthlyUsd { get; init; }
     [Id(1)] public bool PauseOnExceed { get; init; }
-    /// <summary><c>yyyy-MM</c>, UTC.</summary>
+    /// <summary><c>yyyy-MM</c>, in the DAG's time zone.</summary>
     [Id(2)] public required string Month { get; init; }
     /// <summary>The cost of the DAG's attempts that ended this month (priced ones; unpriced count nothing).</summary>
     [Id(3)] public decimal SpentUsd { get; init; }

@@ -23,7 +23,7 @@ public sealed class DagState
     [Id(6)] public HashSet<string> ActiveRuns { get; set; } = new(StringComparer.Ordinal);
     [Id(7)] public List<string> QueuedRuns { get; set; } = [];
     [Id(8)] public List<RunSummary> RecentRuns { get; set; } = [];
-    /// <summary>The month (<c>yyyy-MM</c>, UTC) the budget fields below are about.</summary>
+    /// <summary>The month (<c>yyyy-MM</c>, in the DAG's time zone) the budget fields below are about.</summary>
     [Id(70)] public string? BudgetMonth { get; set; }
     [Id(71)] public decimal BudgetSpentUsd { get; set; }
     /// <summary>The thresholds (80, 100) already handed to <c>notify.on_budget</c> in <see cref="BudgetMonth"/>.</summary>
@@ -259,7 +259,7 @@ public sealed partial class DagGrain(
     }
 
     /// <summary>
-    /// Sums the DAG's cost this (UTC) month and hands <c>notify.on_budget</c> each threshold passed (80 %, 100 %)
+    /// Sums the DAG's cost this calendar month (in its time zone) and hands <c>notify.on_budget</c> each threshold passed (80 %, 100 %)
     /// once a month; at 100 % pauses the schedule when <c>pause_on_exceed</c> asks, once a month. The notification
     /// is handed over before it is recorded, and its event id is the month and threshold, so a crash in between
     /// hands the same notification again, which is one notification.
@@ -271,12 +271,11 @@ public sealed partial class DagGrain(
             return;
         }
         var now = time.GetUtcNow();
-        var monthStart = new DateTimeOffset(now.UtcDateTime.Year, now.UtcDateTime.Month, 1, 0, 0, 0, TimeSpan.Zero);
-        var month = monthStart.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        var (month, monthStart, monthEnd) = BudgetMonthOf(now);
         decimal spent;
         try
         {
-            spent = await history.SumDagCostAsync(DagId, monthStart, monthStart.AddMonths(1));
+            spent = await history.SumDagCostAsync(DagId, monthStart, monthEnd);
         }
         catch (Exception ex) when (TransientFaults.IsTransient(ex))
         {
@@ -324,6 +323,31 @@ public sealed partial class DagGrain(
     }
 
     private static readonly int[] BudgetThresholds = [80, 100];
+
+    /// <summary>The calendar month of <paramref name="at"/> in the DAG's time zone (<c>yyyy-MM</c>) and its bounds as instants.</summary>
+    private (string Month, DateTimeOffset Start, DateTimeOffset End) BudgetMonthOf(DateTimeOffset at)
+    {
+        var zone = Zone();
+        var local = TimeZoneInfo.ConvertTime(at, zone);
+        var first = new DateTime(local.Year, local.Month, 1, 0, 0, 0, DateTimeKind.Unspecified);
+        return (first.ToString("yyyy-MM", CultureInfo.InvariantCulture), Instant(first, zone), Instant(first.AddMonths(1), zone));
+    }
+
+    /// <summary>A wall-clock time of the zone as an instant (midnight on the 1st is never skipped by a DST change in practice; if it were, the later offset).</summary>
+    private static DateTimeOffset Instant(DateTime wall, TimeZoneInfo zone) =>
+        new(wall, zone.IsInvalidTime(wall) ? zone.GetUtcOffset(wall.AddHours(1)) : zone.GetUtcOffset(wall));
+
+    private TimeZoneInfo Zone()
+    {
+        try
+        {
+            return TimeZoneInfo.FindSystemTimeZoneById(S.Definition?.Timezone ?? "UTC");
+        }
+        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            return TimeZoneInfo.Utc;
+        }
+    }
 
     private NotificationRequest BudgetNotification(string month, int threshold, decimal spent, BudgetSettings budget, ImmutableArray<string> notifiers, bool pause, DateTimeOffset now)
     {
@@ -493,9 +517,9 @@ public sealed partial class DagGrain(
             {
                 MonthlyUsd = budget.MonthlyUsd,
                 PauseOnExceed = budget.PauseOnExceed,
-                Month = S.BudgetMonth ?? time.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture),
-                SpentUsd = S.BudgetMonth == time.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture) ? S.BudgetSpentUsd : 0m,
-                Notified = S.BudgetMonth == time.GetUtcNow().ToString("yyyy-MM", CultureInfo.InvariantCulture) ? [.. S.BudgetNotified] : [],
+                Month = BudgetMonthOf(time.GetUtcNow()).Month,
+                SpentUsd = S.BudgetMonth == BudgetMonthOf(time.GetUtcNow()).Month ? S.BudgetSpentUsd : 0m,
+                Notified = S.BudgetMonth == BudgetMonthOf(time.GetUtcNow()).Month ? [.. S.BudgetNotified] : [],
                 PausedByBudget = S.BudgetPaused && S.Paused,
                 CheckedAt = S.BudgetCheckedAt,
             } : null,

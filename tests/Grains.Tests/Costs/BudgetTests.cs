@@ -99,3 +99,38 @@ public sealed class BudgetTests(ClusterFixture fx) : IClassFixture<ClusterFixtur
         Assert.Contains(missing.Problems, p => p.ToString().Contains("needs 'monthly_usd'", StringComparison.Ordinal));
     }
 }
+
+/// <summary>A budget's month is the DAG's calendar month, in its time zone.</summary>
+public sealed class BudgetTimeZoneTests(ClusterFixture fx) : IClassFixture<ClusterFixture>
+{
+    [Fact]
+    public async Task AnAttemptEndingOnTheFirstInTokyo_CountsInTokyosNewMonth_ThoughItIsStillTheLastDayInUtc()
+    {
+        // 15:30 UTC on 30 April is 00:30 on 1 May in Tokyo.
+        fx.Time.SetUtcNow(new DateTimeOffset(2026, 4, 30, 15, 30, 0, TimeSpan.Zero));
+        var dag = fx.Dag("tokyo-budget");
+        await dag.ApplyAsync(Dag("tokyo-budget", Task("train", "bill 3600")) with
+        {
+            Timezone = "Asia/Tokyo",
+            Budget = new BudgetSettings { MonthlyUsd = 1m },
+        });
+        var run = await dag.TriggerAsync(new TriggerRequest());
+        await fx.WaitForRunEndAsync("tokyo-budget", run.RunId);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        BudgetStatus? budget;
+        do
+        {
+            budget = (await dag.GetAsync())!.Budget;
+            if (budget?.SpentUsd > 0)
+            {
+                break;
+            }
+            await System.Threading.Tasks.Task.Delay(10);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        Assert.Equal("2026-05", budget!.Month);
+        Assert.Equal(0.23m, budget.SpentUsd);
+    }
+}
