@@ -28,6 +28,8 @@ public sealed record DagDefinition
     [Id(12)] public string SourceText { get; init; } = "";
     /// <summary>A short hash of the source text, so that a run can say which version it ran.</summary>
     [Id(13)] public string Version { get; init; } = "";
+    /// <summary>Datasets (<c>on_datasets:</c>) whose updates start a <c>dataset</c> run once every one of them was updated.</summary>
+    [Id(60)] public ImmutableArray<string> OnDatasets { get; init; } = [];
 
     public TaskDefinition? FindTask(string taskId)
     {
@@ -107,6 +109,8 @@ public sealed record TaskDefinition
     [Id(23)] public string? OutputJson { get; init; }
     /// <summary>SageMaker Training: where spot training keeps its checkpoints (<c>CheckpointConfig.S3Uri</c>).</summary>
     [Id(30)] public string? CheckpointS3 { get; init; }
+    /// <summary>Datasets (<c>produces:</c>) a success of this task updates (a mapped task: once, when it succeeds as a whole).</summary>
+    [Id(60)] public ImmutableArray<string> Produces { get; init; } = [];
 }
 
 /// <summary>How a mapped task expands into task instances.</summary>
