@@ -11,7 +11,7 @@ public sealed record DatasetSource
     [Id(1)] public string? RunId { get; init; }
     [Id(2)] public string? TaskId { get; init; }
     /// <summary>An external event's <c>extra</c> object (JSON text); null for a task's update.</summary>
-    [Id(3)] public string? Extra { get; init; }
+    [Id(3), System.Text.Json.Serialization.JsonConverter(typeof(Batchyard.Runs.RawJsonTextConverter))] public string? Extra { get; init; }
     /// <summary>The key name of whoever posted an external event.</summary>
     [Id(4)] public string? PostedBy { get; init; }
 
