@@ -102,7 +102,9 @@ public sealed record DagView(
     ImmutableArray<RunSummary> RecentRuns,
     int ActiveRuns,
     int QueuedRuns,
-    ImmutableArray<string> LoadErrors)
+    ImmutableArray<string> LoadErrors,
+    ImmutableArray<string> OnDatasets = default,
+    ImmutableArray<string> Warnings = default)
 {
     public static DagView From(DagInfo info, DagDefinition dag, ImmutableArray<DateTimeOffset> nextRuns) => new(
         info.DagId,
@@ -126,7 +128,9 @@ public sealed record DagView(
         info.RecentRuns,
         info.ActiveRuns,
         info.QueuedRuns,
-        info.LoadErrors);
+        info.LoadErrors,
+        dag.OnDatasets.IsDefault ? [] : dag.OnDatasets,
+        info.Warnings.IsDefault ? [] : info.Warnings);
 }
 
 /// <summary>A task of a DAG as the API shows it (durations in DAG-file form).</summary>
@@ -144,7 +148,8 @@ public sealed record TaskView(
     string? Image,
     ImmutableArray<string> Command,
     ImmutableArray<string> Args,
-    TaskResources Resources)
+    TaskResources Resources,
+    ImmutableArray<string> Produces = default)
 {
     public static TaskView From(TaskDefinition task) => new(
         task.TaskId,
@@ -160,7 +165,8 @@ public sealed record TaskView(
         task.Image,
         task.Command,
         task.Args,
-        task.Resources);
+        task.Resources,
+        task.Produces.IsDefault ? [] : task.Produces);
 }
 
 public sealed record EdgeView(string From, string To);
