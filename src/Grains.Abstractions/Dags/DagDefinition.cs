@@ -30,6 +30,8 @@ public sealed record DagDefinition
     [Id(13)] public string Version { get; init; } = "";
     /// <summary>The DAG's monthly cost budget (<c>budget:</c>); null when it has none.</summary>
     [Id(70)] public BudgetSettings? Budget { get; init; }
+    /// <summary>Datasets (<c>on_datasets:</c>) whose updates start a <c>dataset</c> run once every one of them was updated.</summary>
+    [Id(60)] public ImmutableArray<string> OnDatasets { get; init; } = [];
 
     public TaskDefinition? FindTask(string taskId)
     {
@@ -120,6 +122,8 @@ public sealed record TaskDefinition
     [Id(23)] public string? OutputJson { get; init; }
     /// <summary>SageMaker Training: where spot training keeps its checkpoints (<c>CheckpointConfig.S3Uri</c>).</summary>
     [Id(30)] public string? CheckpointS3 { get; init; }
+    /// <summary>Datasets (<c>produces:</c>) a success of this task updates (a mapped task: once, when it succeeds as a whole).</summary>
+    [Id(60)] public ImmutableArray<string> Produces { get; init; } = [];
 }
 
 /// <summary>How a mapped task expands into task instances.</summary>

@@ -20,6 +20,10 @@ public sealed record DagInfo
     [Id(8)] public int ActiveRuns { get; init; }
     [Id(9)] public int QueuedRuns { get; init; }
     [Id(10)] public bool Deleted { get; init; }
+    /// <summary>Load warnings: datasets this DAG consumes that no task produces (as of when it was applied).</summary>
+    [Id(60)] public ImmutableArray<string> Warnings { get; init; } = [];
+    /// <summary>The consumed datasets that have an update waiting for the others (the next dataset run's half-made trigger).</summary>
+    [Id(61)] public ImmutableArray<Batchyard.Datasets.DatasetUpdate> PendingDatasets { get; init; } = [];
     /// <summary>The month's spend against <c>budget:</c>; null when the DAG has no budget.</summary>
     [Id(70)] public BudgetStatus? Budget { get; init; }
 }

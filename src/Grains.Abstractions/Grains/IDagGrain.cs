@@ -45,6 +45,12 @@ public interface IDagGrain : IGrainWithStringKey
     /// <summary>A run of this DAG changed state; called by the run grain, which repeats it until this call succeeds.</summary>
     Task OnRunChangedAsync(RunSummary run);
 
+    /// <summary>
+    /// A dataset this DAG consumes was updated; called by the dataset grain, which repeats it until this call
+    /// succeeds. Starts a <c>dataset</c> run once every consumed dataset has an unconsumed update.
+    /// </summary>
+    Task OnDatasetUpdatedAsync(Batchyard.Datasets.DatasetUpdate update);
+
     /// <summary>The DAG as a list shows it, or null when it does not exist (a read: it never waits behind a write).</summary>
     [AlwaysInterleave]
     Task<DagSummary?> GetSummaryAsync();

@@ -18,9 +18,14 @@ public sealed record RunStart
     [Id(5)] public bool StartNow { get; init; } = true;
     /// <summary>The key name of a manual trigger, or <see cref="RunStart.Schedule"/>.</summary>
     [Id(6)] public string? TriggeredBy { get; init; }
+    /// <summary>A <c>dataset</c> run: the updates that started it.</summary>
+    [Id(60)] public ImmutableArray<Batchyard.Datasets.DatasetUpdate> TriggeringDatasets { get; init; } = [];
 
     /// <summary>The <c>triggeredBy</c> of the runs the cron schedule makes.</summary>
     public const string Schedule = "schedule";
+
+    /// <summary>The <c>triggeredBy</c> of the runs dataset updates make.</summary>
+    public const string Datasets = "datasets";
 }
 
 /// <summary>One DAG run, keyed <c>{dagId}/{runId}</c>: starts each task when its upstream allows it.</summary>

@@ -39,6 +39,8 @@ public static class AuditActions
     public const string Trigger = "trigger";
     public const string Cancel = "cancel";
     public const string Clear = "clear";
+    /// <summary>An external update of a dataset (target <c>dataset:NAME</c>, run: the update's sequence number).</summary>
+    public const string DatasetEvent = "dataset_event";
 }
 
 /// <summary>The outcomes of an <see cref="AuditEntry"/>.</summary>

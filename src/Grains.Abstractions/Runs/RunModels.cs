@@ -91,6 +91,8 @@ public sealed record RunDetails
     [Id(11)] public string? TriggeredBy { get; init; }
     /// <summary>What the run cost so far: the sum of its attempts' priced costs; null when none is priced.</summary>
     [Id(12)] public decimal? CostUsd { get; init; }
+    /// <summary>A <c>dataset</c> run: the updates that started it (<c>{{ triggering_datasets }}</c>).</summary>
+    [Id(60)] public ImmutableArray<Batchyard.Datasets.DatasetUpdate> TriggeringDatasets { get; init; } = [];
 
     /// <summary>The sum of the priced costs of every attempt of <paramref name="tasks"/>.</summary>
     public static decimal? SumCost(IEnumerable<TaskInstanceDetails> tasks) => AttemptCost.Sum(tasks.SelectMany(t => t.Attempts).Select(a => a.Cost));

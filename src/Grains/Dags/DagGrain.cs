@@ -31,6 +31,12 @@ public sealed class DagState
     /// <summary>The budget paused the schedule in <see cref="BudgetMonth"/> (once: a person who resumes it is not overruled).</summary>
     [Id(73)] public bool BudgetPaused { get; set; }
     [Id(74)] public DateTimeOffset? BudgetCheckedAt { get; set; }
+    /// <summary>Per consumed dataset, its newest update not yet consumed by a dataset run.</summary>
+    [Id(60)] public Dictionary<string, Batchyard.Datasets.DatasetUpdate> DatasetPending { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Per consumed dataset, the sequence number of the newest update a dataset run consumed.</summary>
+    [Id(61)] public Dictionary<string, long> DatasetConsumed { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>The datasets this DAG told that it produces or consumes them (to untell when that changes).</summary>
+    [Id(62)] public HashSet<string> DatasetLinks { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -64,6 +70,7 @@ public sealed partial class DagGrain(
         S.Deleted = false;
         S.LoadErrors = [];
         S.UpdatedAt = now;
+        await LinkDatasetsAsync(definition);
         if (wasDeleted || S.LastSlot is null)
         {
             // Scheduling starts now: a new DAG has no missed slots to catch up on.
@@ -78,7 +85,8 @@ public sealed partial class DagGrain(
         }
         await ReportAsync();
         LogApplied(DagId, definition.Version);
-        return Info();
+        await WarnOfUnproducedDatasetsAsync();
+        return await InfoWithWarningsAsync();
     }
 
     public async Task RecordRefusedAsync(ImmutableArray<string> problems)
@@ -104,6 +112,7 @@ public sealed partial class DagGrain(
         S.Deleted = true;
         S.Definition = null;
         S.LoadErrors = [];
+        await LinkDatasetsAsync(null);
         var queued = S.QueuedRuns.ToList();
         S.QueuedRuns.Clear();
         await store.WriteStateAsync();
@@ -114,7 +123,7 @@ public sealed partial class DagGrain(
         LogDeleted(DagId);
     }
 
-    public Task<DagInfo?> GetAsync() => Task.FromResult(Exists ? Info() : null);
+    public async Task<DagInfo?> GetAsync() => Exists ? await InfoWithWarningsAsync() : null;
 
     public async Task<DagInfo> SetPausedAsync(bool paused)
     {
@@ -131,6 +140,8 @@ public sealed partial class DagGrain(
             {
                 // Missed slots are created now (catchup) or only the newest one is (no catchup).
                 await EvaluateScheduleAsync();
+                // Updates queued up while paused: a dataset run starts now when they are complete.
+                await ConsumeDatasetsAsync();
             }
             await ReportAsync();
         }
@@ -404,7 +415,7 @@ public sealed partial class DagGrain(
         }
     }
 
-    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, string? triggeredBy, DateTimeOffset? firedSlot = null)
+    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, string? triggeredBy, DateTimeOffset? firedSlot = null, ImmutableArray<Batchyard.Datasets.DatasetUpdate> triggering = default)
     {
         // The active and queued runs are what the runs told this grain: each run tells of every state change
         // and repeats it from its own reminder until it is heard, so nothing here needs checking against them.
@@ -419,6 +430,7 @@ public sealed partial class DagGrain(
             RunType = runType,
             StartNow = startNow,
             TriggeredBy = triggeredBy,
+            TriggeringDatasets = triggering.IsDefault ? [] : triggering,
         });
         var existed = run is null;
         // Tracked once it exists: a crash before this write loses nothing, since the run tells of itself.
@@ -435,6 +447,12 @@ public sealed partial class DagGrain(
         {
             // Only once the slot's run exists: a crash before this write fires the slot again, which finds it.
             S.LastSlot = slot;
+        }
+        if (!triggering.IsDefaultOrEmpty)
+        {
+            // Consumed in the write that tracks the run, only once it exists: a crash before this write hears
+            // the updates again and finds the run by its id.
+            MarkConsumed(triggering);
         }
         await store.WriteStateAsync();
         if (existed)
@@ -523,12 +541,13 @@ public sealed partial class DagGrain(
                 PausedByBudget = S.BudgetPaused && S.Paused,
                 CheckedAt = S.BudgetCheckedAt,
             } : null,
+            PendingDatasets = [.. S.DatasetPending.Values.OrderBy(u => u.Dataset, StringComparer.Ordinal)],
         };
     }
 
     private static DateTimeOffset Later(DateTimeOffset? a, DateTimeOffset b) => a is { } x && x > b ? x : b;
 
-    private static string Stamp(DateTimeOffset at) =>
+    internal static string Stamp(DateTimeOffset at) =>
         at.UtcDateTime.ToString(at.Millisecond == 0 ? "yyyy-MM-ddTHH:mm:ssZ" : "yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: applied version {Version}")]

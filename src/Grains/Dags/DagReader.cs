@@ -16,14 +16,14 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     private static readonly string[] TopKeys =
     [
         "id", "description", "owner", "tags", "schedule", "timezone", "catchup", "max_active_runs",
-        "params", "defaults", "notify", "flow", "tasks", "budget",
+        "params", "defaults", "notify", "flow", "tasks", "budget", "on_datasets",
     ];
 
     private static readonly string[] TaskKeys =
     [
         "backend", "image", "command", "args", "env", "working_dir", "resources", "retries", "retry_delay",
         "retry_backoff", "max_retry_delay", "timeout", "pool", "trigger_rule", "depends_on", "inputs", "outputs",
-        "hyperparameters", "output_path", "map", "when", "output_json", "checkpoint_s3",
+        "hyperparameters", "output_path", "map", "when", "output_json", "checkpoint_s3", "produces",
     ];
 
     private static readonly string[] MapKeys = ["over", "max_active"];
@@ -124,6 +124,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             Params = Map(root.Find("params"), "params"),
             Notify = ReadNotify(root.Find("notify")),
             Budget = ReadBudget(root.Find("budget")),
+            OnDatasets = DatasetList(root.Find("on_datasets"), "on_datasets"),
             Tasks = definitions,
             SourceFile = fileName,
             SourceText = text,
@@ -297,7 +298,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             // Every task depending on the same task would include that task itself: always a cycle.
             Report(dependsOn.Key.Line, "'depends_on' cannot be set in 'defaults'; use it on tasks or use 'flow'");
         }
-        foreach (var own in new[] { "map", "when", "output_json" })
+        foreach (var own in new[] { "map", "when", "output_json", "produces" })
         {
             if (defaults.Find(own) is { } perTask)
             {
@@ -417,6 +418,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             When = Str(task.Find("when"), "when"),
             OutputJson = Str(task.Find("output_json"), "output_json"),
             CheckpointS3 = Str(Field("checkpoint_s3"), "checkpoint_s3"),
+            Produces = DatasetList(task.Find("produces"), "produces"),
         };
     }
 
@@ -888,6 +890,33 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             return [.. Word().Matches(scalar.Value).Select(m => m.Value)];
         }
         return [.. Items(entry, path).Select(item => item.Value)];
+    }
+
+    /// <summary>Dataset names (<c>produces:</c>, <c>on_datasets:</c>): a list of valid names, each once.</summary>
+    private ImmutableArray<string> DatasetList(YamlEntry? entry, string path)
+    {
+        if (entry?.Value is YamlScalar { IsNull: false } scalar)
+        {
+            Report(scalar.Line, $"'{path}' must be a list of dataset names, e.g. {path}: [{scalar.Value}]");
+            return [];
+        }
+        var names = ImmutableArray.CreateBuilder<string>();
+        foreach (var (line, name) in Items(entry, path))
+        {
+            if (!Batchyard.Datasets.DatasetNames.IsValid(name))
+            {
+                Report(line, $"bad dataset name '{name}' in '{path}' (lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 100)");
+            }
+            else if (names.Contains(name))
+            {
+                Report(line, $"dataset '{name}' is listed twice in '{path}'");
+            }
+            else
+            {
+                names.Add(name);
+            }
+        }
+        return names.ToImmutable();
     }
 
     /// <summary>The texts of a list (or of a single text), each with its line.</summary>

@@ -20,7 +20,8 @@ public sealed record TemplateContext(
     IReadOnlyDictionary<string, string> Params,
     string? Item = null,
     int? MapIndex = null,
-    IReadOnlyDictionary<string, string>? Outputs = null);
+    IReadOnlyDictionary<string, string>? Outputs = null,
+    string? TriggeringDatasets = null);
 
 /// <summary>What a task's templates may refer to, for the checks made when a DAG file is loaded.</summary>
 public sealed record TemplateScope(string TaskId, bool Mapped, IReadOnlySet<string> Ancestors, IReadOnlySet<string> Tasks);
@@ -50,7 +51,7 @@ public sealed class TemplateException : Exception
 public static partial class Templates
 {
     /// <summary>The variables a template may use, as listed in messages.</summary>
-    public const string KnownVariables = "logical_date, run_id, dag_id, task_id, attempt, params.NAME, tasks.ID.output.PATH, and in a mapped task item, item.KEY and map_index";
+    public const string KnownVariables = "logical_date, run_id, dag_id, task_id, attempt, params.NAME, tasks.ID.output.PATH, triggering_datasets (a JSON list; triggering_datasets.0.name …), and in a mapped task item, item.KEY and map_index";
 
     private const string ParamsPrefix = "params.";
     private const string TasksPrefix = "tasks.";
@@ -67,6 +68,10 @@ public static partial class Templates
 
     [GeneratedRegex(@"^item((?:\.[A-Za-z0-9_-]+)*)$")]
     private static partial Regex ItemReference();
+
+    // triggering_datasets, optionally followed by a path into the list of {name, seq, at, source}.
+    [GeneratedRegex(@"^triggering_datasets((?:\.[A-Za-z0-9_-]+)*)$")]
+    private static partial Regex TriggeringReference();
 
     public static string Render(string text, TemplateContext context)
     {
@@ -117,7 +122,7 @@ public static partial class Templates
     /// <summary>Why no run of this task could give <paramref name="name"/> a value; null when it can.</summary>
     internal static string? Problem(string name, TemplateScope scope)
     {
-        if (name is "logical_date" or "run_id" or "dag_id" or "task_id" or "attempt" || ParamName().IsMatch(name))
+        if (name is "logical_date" or "run_id" or "dag_id" or "task_id" or "attempt" || ParamName().IsMatch(name) || TriggeringReference().IsMatch(name))
         {
             return null;
         }
@@ -163,6 +168,11 @@ public static partial class Templates
             return context.Item is { } json
                 ? Json(json, item.Groups[1].Value, "{{ item }}")
                 : throw new TemplateException($"'{{{{ {name} }}}}' is only known in a mapped task");
+        }
+        if (TriggeringReference().Match(name) is { Success: true } triggering)
+        {
+            // Any run may name it: a run that no dataset started has an empty list.
+            return Json(context.TriggeringDatasets ?? "[]", triggering.Groups[1].Value, "{{ triggering_datasets }}");
         }
         if (OutputReference().Match(name) is { Success: true } output)
         {

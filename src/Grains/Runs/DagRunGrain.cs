@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using Batchyard.Backends;
 using Batchyard.Dags;
+using Batchyard.Datasets;
 using Batchyard.Events;
 using Batchyard.Grains;
 using Batchyard.History;
@@ -26,6 +27,8 @@ public sealed class DagRunState
     /// <summary>The run's root span (W3C traceparent): every span of the run, on any silo, is parented on it.</summary>
     [Id(7)] public string? TraceParent { get; set; }
     [Id(8)] public string? TriggeredBy { get; set; }
+    /// <summary>A <c>dataset</c> run: the updates that started it.</summary>
+    [Id(60)] public ImmutableArray<DatasetUpdate> TriggeringDatasets { get; set; } = [];
 }
 
 /// <summary>
@@ -157,6 +160,7 @@ public sealed partial class DagRunGrain(
         S.Params = start.Params;
         S.RunType = start.RunType;
         S.TriggeredBy = start.TriggeredBy;
+        S.TriggeringDatasets = start.TriggeringDatasets;
         S.QueuedAt = time.GetUtcNow();
         _runSpan = BatchyardTracing.StartRun(_dagId, _runId, start.RunType);
         S.TraceParent = BatchyardTracing.TraceParent(_runSpan);
@@ -334,6 +338,7 @@ public sealed partial class DagRunGrain(
             TellDagSoon();
             return;
         }
+        HandOverDatasetsAgain();
         foreach (var task in _tasks.Values.ToList())
         {
             foreach (var attempt in task.StopPending)
@@ -795,7 +800,7 @@ public sealed partial class DagRunGrain(
 
     /// <summary>The template values for work the run does itself (a condition, a map's list), with the outputs of <paramref name="outputTasks"/>.</summary>
     private TemplateContext ContextFor(FoldedTask task, TaskDefinition def, IEnumerable<string> outputTasks) =>
-        new(_dagId, _runId, def.TaskId, task.Attempts.Count + 1, S.LogicalDate, S.Params, null, null, OutputsOf(outputTasks));
+        new(_dagId, _runId, def.TaskId, task.Attempts.Count + 1, S.LogicalDate, S.Params, null, null, OutputsOf(outputTasks), TriggeringDatasetsJson());
 
     /// <summary>The outputs (JSON text) of tasks, by id: a mapped task's is the list of its instances' outputs; a task without one is left out.</summary>
     private ImmutableDictionary<string, string> OutputsOf(IEnumerable<string> taskIds)
@@ -1035,6 +1040,7 @@ public sealed partial class DagRunGrain(
         _due.Set(task);
         Contribute(task);
         _writer.Record(RunEventKinds.Task, task.Key, task.ToFact(touched), time.GetUtcNow());
+        HandOverDatasets(task);
         // Task changes reach live views in batches: one snapshot per moment, however many tasks changed in it.
         _publishTimer ??= this.RegisterGrainTimer(PublishSoonAsync, PublishDelay, Timeout.InfiniteTimeSpan);
     }
@@ -1181,6 +1187,7 @@ public sealed partial class DagRunGrain(
         Acknowledged = acknowledged,
         Item = task.Plan.MapIndex is { } index && _tasks.TryGetValue(task.Plan.TaskId, out var parent) && parent.MapItems is { } items && index < items.Length ? items[index] : null,
         Outputs = _outputRefs.TryGetValue(task.Plan.TaskId, out var refs) && refs.Length > 0 ? OutputsOf(refs) : ImmutableDictionary<string, string>.Empty,
+        TriggeringDatasets = TriggeringDatasetsJson(),
     };
 
     /// <summary>
@@ -1307,6 +1314,7 @@ public sealed partial class DagRunGrain(
         EndedAt = _endedAt,
         RunType = S.RunType,
         TriggeredBy = S.TriggeredBy,
+        TriggeringDatasets = S.TriggeringDatasets,
         DagVersion = S.Dag?.Version ?? "",
         Tasks = FoldedRun.Entries(_ordered, _tasks.Count),
         CostUsd = AttemptCost.Sum(_tasks.Values.SelectMany(t => t.Attempts).Select(a => a.Cost)),

@@ -19,10 +19,12 @@ public sealed record JobOrder
     [Id(5)] public string? Item { get; init; }
     /// <summary>The outputs (JSON text) of the upstream tasks the task's templates refer to, by task id.</summary>
     [Id(6)] public ImmutableDictionary<string, string> Outputs { get; init; } = ImmutableDictionary<string, string>.Empty;
+    /// <summary>A <c>dataset</c> run: <c>{{ triggering_datasets }}</c> (a JSON list); null for other runs.</summary>
+    [Id(60)] public string? TriggeringDatasets { get; init; }
 
     /// <summary>The values this attempt's templates render with.</summary>
     public TemplateContext Context() =>
-        new(Job.DagId, Job.RunId, Job.TaskId, Job.Attempt, LogicalDate, Params, Item, Job.MapIndex, Outputs);
+        new(Job.DagId, Job.RunId, Job.TaskId, Job.Attempt, LogicalDate, Params, Item, Job.MapIndex, Outputs, TriggeringDatasets);
 }
 
 /// <summary>What a supervisor tells its run: one fact about one attempt's job, sent once, safe to receive twice.</summary>

@@ -102,7 +102,9 @@ public sealed record DagView(
     ImmutableArray<RunSummary> RecentRuns,
     int ActiveRuns,
     int QueuedRuns,
-    ImmutableArray<string> LoadErrors)
+    ImmutableArray<string> LoadErrors,
+    ImmutableArray<string> OnDatasets = default,
+    ImmutableArray<string> Warnings = default)
 {
     /// <summary>The month's spend against <c>budget:</c>; absent when the DAG has none.</summary>
     public BudgetStatus? Budget { get; init; }
@@ -129,7 +131,9 @@ public sealed record DagView(
         info.RecentRuns,
         info.ActiveRuns,
         info.QueuedRuns,
-        info.LoadErrors)
+        info.LoadErrors,
+        dag.OnDatasets.IsDefault ? [] : dag.OnDatasets,
+        info.Warnings.IsDefault ? [] : info.Warnings)
     {
         Budget = info.Budget,
     };
@@ -150,7 +154,8 @@ public sealed record TaskView(
     string? Image,
     ImmutableArray<string> Command,
     ImmutableArray<string> Args,
-    TaskResources Resources)
+    TaskResources Resources,
+    ImmutableArray<string> Produces = default)
 {
     public static TaskView From(TaskDefinition task) => new(
         task.TaskId,
@@ -166,7 +171,8 @@ public sealed record TaskView(
         task.Image,
         task.Command,
         task.Args,
-        task.Resources);
+        task.Resources,
+        task.Produces.IsDefault ? [] : task.Produces);
 }
 
 public sealed record EdgeView(string From, string To);

@@ -20,6 +20,8 @@ public static class Cursors
     private const string DagKind = "dag";
     private const string RunKind = "run";
     private const string PoolKind = "pool";
+    private const string DatasetKind = "dataset";
+    private const string UpdateKind = "dataset-update";
 
     /// <summary>The cursor after the DAG <paramref name="dagId"/> (DAGs are listed by id).</summary>
     public static string AfterDag(string dagId) => Encode(DagKind, dagId);
@@ -37,6 +39,20 @@ public static class Cursors
     public static bool TryReadDag(string cursor, out string dagId) => TryReadName(cursor, DagKind, out dagId);
 
     public static bool TryReadPool(string cursor, out string name) => TryReadName(cursor, PoolKind, out name);
+
+    /// <summary>The cursor after the dataset <paramref name="name"/> (datasets are listed by name).</summary>
+    public static string AfterDataset(string name) => Encode(DatasetKind, name);
+
+    public static bool TryReadDataset(string cursor, out string name) => TryReadName(cursor, DatasetKind, out name);
+
+    /// <summary>The cursor after a dataset's update <paramref name="seq"/> (updates are listed newest first).</summary>
+    public static string AfterUpdate(long seq) => Encode(UpdateKind, seq.ToString(CultureInfo.InvariantCulture));
+
+    public static bool TryReadUpdate(string cursor, out long seq)
+    {
+        seq = 0;
+        return TryReadName(cursor, UpdateKind, out var text) && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out seq);
+    }
 
     private static bool TryReadName(string cursor, string kind, out string name)
     {

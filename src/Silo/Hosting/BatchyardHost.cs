@@ -43,6 +43,7 @@ public static class BatchyardHost
         builder.Services.AddSingleton<ReadRetry>();
         builder.Services.AddSingleton<ApiOperations>();
         builder.Services.AddSingleton<CostOperations>();
+        builder.Services.AddSingleton<DatasetOperations>();
         builder.Services.AddApiKeyAuthentication();
         builder.Services.AddSingleton(section.GetSection("Limits").Get<ApiLimits>() ?? new ApiLimits());
         builder.Services.AddWriteRateLimit(section.GetSection("RateLimit").Get<RateLimitOptions>() ?? new RateLimitOptions());
@@ -69,6 +70,7 @@ public static class BatchyardHost
         app.MapRunsApi();
         app.MapPoolsApi();
         app.MapCostsApi();
+        app.MapDatasetsApi();
         app.MapAuditApi();
         app.MapBatchyardGrpc();
         app.MapBatchyardDashboard();

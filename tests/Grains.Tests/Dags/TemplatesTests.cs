@@ -41,7 +41,7 @@ public class TemplatesTests
     {
         var error = Assert.Throws<TemplateException>(() => Templates.Render("--date {{ ds }}", Context));
 
-        Assert.Equal("unknown template variable 'ds' (known: logical_date, run_id, dag_id, task_id, attempt, params.NAME, tasks.ID.output.PATH, and in a mapped task item, item.KEY and map_index)", error.Message);
+        Assert.Equal("unknown template variable 'ds' (known: logical_date, run_id, dag_id, task_id, attempt, params.NAME, tasks.ID.output.PATH, triggering_datasets (a JSON list; triggering_datasets.0.name …), and in a mapped task item, item.KEY and map_index)", error.Message);
     }
 
     [Fact]
