@@ -50,6 +50,18 @@ public interface IDagGrain : IGrainWithStringKey
     /// succeeds. Starts a <c>dataset</c> run once every consumed dataset has an unconsumed update.
     /// </summary>
     Task OnDatasetUpdatedAsync(Batchyard.Datasets.DatasetUpdate update);
+    /// <summary>Creates a backfill of the DAG's cron slots in a range (ArgumentException: why it cannot); its runs are made in the background.</summary>
+    Task<BackfillInfo> CreateBackfillAsync(BackfillRequest request);
+
+    /// <summary>The DAG's backfill ids, newest first.</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<string>> ListBackfillsAsync();
+
+    /// <summary>
+    /// A backfill's slot: makes its run unless the slot has one (whatever made it), else says whether the backfill
+    /// reprocesses that run. Serialised with the schedule, so a slot never gets two runs.
+    /// </summary>
+    Task<SlotClaim> ClaimSlotAsync(string backfillId, DateTimeOffset slot, BackfillReprocess reprocess);
 
     /// <summary>The DAG as a list shows it, or null when it does not exist (a read: it never waits behind a write).</summary>
     [AlwaysInterleave]

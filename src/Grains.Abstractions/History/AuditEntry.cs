@@ -41,6 +41,8 @@ public static class AuditActions
     public const string Clear = "clear";
     /// <summary>An external update of a dataset (target <c>dataset:NAME</c>, run: the update's sequence number).</summary>
     public const string DatasetEvent = "dataset_event";
+    public const string Backfill = "backfill";
+    public const string CancelBackfill = "cancel_backfill";
 }
 
 /// <summary>The outcomes of an <see cref="AuditEntry"/>.</summary>

@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Batchyard.Backfills;
 using Batchyard.Grains;
+using Batchyard.History;
 using Orleans.Concurrency;
 using Batchyard.Runs;
 using Batchyard.Scheduling;
@@ -37,6 +39,12 @@ public sealed class DagState
     [Id(61)] public Dictionary<string, long> DatasetConsumed { get; set; } = new(StringComparer.Ordinal);
     /// <summary>The datasets this DAG told that it produces or consumes them (to untell when that changes).</summary>
     [Id(62)] public HashSet<string> DatasetLinks { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Runs of slots the schedule has not reached yet, made by a manual trigger or a backfill: the schedule skips those slots.</summary>
+    [Id(40)] public Dictionary<DateTimeOffset, string> SlotRuns { get; set; } = [];
+    /// <summary>The unfinished runs a backfill owns (run id → backfill id): their end is told to the backfill.</summary>
+    [Id(41)] public Dictionary<string, string> BackfillRuns { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>The DAG's backfills, oldest first.</summary>
+    [Id(42)] public List<string> Backfills { get; set; } = [];
 }
 
 /// <summary>
@@ -48,12 +56,14 @@ public sealed partial class DagGrain(
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagGrain> logger,
     IOptions<SchedulingOptions> scheduling,
-    Batchyard.History.IRunHistoryStore history) : Grain, IDagGrain, IRemindable
+    IRunHistoryStore history) : Grain, IDagGrain, IRemindable
 {
     /// <summary>The per-DAG reminder of earlier versions; schedule shards fire slots now.</summary>
     internal const string ScheduleReminder = "schedule";
     private const int RecentRunsKept = 25;
     private const int CatchupLimit = 1000;
+    /// <summary>The run type (and run id prefix) of the runs a backfill makes.</summary>
+    internal const string BackfillRunType = "backfill";
 
     private DagState S => store.State;
 
@@ -153,6 +163,11 @@ public sealed partial class DagGrain(
         var definition = RequireDefinition();
         var now = time.GetUtcNow();
         var logicalDate = request.LogicalDate ?? now;
+        if (request.LogicalDate is { } asked && await RunOfSlotAsync(asked) is { } taken)
+        {
+            // One run per logical date, as Airflow: the caller clears or reruns that run instead.
+            throw new RunExistsException(taken, asked);
+        }
         var parameters = definition.Params.SetItems(request.Params);
         var baseId = "manual__" + Stamp(now);
         for (var n = 1; ; n++)
@@ -186,6 +201,13 @@ public sealed partial class DagGrain(
             // The run id is the slot: a slot fired twice (a retried tick, a failover) finds its run and makes none.
             // The slot is recorded in the same write that tracks its run.
             var runId = "scheduled__" + Stamp(slot);
+            if (S.SlotRuns.Remove(slot))
+            {
+                // A manual trigger or a backfill made this slot's run before the schedule reached it.
+                S.LastSlot = slot;
+                await store.WriteStateAsync();
+                continue;
+            }
             if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled", RunStart.Schedule, firedSlot: slot) is not null)
             {
                 created.Add(runId);
@@ -194,6 +216,93 @@ public sealed partial class DagGrain(
         await ArmScheduleAsync();
         return created.ToImmutable();
     }
+
+    public async Task<BackfillInfo> CreateBackfillAsync(BackfillRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var definition = RequireDefinition();
+        if (BackfillSlots.Check(definition, request, out var total) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(request));
+        }
+        var now = time.GetUtcNow();
+        var backfillId = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6];
+        S.Backfills.Add(backfillId);
+        await store.WriteStateAsync();
+        LogBackfill(DagId, backfillId, total);
+        return await GrainFactory.GetGrain<IBackfillGrain>(BackfillKey(backfillId)).StartAsync(new BackfillPlan
+        {
+            DagId = DagId,
+            BackfillId = backfillId,
+            Request = request,
+            Cron = definition.Schedule!,
+            Timezone = definition.Timezone,
+            MaxActiveRuns = request.MaxActiveRuns ?? definition.MaxActiveRuns,
+            Total = total,
+            CreatedAt = now,
+        });
+    }
+
+    public Task<ImmutableArray<string>> ListBackfillsAsync() => Task.FromResult(S.Backfills.AsEnumerable().Reverse().ToImmutableArray());
+
+    public async Task<SlotClaim> ClaimSlotAsync(string backfillId, DateTimeOffset slot, BackfillReprocess reprocess)
+    {
+        ArgumentNullException.ThrowIfNull(backfillId);
+        var definition = RequireDefinition();
+        if (await RunOfSlotAsync(slot) is not { } existing)
+        {
+            var runId = BackfillRunType + "__" + Stamp(slot);
+            // Owned before it exists: the write that tracks the new run carries it.
+            S.BackfillRuns[runId] = backfillId;
+            if (await CreateRunAsync(definition, runId, slot, definition.Params, BackfillRunType, "backfill " + backfillId) is not null)
+            {
+                return new SlotClaim { Outcome = SlotOutcome.Created, RunId = runId };
+            }
+            existing = runId;
+        }
+
+        var run = await RunGrain(existing).GetAsync();
+        var ours = S.BackfillRuns.TryGetValue(existing, out var owner) && owner == backfillId;
+        if (run is null || !run.State.IsFinal())
+        {
+            // Unfinished: this backfill's own run (made before a restart) is followed again; any other is left alone.
+            if (!ours && S.BackfillRuns.Remove(existing))
+            {
+                await store.WriteStateAsync();
+            }
+            return ours && run is not null ? new SlotClaim { Outcome = SlotOutcome.Created, RunId = existing } : new SlotClaim { Outcome = SlotOutcome.Skipped, RunId = existing };
+        }
+        ImmutableArray<string> clear = reprocess switch
+        {
+            BackfillReprocess.Failed when run.State == RunState.Failed =>
+                [.. run.Tasks.Where(t => t.MapIndex is null && t.State is TaskState.Failed or TaskState.TimedOut).Select(t => t.TaskId)],
+            BackfillReprocess.All => [.. run.Tasks.Where(t => t.MapIndex is null && t.Upstream.IsEmpty).Select(t => t.TaskId)],
+            _ => [],
+        };
+        if (clear.IsEmpty)
+        {
+            return new SlotClaim { Outcome = SlotOutcome.Skipped, RunId = existing };
+        }
+        S.BackfillRuns[existing] = backfillId;
+        await store.WriteStateAsync();
+        return new SlotClaim { Outcome = SlotOutcome.Reprocess, RunId = existing, ClearTasks = clear };
+    }
+
+    /// <summary>
+    /// The run of a logical date whatever made it: a slot the schedule has still to reach is known here; any
+    /// other is read from the run history (indexed by DAG and logical date), so a scheduled run costs no read.
+    /// </summary>
+    private async Task<string?> RunOfSlotAsync(DateTimeOffset logicalDate)
+    {
+        if (S.SlotRuns.TryGetValue(logicalDate, out var planned))
+        {
+            return planned;
+        }
+        var runs = await history.ListRunsAsync(DagId, null, logicalDate.AddTicks(1), 4);
+        return runs.FirstOrDefault(r => r.LogicalDate == logicalDate)?.RunId;
+    }
+
+    private string BackfillKey(string backfillId) => DagId + "/" + backfillId;
 
     public Task<ImmutableArray<DateTimeOffset>> GetNextSlotsAsync(int count)
     {
@@ -230,7 +339,16 @@ public sealed partial class DagGrain(
 
         var begin = false;
         var tracked = false;
-        if (run.State.IsFinal())
+        string? backfill = null;
+        if (run.State.IsFinal() && S.BackfillRuns.Remove(run.RunId, out backfill))
+        {
+            tracked = true;
+        }
+        if (run.RunType == BackfillRunType)
+        {
+            // Admitted by its backfill's max_active_runs, not the DAG's.
+        }
+        else if (run.State.IsFinal())
         {
             tracked = S.ActiveRuns.Remove(run.RunId) | S.QueuedRuns.Remove(run.RunId);
         }
@@ -258,6 +376,10 @@ public sealed partial class DagGrain(
         if (begin)
         {
             await RunGrain(run.RunId).BeginAsync();
+        }
+        if (backfill is not null)
+        {
+            await GrainFactory.GetGrain<IBackfillGrain>(BackfillKey(backfill)).OnRunFinishedAsync(run.RunId, run.State);
         }
         await AdmitQueuedRunsAsync();
         if (run.State.IsFinal() && S.Definition?.Budget is not null)
@@ -419,7 +541,8 @@ public sealed partial class DagGrain(
     {
         // The active and queued runs are what the runs told this grain: each run tells of every state change
         // and repeats it from its own reminder until it is heard, so nothing here needs checking against them.
-        var startNow = S.ActiveRuns.Count < definition.MaxActiveRuns && S.QueuedRuns.Count == 0;
+        var ownAdmission = runType == BackfillRunType;
+        var startNow = ownAdmission || (S.ActiveRuns.Count < definition.MaxActiveRuns && S.QueuedRuns.Count == 0);
 
         var run = await RunGrain(runId).CreateAsync(new RunStart
         {
@@ -434,7 +557,7 @@ public sealed partial class DagGrain(
         });
         var existed = run is null;
         // Tracked once it exists: a crash before this write loses nothing, since the run tells of itself.
-        switch ((run ?? await RunGrain(runId).GetAsync())?.State)
+        switch (ownAdmission ? null : (run ?? await RunGrain(runId).GetAsync())?.State)
         {
             case RunState.Running:
                 S.ActiveRuns.Add(runId);
@@ -447,6 +570,11 @@ public sealed partial class DagGrain(
         {
             // Only once the slot's run exists: a crash before this write fires the slot again, which finds it.
             S.LastSlot = slot;
+        }
+        else if (run is not null && (S.LastSlot is not { } last || logicalDate > last) && Cron()?.NextAfter(logicalDate.AddTicks(-1)) == logicalDate)
+        {
+            // A slot the schedule has still to reach: it finds this run then, without reading the history.
+            S.SlotRuns[logicalDate] = runId;
         }
         if (!triggering.IsDefaultOrEmpty)
         {
@@ -561,6 +689,8 @@ public sealed partial class DagGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}: the month's cost could not be summed for its budget ({Error}); the next run's end tries again")]
     private partial void LogBudgetUnknown(string dagId, string error);
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: backfill {BackfillId} of {Total} slot(s) created")]
+    private partial void LogBackfill(string dagId, string backfillId, int total);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: deleted")]
     private partial void LogDeleted(string dagId);

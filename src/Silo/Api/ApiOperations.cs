@@ -66,7 +66,7 @@ public readonly record struct Outcome<T>(T? Value, Failure? Failure)
 /// <see cref="Caller"/>: a key limited to tags sees only its DAGs (another team's DAG is not found), its role
 /// decides what it may change, and every change, refused or not, is recorded in the <see cref="AuditTrail"/>.
 /// </summary>
-public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs, ReadRetry retry, AuditTrail audit, IAuditLog auditLog, ApiLimits limits)
+public sealed partial class ApiOperations(IGrainFactory grains, BackendCatalog backends, IRunHistoryStore history, IAttemptLogStore logs, ReadRetry retry, AuditTrail audit, IAuditLog auditLog, ApiLimits limits)
 {
     public const int MaxLogChars = 256 * 1024;
 
@@ -189,9 +189,17 @@ public sealed class ApiOperations(IGrainFactory grains, BackendCatalog backends,
             {
                 return DagNotFound(caller, dagId);
             }
-            var run = await dag.TriggerAsync(request with { TriggeredBy = caller.Name });
-            runId = run.RunId;
-            return run;
+            try
+            {
+                var run = await dag.TriggerAsync(request with { TriggeredBy = caller.Name });
+                runId = run.RunId;
+                return run;
+            }
+            catch (RunExistsException taken)
+            {
+                runId = taken.RunId;
+                return Failure.Conflict(taken.Message);
+            }
         }, _ => StatusCodes.Status202Accepted);
     }
 

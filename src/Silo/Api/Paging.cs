@@ -22,6 +22,7 @@ public static class Cursors
     private const string PoolKind = "pool";
     private const string DatasetKind = "dataset";
     private const string UpdateKind = "dataset-update";
+    private const string BackfillKind = "backfill";
 
     /// <summary>The cursor after the DAG <paramref name="dagId"/> (DAGs are listed by id).</summary>
     public static string AfterDag(string dagId) => Encode(DagKind, dagId);
@@ -35,6 +36,11 @@ public static class Cursors
 
     /// <summary>The cursor after the pool <paramref name="name"/> (pools are listed by name).</summary>
     public static string AfterPool(string name) => Encode(PoolKind, name);
+
+    /// <summary>The cursor after the backfill <paramref name="backfillId"/> (backfills are listed newest first).</summary>
+    public static string AfterBackfill(string backfillId) => Encode(BackfillKind, backfillId);
+
+    public static bool TryReadBackfill(string cursor, out string backfillId) => TryReadName(cursor, BackfillKind, out backfillId);
 
     public static bool TryReadDag(string cursor, out string dagId) => TryReadName(cursor, DagKind, out dagId);
 

@@ -68,6 +68,7 @@ public static class BatchyardHost
         app.MapBatchyardMetrics();
         app.MapDagsApi();
         app.MapRunsApi();
+        app.MapBackfillsApi();
         app.MapPoolsApi();
         app.MapCostsApi();
         app.MapDatasetsApi();
