@@ -15,8 +15,8 @@ internal static class BackfillCommands
     public static Command BuildDagBackfill(ActionFactory act)
     {
         var id = new Argument<string>("ID") { Description = "The DAG's id" };
-        var from = new Option<string>("--from") { Description = "The first slot's earliest time: a date (2026-01-01, midnight UTC) or an ISO-8601 time", Required = true };
-        var to = new Option<string>("--to") { Description = "The last slot's latest time (inclusive), as --from", Required = true };
+        var from = new Option<string>("--from") { Description = "The first slot's earliest time: a date (2026-01-01: from its midnight, UTC) or an ISO-8601 time", Required = true };
+        var to = new Option<string>("--to") { Description = "The last slot's latest time, inclusive: a date (counts that UTC day whole) or an ISO-8601 time", Required = true };
         var reprocess = new Option<string>("--reprocess")
         {
             Description = "What to do with a slot that has a run: missing (leave it), failed (clear a failed run's failed tasks), all (clear every task)",
@@ -37,7 +37,7 @@ internal static class BackfillCommands
         backfill.SetAction(act(async (c, p, ct) =>
         {
             var dagId = p.GetValue(id)!;
-            if (Time(p.GetValue(from)!) is not { } start || Time(p.GetValue(to)!) is not { } end)
+            if (Time(p.GetValue(from)!, endOfDay: false) is not { } start || Time(p.GetValue(to)!, endOfDay: true) is not { } end)
             {
                 await c.Error.WriteLineAsync("error: --from and --to must be dates (2026-01-01) or ISO-8601 times (2026-01-01T06:00:00Z)");
                 return ExitCodes.Failed;
@@ -191,11 +191,21 @@ internal static class BackfillCommands
     private static int Int(JsonElement element, string name) =>
         int.TryParse(element.Str(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : 0;
 
-    /// <summary>A date (midnight UTC) or an ISO-8601 time, as the ISO-8601 UTC text the API reads; null when it is neither.</summary>
-    internal static string? Time(string text) =>
-        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
-            ? at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)
+    /// <summary>
+    /// An ISO-8601 time, or a date: its UTC midnight, or with <paramref name="endOfDay"/> its last instant (as
+    /// <c>costs --to</c> counts a date whole), as the ISO-8601 UTC text the API reads; null when it is neither.
+    /// </summary>
+    internal static string? Time(string text, bool endOfDay)
+    {
+        if (DateOnly.TryParseExact(text.Trim(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+        {
+            var midnight = new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+            return (endOfDay ? midnight.AddDays(1).AddTicks(-1) : midnight).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture);
+        }
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at)
+            ? at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture)
             : null;
+    }
 
     private static string BackfillsPath(string dagId) => $"api/v1/dags/{ApiClient.Segment(dagId)}/backfills";
 

@@ -29,7 +29,7 @@ public sealed class BackfillCliTests(CliFixture fixture)
         var backfillId = backfill.GetProperty("backfillId").GetString()!;
         var show = await fixture.RunAsync("backfills", "show", dagId, backfillId);
         Assert.True(show.ExitCode == 0, show.ToString());
-        Assert.Contains(show.OutputLines, l => l.StartsWith("range", StringComparison.Ordinal) && l.EndsWith("2026-01-01 00:00:00 to 2026-01-30 00:00:00", StringComparison.Ordinal));
+        Assert.Contains(show.OutputLines, l => l.StartsWith("range", StringComparison.Ordinal) && l.EndsWith("2026-01-01 00:00:00 to 2026-01-30 23:59:59", StringComparison.Ordinal));
 
         // Again with reprocess missing: every slot has its run, so nothing is made.
         var again = await fixture.RunAsync("dags", "backfill", dagId, "--from", "2026-01-01", "--to", "2026-01-30", "--json", "--wait");
@@ -114,4 +114,12 @@ public sealed class BackfillCliTests(CliFixture fixture)
         Assert.Equal("[###############...............] 5/10 done: 6 created, 2 running, 3 succeeded, 1 failed, 1 skipped of 10", BackfillCommands.ProgressLine(document.RootElement, bar: true));
         Assert.Equal("  5/10 done: 6 created, 2 running, 3 succeeded, 1 failed, 1 skipped of 10", BackfillCommands.ProgressLine(document.RootElement, bar: false));
     }
+
+    [Theory]
+    [InlineData("2026-01-01", false, "2026-01-01T00:00:00.0000000Z")]
+    [InlineData("2026-01-30", true, "2026-01-30T23:59:59.9999999Z")]
+    [InlineData("2026-01-30T06:00:00+02:00", true, "2026-01-30T04:00:00.0000000Z")]
+    [InlineData("the 30th", true, null)]
+    public void Time_ADateAsTo_CountsThatUtcDayWhole(string text, bool endOfDay, string? expected) =>
+        Assert.Equal(expected, BackfillCommands.Time(text, endOfDay));
 }

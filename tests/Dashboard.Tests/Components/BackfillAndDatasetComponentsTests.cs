@@ -95,7 +95,7 @@ public sealed class BackfillAndDatasetComponentsTests : BunitContext
         var result = await reference!.Result;
 
         var request = Assert.IsType<BackfillRequest>(result!.Data);
-        Assert.Equal((Jan1, Jan1.AddDays(29), true, (int?)null), (request.From, request.To, request.Backwards, request.MaxActiveRuns));
+        Assert.Equal((Jan1, Jan1.AddDays(30).AddTicks(-1), true, (int?)null), (request.From, request.To, request.Backwards, request.MaxActiveRuns));
     }
 
     [Fact]

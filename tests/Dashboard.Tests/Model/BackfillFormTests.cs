@@ -6,7 +6,7 @@ namespace Batchyard.Dashboard.Tests.Model;
 public sealed class BackfillFormTests
 {
     [Fact]
-    public void ToRequest_Dates_AreMidnightUtcAndEveryChoiceIsKept()
+    public void ToRequest_Dates_AreWholeUtcDaysAndEveryChoiceIsKept()
     {
         var form = new BackfillForm { From = "2026-01-01", To = " 2026-01-30 ", Reprocess = BackfillReprocess.Failed, MaxActiveRuns = 4, Backwards = true };
 
@@ -14,7 +14,7 @@ public sealed class BackfillFormTests
 
         Assert.Null(error);
         Assert.Equal(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), request!.From);
-        Assert.Equal(new DateTimeOffset(2026, 1, 30, 0, 0, 0, TimeSpan.Zero), request.To);
+        Assert.Equal(new DateTimeOffset(2026, 1, 31, 0, 0, 0, TimeSpan.Zero).AddTicks(-1), request.To);
         Assert.Equal((BackfillReprocess.Failed, 4, true), (request.Reprocess, request.MaxActiveRuns, request.Backwards));
     }
 
