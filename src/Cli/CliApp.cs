@@ -8,6 +8,9 @@ namespace Batchyard.Cli;
 /// <summary>What a command needs: the API, where to write, and whether to write JSON for scripts.</summary>
 internal sealed record CliContext(ApiClient Api, TextWriter Out, TextWriter Error, bool Json, TimeSpan PollInterval)
 {
+    /// <summary>Output goes to a terminal: progress may be redrawn in place (a bar) instead of printed line by line.</summary>
+    public bool Terminal { get; init; }
+
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public void WriteJson(JsonElement element) => Out.WriteLine(JsonSerializer.Serialize(element, Indented));
@@ -109,7 +112,10 @@ public static class CliApp
                     return ExitCodes.Failed;
                 }
                 using var api = ApiClient.Create(serverUrl, parse.GetValue(token), error, TimeSpan.FromSeconds(parse.GetValue(retryFor)), handler);
-                var context = new CliContext(api, output, error, parse.GetValue(json), poll);
+                var context = new CliContext(api, output, error, parse.GetValue(json), poll)
+                {
+                    Terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected,
+                };
                 try
                 {
                     return await action(context, parse, ct);
@@ -150,6 +156,8 @@ public static class CliApp
         root.Add(TaskCommands.Build(act));
         root.Add(AuditCommands.Build(act));
         root.Add(CostCommands.Build(act));
+        root.Add(BackfillCommands.Build(act));
+        root.Add(DatasetCommands.Build(act));
 
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);

@@ -4,12 +4,12 @@ using System.Text.RegularExpressions;
 
 namespace Batchyard.Cli;
 
-/// <summary><c>batchyard dags list|show|apply|delete|pause|unpause|trigger</c>.</summary>
+/// <summary><c>batchyard dags list|show|apply|delete|pause|unpause|trigger|backfill</c>.</summary>
 internal static partial class DagCommands
 {
     public static Command Build(ActionFactory act)
     {
-        var dags = new Command("dags", "List, show, apply, pause and trigger DAGs");
+        var dags = new Command("dags", "List, show, apply, pause, trigger and backfill DAGs");
 
         var tag = new Option<string?>("--tag") { Description = "Only DAGs with this tag" };
         var owner = new Option<string?>("--owner") { Description = "Only DAGs of this owner" };
@@ -79,6 +79,7 @@ internal static partial class DagCommands
         var trigger = new Command("trigger", "Start a run by hand") { id, param, logicalDate, wait };
         trigger.SetAction(act((c, p, ct) => TriggerAsync(c, p.GetValue(id)!, p.GetValue(param) ?? [], p.GetValue(logicalDate), p.GetValue(wait), ct)));
         dags.Add(trigger);
+        dags.Add(BackfillCommands.BuildDagBackfill(act));
 
         return dags;
     }

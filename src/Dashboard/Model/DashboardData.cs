@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Batchyard.Access;
 using Batchyard.Costs;
 using Batchyard.Dags;
+using Batchyard.Datasets;
 using Batchyard.Dashboard.Hosting;
 using Batchyard.Grains;
 using Batchyard.History;
@@ -112,6 +113,41 @@ public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history
         return await logs.ReadAsync(dagId, runId, taskId, attempt, cursor, 64 * 1024, cancellationToken);
     }
 
+    /// <summary>The DAG's newest <paramref name="count"/> backfills with their progress, newest first.</summary>
+    public async Task<ImmutableArray<BackfillInfo>> BackfillsAsync(string dagId, int count)
+    {
+        if (await GetDagAsync(dagId) is null)
+        {
+            return [];
+        }
+        var ids = await grains.GetGrain<IDagGrain>(dagId).ListBackfillsAsync();
+        var backfills = await Task.WhenAll(ids.Take(count).Select(id => Backfill(dagId, id).GetAsync()));
+        return [.. backfills.OfType<BackfillInfo>()];
+    }
+
+    /// <summary>Starts a backfill; a range the DAG cannot backfill is an <see cref="ArgumentException"/> saying why.</summary>
+    public Task<BackfillInfo> CreateBackfillAsync(string dagId, BackfillRequest request)
+    {
+        string? backfillId = null;
+        return ChangeAsync(AuditActions.Backfill, dagId, () => backfillId, null, async caller =>
+        {
+            var backfill = await grains.GetGrain<IDagGrain>(dagId).CreateBackfillAsync(request with { CreatedBy = caller.Name });
+            backfillId = backfill.BackfillId;
+            return backfill;
+        });
+    }
+
+    public Task<BackfillInfo> CancelBackfillAsync(string dagId, string backfillId) =>
+        ChangeAsync(AuditActions.CancelBackfill, dagId, () => backfillId, null, _ => Backfill(dagId, backfillId).CancelAsync());
+
+    /// <summary>Every dataset by name, as <c>GET /api/v1/datasets</c> lists them (names carry no DAG tags: every key sees them).</summary>
+    public async Task<ImmutableArray<DatasetInfo>> DatasetsAsync()
+    {
+        var names = await grains.GetGrain<IDatasetRegistryGrain>(0).ListAsync();
+        var datasets = await Task.WhenAll(names.Select(name => grains.GetGrain<IDatasetGrain>(name).GetAsync()));
+        return [.. datasets.OfType<DatasetInfo>().OrderBy(d => d.Name, StringComparer.Ordinal)];
+    }
+
     /// <summary>A change (each an operator's): refused and recorded as denied when the caller may not, else made and recorded.</summary>
     private async Task<T> ChangeAsync<T>(string action, string dagId, Func<string?>? runId, string? taskId, Func<Caller, Task<T>> change)
     {
@@ -126,15 +162,18 @@ public sealed class DashboardData(IGrainFactory grains, IRunHistoryStore history
         try
         {
             var result = await change(caller);
-            await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Ok, action == AuditActions.Trigger ? 202 : 200);
+            await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Ok, action == AuditActions.Trigger ? 202 : action == AuditActions.Backfill ? 201 : 200);
             return result;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Error, 500, ex.Message);
+            // A grain refuses what it cannot do (a backfill's range) with an ArgumentException: the caller's mistake.
+            await audit.RecordAsync(caller, action, dagId, runId?.Invoke(), taskId, AuditOutcomes.Error, ex is ArgumentException ? 400 : 500, ex.Message);
             throw;
         }
     }
+
+    private IBackfillGrain Backfill(string dagId, string backfillId) => grains.GetGrain<IBackfillGrain>(dagId + "/" + backfillId);
 
     private IDagRunGrain Run(string dagId, string runId) => grains.GetGrain<IDagRunGrain>(RunKeys.Run(dagId, runId));
 }

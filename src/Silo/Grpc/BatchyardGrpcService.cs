@@ -11,9 +11,9 @@ namespace Batchyard.Silo.Grpc;
 
 /// <summary>
 /// The <c>batchyard.v1</c> gRPC service: the HTTP API's operations through the same <see cref="ApiOperations"/>,
-/// plus streams of a task's log and of a run's changes.
+/// plus streams of a task's log and of a run's changes (backfills and datasets: <c>BatchyardGrpcService.Backfills.cs</c>).
 /// </summary>
-public sealed class BatchyardGrpcService(ApiOperations api, CostOperations costs, RunEvents events, TimeProvider time) : Proto.BatchyardService.BatchyardServiceBase
+public sealed partial class BatchyardGrpcService(ApiOperations api, CostOperations costs, DatasetOperations datasets, RunEvents events, TimeProvider time) : Proto.BatchyardService.BatchyardServiceBase
 {
     /// <summary>How often a followed log is read again, and a watched run re-read (its grain may live on another silo).</summary>
     internal static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);

@@ -7,7 +7,7 @@ using Proto = Batchyard.V1;
 namespace Batchyard.Silo.Grpc;
 
 /// <summary>The API's records as protobuf messages (state names as in the JSON API), and failures as gRPC statuses.</summary>
-internal static class GrpcMapping
+internal static partial class GrpcMapping
 {
     public static RpcException ToRpcException(this Failure failure)
     {

@@ -37,6 +37,17 @@ public sealed class RolesTests(RolesDashboardHost host) : IClassFixture<RolesDas
     }
 
     [Fact]
+    public async Task Viewer_OnADagPage_SeesItsBackfills_WithoutBackfillOrTriggerButtons()
+    {
+        var page = await SignInAsync(RolesDashboardHost.ViewerKey, "dags/quick");
+
+        await Expect(page.Locator("[data-testid=backfills]")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-testid=pause-state]")).ToBeVisibleAsync();
+        Assert.Equal(0, await page.Locator("[data-testid=backfill]").CountAsync());
+        Assert.Equal(0, await page.Locator("[data-testid=trigger]").CountAsync());
+    }
+
+    [Fact]
     public async Task TeamOperator_SeesOnlyItsTaggedDags_AndMayTriggerThem()
     {
         var page = await SignInAsync(RolesDashboardHost.TeamKey);
