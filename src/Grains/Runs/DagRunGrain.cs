@@ -493,7 +493,6 @@ public sealed partial class DagRunGrain(
                 next = current with { State = AttemptState.Running, JobId = jobId, StartedAt = since, Details = details, Reason = null };
                 task.State = TaskState.Running;
                 task.Deadline = _defs[task.Plan.TaskId].Timeout is { } timeout ? since + timeout : null;
-                WatchTaskDeadline(task);
                 break;
             case JobState.Succeeded:
                 await EndAttemptAsync(task, current with { JobId = jobId, Details = details, StartedAt = startedAt, Output = status.Output, Cost = status.Cost }, AttemptState.Succeeded, null, status.ExitCode, jobEnded: true, allowRetry: false, status.EndedAt);
@@ -514,6 +513,10 @@ public sealed partial class DagRunGrain(
         task.Attempts[current.Attempt - 1] = next;
         RecordTask(task, next);
         ArmTimer();
+        if (next.State == AttemptState.Running)
+        {
+            WatchTaskDeadline(task);
+        }
     }
 
     private async Task EndAttemptAsync(FoldedTask task, AttemptDetails current, AttemptState state, string? reason, int? exitCode, bool jobEnded, bool allowRetry, DateTimeOffset? endedAt = null)
