@@ -31,6 +31,17 @@ public class DeadlineParsingTests
     }
 
     [Fact]
+    public void Parse_TheDeadlinesExample_IsValid_AndTasksWithoutTheirOwnTakeTheDefault()
+    {
+        var result = Corpus.Parse("valid/deadlines.yaml");
+
+        Assert.Empty(result.Problems);
+        Assert.Equal(TimeSpan.FromHours(2), result.Dag!.Deadline!.Within);
+        Assert.Equal(TimeSpan.FromHours(1), result.Dag.FindTask("extract")!.Deadline);
+        Assert.Equal(TimeSpan.FromMinutes(30), result.Dag.FindTask("features")!.Deadline);
+    }
+
+    [Fact]
     public void Parse_AfterDefaultsToLogicalDate_AndQueuedIsRead_AndDefaultsGiveEveryTaskADeadline()
     {
         var plain = Parse("deadline: { within: 90m }\ntasks:\n  t:\n    backend: noop\n");
