@@ -84,6 +84,13 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         Assert.Single(RecordingNotificationGrain.For("dl-run"));
         Assert.Single(await LateEventsAsync("dl-run", run.RunId));
         Assert.Contains(await fx.SiloServices.GetRequiredService<IRunHistoryStore>().ListRunsAsync("dl-run", null, null, 10), r => r.RunId == run.RunId && r.Late);
+        // The DAG grain's recent runs (the DAG list's) carry it too.
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!(await fx.Dag("dl-run").GetAsync())!.RecentRuns.Single(r => r.RunId == run.RunId).Late)
+        {
+            Assert.True(DateTime.UtcNow < until, "the DAG grain never heard that the run is late");
+            await System.Threading.Tasks.Task.Delay(10);
+        }
     }
 
     [Fact]
