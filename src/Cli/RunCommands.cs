@@ -73,7 +73,7 @@ internal static class RunCommands
         var table = new TextTable("RUN", "STATE", "TYPE", "LOGICAL DATE", "STARTED", "ENDED");
         foreach (var run in runs)
         {
-            table.Add(run.Str("runId"), run.Str("state"), run.Str("runType"), CliApp.Time(run.Str("logicalDate")),
+            table.Add(run.Str("runId"), StateOf(run), run.Str("runType"), CliApp.Time(run.Str("logicalDate")),
                 CliApp.Time(run.Str("startedAt")), CliApp.Time(run.Str("endedAt")));
         }
         return table;
@@ -83,7 +83,7 @@ internal static class RunCommands
     {
         var facts = new TextTable("RUN", run.Str("runId") ?? "");
         facts.Add("dag", run.Str("dagId"));
-        facts.Add("state", run.Str("state"));
+        facts.Add("state", StateOf(run));
         facts.Add("type", run.Str("runType"));
         facts.Add("triggered by", run.Str("triggeredBy") ?? "-");
         facts.Add("logical date", CliApp.Time(run.Str("logicalDate")));
@@ -104,11 +104,15 @@ internal static class RunCommands
         foreach (var task in run.Items("tasks"))
         {
             var last = task.Items("attempts").LastOrDefault();
-            tasks.Add(TaskName(task), task.Str("state"), task.Items("attempts").Count().ToString(CultureInfo.InvariantCulture),
+            tasks.Add(TaskName(task), StateOf(task), task.Items("attempts").Count().ToString(CultureInfo.InvariantCulture),
                 last.Str("exitCode") ?? "-", last.Str("reason") ?? "");
         }
         tasks.WriteTo(output);
     }
+
+    /// <summary>A run's or task's state, with <c>(late)</c> when it passed its deadline unfinished.</summary>
+    private static string? StateOf(JsonElement entry) =>
+        entry.Str("late") == "true" ? $"{entry.Str("state")} (late)" : entry.Str("state");
 
     /// <summary>A task entry's name: its id, <c>id[index]</c> for an instance of a mapped task, <c>id[n]</c> for a mapped task's own entry.</summary>
     private static string TaskName(JsonElement task)

@@ -46,6 +46,36 @@ public sealed class CliTests(CliFixture fixture)
     }
 
     [Fact]
+    public async Task RunsListAndShow_MarkALateRunAndTask()
+    {
+        var dagId = CliFixture.NewDagId("cli-late");
+        var release = fixture.WriteFile(dagId + ".release-name", "");
+        File.Delete(release);
+        await ApplyAsync(dagId, $$"""
+            id: {{dagId}}
+            deadline: { within: 300ms, after: queued }
+            tasks:
+              slow:
+                backend: local
+                deadline: 300ms
+                command: [sh, -c, 'for i in $(seq 1 600); do [ -f "{{release}}" ] && break; sleep 0.1; done']
+            """);
+        var runId = RunIdFrom(await fixture.RunAsync("dags", "trigger", dagId));
+
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        CliResult show;
+        while (!(show = await fixture.RunAsync("runs", "show", dagId, runId)).OutputLines.Any(l => l.StartsWith("slow ", StringComparison.Ordinal) && l.Contains("running (late)", StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < until, show.ToString());
+            await Task.Delay(100);
+        }
+        Assert.Contains(show.OutputLines, l => l.StartsWith("state ", StringComparison.Ordinal) && l.Contains("running (late)", StringComparison.Ordinal));
+        var list = await fixture.RunAsync("runs", "list", dagId);
+        Assert.Contains(list.OutputLines, l => l.StartsWith(runId + " ", StringComparison.Ordinal) && l.Contains("running (late)", StringComparison.Ordinal));
+        await File.WriteAllTextAsync(release, "");
+    }
+
+    [Fact]
     public async Task DagsApply_RefusedFile_PrintsEveryProblemAsFileLineMessageAndExits1()
     {
         var goodId = CliFixture.NewDagId("cli-good");

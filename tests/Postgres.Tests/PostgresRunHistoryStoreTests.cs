@@ -32,6 +32,17 @@ internal static class JournalEvents
         Payload = RunFactJson.Write(new RunStateFact(state, started, ended)),
     };
 
+    public static RunEvent Late(string dagId, string runId, long seq, string? taskId, DateTimeOffset deadline) => new()
+    {
+        DagId = dagId,
+        RunId = runId,
+        Seq = seq,
+        Kind = RunEventKinds.Late,
+        At = deadline,
+        TaskId = taskId,
+        Payload = RunFactJson.Write(new LateFact(deadline, taskId is null ? "queued" : "first_start")),
+    };
+
     public static RunEvent Task(string dagId, string runId, long seq, string taskId, TaskState state, AttemptDetails? attempt, DateTimeOffset? nextAttemptAt = null) => new()
     {
         DagId = dagId,
@@ -78,6 +89,38 @@ public sealed class PostgresRunJournalTests(PostgresDatabase db) : IClassFixture
         Assert.Equal(RunState.Running, first!.State);
         Assert.Equal(RunState.Succeeded, after!.State);
         Assert.Null(await store.GetRunAsync("cached", "none"));
+    }
+
+    [Fact]
+    public async Task ARunsLateEvent_MarksItLateInListsAndDetails_AndATasksOnlyItsTask()
+    {
+        var store = new PostgresRunHistoryStore(db.DataSource, _journal);
+        var memory = new MemoryRunJournal();
+        IRunJournal[] journals = [_journal, memory];
+        foreach (var journal in journals)
+        {
+            await journal.AppendAsync([
+                JournalEvents.Created("late", "r1", Day0, 1, "slow"),
+                JournalEvents.State("late", "r1", 2, RunState.Running, Day0),
+                JournalEvents.Created("late", "r2", Day0.AddDays(1), 1, "slow"),
+                JournalEvents.State("late", "r2", 2, RunState.Running, Day0.AddDays(1)),
+                JournalEvents.Late("late", "r2", 3, "slow", Day0.AddDays(1).AddMinutes(30)),
+            ]);
+            await journal.AppendAsync([JournalEvents.Late("late", "r1", 3, null, Day0.AddHours(2)), JournalEvents.State("late", "r1", 4, RunState.Succeeded, Day0, Day0.AddHours(3))]);
+        }
+        IRunHistoryStore[] stores = [store, memory];
+        foreach (var history in stores)
+        {
+            var listed = await history.ListRunsAsync("late", null, null, 10);
+            Assert.Equal([("r2", false), ("r1", true)], listed.Select(r => (r.RunId, r.Late)));
+            var r1 = (await history.GetRunAsync("late", "r1"))!;
+            Assert.True(r1.Late);
+            Assert.Equal(RunState.Succeeded, r1.State);
+            Assert.False(r1.Tasks.Single().Late);
+            var r2 = (await history.GetRunAsync("late", "r2"))!;
+            Assert.False(r2.Late);
+            Assert.True(r2.Tasks.Single().Late);
+        }
     }
 
     [Fact]

@@ -32,6 +32,8 @@ public sealed record DagDefinition
     [Id(70)] public BudgetSettings? Budget { get; init; }
     /// <summary>Datasets (<c>on_datasets:</c>) whose updates start a <c>dataset</c> run once every one of them was updated.</summary>
     [Id(60)] public ImmutableArray<string> OnDatasets { get; init; } = [];
+    /// <summary>The run's deadline (<c>deadline: { within, after }</c>); null when it has none.</summary>
+    [Id(80)] public DeadlineSettings? Deadline { get; init; }
 
     public TaskDefinition? FindTask(string taskId)
     {
@@ -55,6 +57,26 @@ public sealed record BudgetSettings
 {
     [Id(0)] public decimal MonthlyUsd { get; init; }
     [Id(1)] public bool PauseOnExceed { get; init; }
+}
+
+/// <summary>
+/// <c>deadline: { within: 2h, after: logical_date | queued }</c>: a run not finished <see cref="Within"/> after its
+/// logical date (or after it was queued) is late. It is only marked and notified, never stopped.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record DeadlineSettings
+{
+    [Id(0)] public TimeSpan Within { get; init; }
+    [Id(1)] public DeadlineAnchor After { get; init; } = DeadlineAnchor.LogicalDate;
+}
+
+/// <summary>What a DAG's deadline is measured from.</summary>
+public enum DeadlineAnchor
+{
+    /// <summary>The run's logical date: the slot of a scheduled run, the moment of a dataset run. Manual and backfill runs measure from when they were queued.</summary>
+    LogicalDate,
+    /// <summary>When the run was queued (created).</summary>
+    Queued,
 }
 
 [GenerateSerializer, Immutable]
@@ -124,6 +146,8 @@ public sealed record TaskDefinition
     [Id(30)] public string? CheckpointS3 { get; init; }
     /// <summary>Datasets (<c>produces:</c>) a success of this task updates (a mapped task: once, when it succeeds as a whole).</summary>
     [Id(60)] public ImmutableArray<string> Produces { get; init; } = [];
+    /// <summary>The task is late when it has not finished this long after its first start (since its last clear); null: no deadline.</summary>
+    [Id(80)] public TimeSpan? Deadline { get; init; }
 }
 
 /// <summary>How a mapped task expands into task instances.</summary>

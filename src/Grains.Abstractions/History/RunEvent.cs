@@ -33,6 +33,12 @@ public static class RunEventKinds
 
     /// <summary>A mapped task expanded: the items its instances run over (task id is the mapped task's).</summary>
     public const string TaskMapped = "task_mapped";
+
+    /// <summary>The run (task id null) or a task instance passed its deadline unfinished.</summary>
+    public const string Late = "late";
+
+    /// <summary>The <c>notify.on_late</c> notification of a <see cref="Late"/> event was handed over (it is owed until then).</summary>
+    public const string LateNotified = "late_notified";
 }
 
 /// <summary>

@@ -67,7 +67,8 @@ public sealed record TaskInstanceDetails
     [Id(6)] public int? MapIndex { get; init; }
     /// <summary>A mapped task's own entry: how many instances it expanded into (null before it expanded, and on other entries).</summary>
     [Id(7)] public int? MapCount { get; init; }
-
+    /// <summary>The task passed its <c>deadline</c> unfinished (it stays late; nothing was stopped).</summary>
+    [Id(80)] public bool Late { get; init; }
 }
 
 /// <summary>A DAG run with every task instance and attempt.</summary>
@@ -93,6 +94,8 @@ public sealed record RunDetails
     [Id(12)] public decimal? CostUsd { get; init; }
     /// <summary>A <c>dataset</c> run: the updates that started it (<c>{{ triggering_datasets }}</c>).</summary>
     [Id(60)] public ImmutableArray<Batchyard.Datasets.DatasetUpdate> TriggeringDatasets { get; init; } = [];
+    /// <summary>The run passed its DAG's <c>deadline</c> unfinished (it stays late; nothing was stopped).</summary>
+    [Id(80)] public bool Late { get; init; }
 
     /// <summary>The sum of the priced costs of every attempt of <paramref name="tasks"/>.</summary>
     public static decimal? SumCost(IEnumerable<TaskInstanceDetails> tasks) => AttemptCost.Sum(tasks.SelectMany(t => t.Attempts).Select(a => a.Cost));
@@ -112,6 +115,8 @@ public sealed record RunSummary
     [Id(7)] public string RunType { get; init; } = "manual";
     /// <summary>What the run cost so far (as <see cref="RunDetails.CostUsd"/>).</summary>
     [Id(8)] public decimal? CostUsd { get; init; }
+    /// <summary>As <see cref="RunDetails.Late"/>.</summary>
+    [Id(80)] public bool Late { get; init; }
 
     public static RunSummary From(RunDetails run) => new()
     {
@@ -124,6 +129,7 @@ public sealed record RunSummary
         EndedAt = run.EndedAt,
         RunType = run.RunType,
         CostUsd = run.CostUsd,
+        Late = run.Late,
     };
 }
 

@@ -17,6 +17,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
     [
         "id", "description", "owner", "tags", "schedule", "timezone", "catchup", "max_active_runs",
         "params", "defaults", "notify", "flow", "tasks", "budget", "on_datasets",
+        "deadline",
     ];
 
     private static readonly string[] TaskKeys =
@@ -24,6 +25,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         "backend", "image", "command", "args", "env", "working_dir", "resources", "retries", "retry_delay",
         "retry_backoff", "max_retry_delay", "timeout", "pool", "trigger_rule", "depends_on", "inputs", "outputs",
         "hyperparameters", "output_path", "map", "when", "output_json", "checkpoint_s3", "produces",
+        "deadline",
     ];
 
     private static readonly string[] MapKeys = ["over", "max_active"];
@@ -32,6 +34,14 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
 
     /// <summary>The longest warm pool Batchyard asks for (issue 14: an hour; SageMaker itself allows more).</summary>
     public const int MaxKeepAliveSeconds = 3600;
+
+    private static readonly string[] DeadlineKeys = ["within", "after"];
+
+    private static readonly Dictionary<string, DeadlineAnchor> DeadlineAnchors = new(StringComparer.Ordinal)
+    {
+        ["logical_date"] = DeadlineAnchor.LogicalDate,
+        ["queued"] = DeadlineAnchor.Queued,
+    };
 
     private static readonly string[] BudgetKeys = ["monthly_usd", "pause_on_exceed"];
 
@@ -124,6 +134,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             Params = Map(root.Find("params"), "params"),
             Notify = ReadNotify(root.Find("notify")),
             Budget = ReadBudget(root.Find("budget")),
+            Deadline = ReadDeadline(root.Find("deadline")),
             OnDatasets = DatasetList(root.Find("on_datasets"), "on_datasets"),
             Tasks = definitions,
             SourceFile = fileName,
@@ -286,6 +297,36 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         };
     }
 
+    /// <summary><c>deadline: { within: 2h, after: logical_date | queued }</c> (after defaults to logical_date).</summary>
+    private DeadlineSettings? ReadDeadline(YamlEntry? entry)
+    {
+        if (entry?.Value is YamlScalar { IsNull: false } scalar)
+        {
+            Report(scalar.Line, $"'deadline' of a DAG must be a map, e.g. deadline: {{ within: {scalar.Value}, after: logical_date }}");
+            return null;
+        }
+        if (MappingOf(entry, "deadline") is not { } deadline)
+        {
+            return null;
+        }
+        CheckKeys(deadline, DeadlineKeys, "deadline");
+        var within = Duration(deadline.Find("within"), "deadline.within");
+        if (deadline.Find("within") is not { Value: not YamlScalar { IsNull: true } })
+        {
+            Report(deadline.Line, "'deadline' needs 'within' (how long a run may take, e.g. within: 2h)");
+        }
+        else if (within <= TimeSpan.Zero)
+        {
+            Report(deadline.Find("within")!.Value.Line, "'deadline.within' must be longer than 0s");
+        }
+        var anchor = DeadlineAnchor.LogicalDate;
+        if (Str(deadline.Find("after"), "deadline.after") is { } after && !DeadlineAnchors.TryGetValue(after, out anchor))
+        {
+            Report(deadline.Find("after")!.Value.Line, $"unknown 'deadline.after' '{after}' (use logical_date or queued)");
+        }
+        return within is { } span && span > TimeSpan.Zero ? new DeadlineSettings { Within = span, After = anchor } : null;
+    }
+
     private YamlMapping? ReadDefaults(YamlEntry? entry)
     {
         if (MappingOf(entry, "defaults") is not { } defaults)
@@ -385,6 +426,11 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
         {
             Report(Field("timeout")!.Value.Line, "'timeout' must be longer than 0s");
         }
+        var deadline = Duration(Field("deadline"), "deadline");
+        if (deadline <= TimeSpan.Zero)
+        {
+            Report(Field("deadline")!.Value.Line, "'deadline' of a task must be longer than 0s");
+        }
         var pool = Str(Field("pool"), "pool") ?? "default";
         if (pool.StartsWith(Pools.PoolSettings.QuotaPrefix, StringComparison.Ordinal))
         {
@@ -419,6 +465,7 @@ internal sealed partial class DagReader(string fileName, string text, BackendCat
             OutputJson = Str(task.Find("output_json"), "output_json"),
             CheckpointS3 = Str(Field("checkpoint_s3"), "checkpoint_s3"),
             Produces = DatasetList(task.Find("produces"), "produces"),
+            Deadline = deadline > TimeSpan.Zero ? deadline : null,
         };
     }
 

@@ -46,7 +46,7 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
                     continue;
                 }
                 list.Add(e);
-                if (e.Kind is RunEventKinds.RunCreated or RunEventKinds.RunState)
+                if (e.Kind is RunEventKinds.RunCreated or RunEventKinds.RunState || (e.Kind == RunEventKinds.Late && e.TaskId is null))
                 {
                     Project(e);
                 }
@@ -157,6 +157,10 @@ public sealed class MemoryRunJournal(BatchyardMetrics? metrics = null) : IRunJou
         {
             var created = RunFactJson.Read<RunCreatedFact>(e.Payload);
             runs[e.RunId] = new RunSummary { DagId = e.DagId, RunId = e.RunId, State = RunState.Queued, LogicalDate = created.LogicalDate, QueuedAt = created.QueuedAt, RunType = created.RunType };
+        }
+        else if (e.Kind == RunEventKinds.Late && runs.TryGetValue(e.RunId, out var late))
+        {
+            runs[e.RunId] = late with { Late = true };
         }
         else if (runs.TryGetValue(e.RunId, out var summary))
         {

@@ -29,6 +29,12 @@ public sealed record RunCreatedFact(
 /// <summary>Payload of <see cref="RunEventKinds.RunState"/>.</summary>
 public sealed record RunStateFact(RunState State, DateTimeOffset? StartedAt, DateTimeOffset? EndedAt);
 
+/// <summary>Payload of <see cref="RunEventKinds.Late"/>: the deadline that passed and what it was measured from (<c>logical_date</c>, <c>queued</c>, <c>first_start</c>).</summary>
+public sealed record LateFact(DateTimeOffset Deadline, string MeasuredFrom);
+
+/// <summary>Payload of <see cref="RunEventKinds.LateNotified"/>: the notification's event id.</summary>
+public sealed record LateNotifiedFact(string EventId);
+
 /// <summary>
 /// Payload of <see cref="RunEventKinds.Task"/>: the task's whole small state after the change, plus the one
 /// attempt the change touched (attempts are folded by number, so history is never rewritten).
@@ -62,6 +68,14 @@ public sealed class FoldedTask(PlannedTask plan)
     public DateTimeOffset? Deadline { get; set; }
     public HashSet<int> StopPending { get; } = [];
 
+    /// <summary>The deadline it passed unfinished (<see cref="RunEventKinds.Late"/>); null while it is not late.</summary>
+    public DateTimeOffset? LateDeadline { get; set; }
+
+    public bool Late => LateDeadline is not null;
+
+    /// <summary>Its <c>on_late</c> notification was handed over (<see cref="RunEventKinds.LateNotified"/>).</summary>
+    public bool LateNotified { get; set; }
+
     public TaskInstanceDetails ToDetails() => new()
     {
         TaskId = Plan.TaskId,
@@ -72,6 +86,7 @@ public sealed class FoldedTask(PlannedTask plan)
         Backend = Plan.Backend,
         MapIndex = Plan.MapIndex,
         MapCount = MapItems?.Length,
+        Late = Late,
     };
 
     /// <summary>The latest successful attempt's output (JSON text), or null.</summary>
@@ -127,6 +142,15 @@ public sealed class FoldedRun
     public DateTimeOffset? StartedAt { get; private set; }
     public DateTimeOffset? EndedAt { get; private set; }
     public long LastSeq { get; private set; }
+
+    /// <summary>The deadline the run passed unfinished; null while it is not late.</summary>
+    public DateTimeOffset? LateDeadline { get; private set; }
+
+    public bool Late => LateDeadline is not null;
+
+    /// <summary>The run's <c>on_late</c> notification was handed over.</summary>
+    public bool LateNotified { get; private set; }
+
     public Dictionary<string, FoldedTask> Tasks { get; } = new(StringComparer.Ordinal);
 
     public static FoldedRun From(IEnumerable<RunEvent> events)
@@ -168,6 +192,18 @@ public sealed class FoldedRun
                     Tasks.TryAdd(instance.Key, instance);
                 }
                 break;
+            case RunEventKinds.Late when e.TaskId is null:
+                LateDeadline = RunFactJson.Read<LateFact>(e.Payload).Deadline;
+                break;
+            case RunEventKinds.Late when Tasks.TryGetValue(e.TaskId, out var late):
+                late.LateDeadline = RunFactJson.Read<LateFact>(e.Payload).Deadline;
+                break;
+            case RunEventKinds.LateNotified when e.TaskId is null:
+                LateNotified = true;
+                break;
+            case RunEventKinds.LateNotified when Tasks.TryGetValue(e.TaskId, out var notified):
+                notified.LateNotified = true;
+                break;
         }
     }
 
@@ -187,6 +223,7 @@ public sealed class FoldedRun
         DagVersion = created.DagVersion,
         Tasks = Entries(created.Tasks.Select(t => Tasks[t.TaskId]), Tasks.Count),
         CostUsd = AttemptCost.Sum(Tasks.Values.SelectMany(t => t.Attempts).Select(a => a.Cost)),
+        Late = Late,
     };
 
     /// <summary>The tasks' entries in the API, in order: each task's own, then (for a mapped task) one per instance.</summary>

@@ -114,6 +114,7 @@ public sealed partial class DagRunGrain(
             _tasks = folded.Tasks;
         }
         TrackTasks();
+        TrackDeadlines(folded);
         if (_state != RunState.Queued)
         {
             // As a turn of its own: re-order the unfinished attempts' supervisors and re-send owed stops.
@@ -168,6 +169,7 @@ public sealed partial class DagRunGrain(
         IndexDag();
         InitTasks();
         TrackTasks();
+        TrackDeadlines(null);
         RecordCreated();
         using (TraceScope(S.TraceParent))
         {
@@ -307,6 +309,7 @@ public sealed partial class DagRunGrain(
             _endedAt = null;
             RecordRunState();
             ArmWake();
+            WatchRunDeadline();
         }
         if (mapIndex is not null)
         {
@@ -332,6 +335,7 @@ public sealed partial class DagRunGrain(
         {
             return;
         }
+        HandOverLateAgain();
         if (_state == RunState.Queued)
         {
             // A queued run waits for its DAG grain to begin it, and reminds it that it waits.
@@ -509,6 +513,10 @@ public sealed partial class DagRunGrain(
         task.Attempts[current.Attempt - 1] = next;
         RecordTask(task, next);
         ArmTimer();
+        if (next.State == AttemptState.Running)
+        {
+            WatchTaskDeadline(task);
+        }
     }
 
     private async Task EndAttemptAsync(FoldedTask task, AttemptDetails current, AttemptState state, string? reason, int? exitCode, bool jobEnded, bool allowRetry, DateTimeOffset? endedAt = null)
@@ -1127,7 +1135,7 @@ public sealed partial class DagRunGrain(
     /// <summary>Drops the wake reminder once the run is over, its DAG grain knows it, and no job still owes a stop.</summary>
     private async Task RetireIfDoneAsync()
     {
-        if (_state.IsFinal() && _dagHeard == _state && !_tasks.Values.Any(t => t.StopPending.Count > 0))
+        if (_state.IsFinal() && _dagHeard == _state && !_tasks.Values.Any(t => t.StopPending.Count > 0) && !LateHandOversOwed())
         {
             await UnregisterWakeAsync();
         }
@@ -1318,6 +1326,7 @@ public sealed partial class DagRunGrain(
         DagVersion = S.Dag?.Version ?? "",
         Tasks = FoldedRun.Entries(_ordered, _tasks.Count),
         CostUsd = AttemptCost.Sum(_tasks.Values.SelectMany(t => t.Attempts).Select(a => a.Cost)),
+        Late = _lateDeadline is not null,
     };
 
     private void RunEffectFailed(Exception ex) => LogEffectFailed(_dagId, _runId, ex.Message);

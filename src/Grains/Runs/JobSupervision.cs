@@ -81,4 +81,8 @@ public interface IRunCallbacks : IGrainWithStringKey
     /// <summary>The run's timer: a retry or a deadline is due.</summary>
     [OneWay]
     Task OnDueAsync();
+
+    /// <summary>The run's deadline timer: the run's or a task's <c>deadline:</c> may have passed.</summary>
+    [OneWay]
+    Task OnDeadlineAsync();
 }

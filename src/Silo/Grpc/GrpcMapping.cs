@@ -121,6 +121,7 @@ internal static partial class GrpcMapping
             StartedAt = Time(run.StartedAt),
             EndedAt = Time(run.EndedAt),
             RunType = run.RunType,
+            Late = run.Late,
         };
         if (run.CostUsd is { } usd)
         {
@@ -143,6 +144,7 @@ internal static partial class GrpcMapping
             RunType = run.RunType,
             DagVersion = run.DagVersion,
             TriggeredBy = run.TriggeredBy ?? "",
+            Late = run.Late,
         };
         if (run.CostUsd is { } usd)
         {
@@ -161,6 +163,7 @@ internal static partial class GrpcMapping
             State = Json.EnumName(task.State),
             NextAttemptAt = Time(task.NextAttemptAt),
             Backend = task.Backend,
+            Late = task.Late,
         };
         if (task.MapIndex is { } index)
         {

@@ -164,6 +164,42 @@ public sealed class ComponentTests : BunitContext
     }
 
     [Fact]
+    public void LateBadge_ShowsLateOnlyForALateRunOrTask()
+    {
+        var late = Render<LateBadge>(p => p.Add(c => c.Late, true).Add(c => c.Small, true));
+        var badge = late.Find("[data-testid=late-badge]");
+        Assert.Equal("late", badge.TextContent);
+        Assert.Contains("by-late-small", badge.ClassName, StringComparison.Ordinal);
+
+        var onTime = Render<LateBadge>(p => p.Add(c => c.Late, false));
+        Assert.Empty(onTime.FindAll("[data-testid=late-badge]"));
+    }
+
+    [Fact]
+    public void RunGrid_MarksTheLateRunsColumnOnly()
+    {
+        RunDetails RunOf(string id, bool late, int day) => new()
+        {
+            DagId = "d",
+            RunId = id,
+            State = RunState.Succeeded,
+            LogicalDate = T0.AddDays(day),
+            StartedAt = T0.AddDays(day),
+            EndedAt = T0.AddDays(day).AddMinutes(5),
+            Late = late,
+            Tasks = [new TaskInstanceDetails { TaskId = "t", State = TaskState.Succeeded, Late = late }],
+        };
+        var grid = Render<RunGrid>(p => p
+            .Add(c => c.Runs, [RunOf("r2", false, 2), RunOf("r1", true, 1)])
+            .Add(c => c.TaskOrder, ["t"])
+            .Add(c => c.Now, T0.AddDays(3)));
+
+        Assert.Single(grid.FindAll("th[data-run=r1] [data-testid=late-badge]"));
+        Assert.Empty(grid.FindAll("th[data-run=r2] [data-testid=late-badge]"));
+        Assert.Contains("· late", grid.Find("th[data-run=r1] a").GetAttribute("title"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TaskStateChip_UsesTheSharedStateColour()
     {
         var chip = Render<TaskStateChip>(p => p.Add(c => c.State, TaskState.UpForRetry));

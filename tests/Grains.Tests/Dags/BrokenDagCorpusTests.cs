@@ -56,6 +56,15 @@ public class BrokenDagCorpusTests
         "unknown-dependency.yaml:6: task 'train' depends on unknown task 'publish'");
 
     [Fact]
+    public void BadDeadlines_OnTheDagAndItsTasks_AreEachReportedWhereWritten() => AssertProblems(
+        "bad-deadline.yaml",
+        $"bad-deadline.yaml:2: bad duration '2 hours' for 'deadline.within' ({DurationHint})",
+        "bad-deadline.yaml:3: unknown 'deadline.after' 'started' (use logical_date or queued)",
+        "bad-deadline.yaml:4: unknown key 'stop' in 'deadline'",
+        "bad-deadline.yaml:6: 'deadline' of a task must be longer than 0s",
+        $"bad-deadline.yaml:10: bad duration 'soon' for 'deadline' ({DurationHint})");
+
+    [Fact]
     public void BadDurations_InDefaultsAndTasks_AreReportedWhereWritten() => AssertProblems(
         "bad-duration.yaml",
         $"bad-duration.yaml:2: bad duration '30 seconds' for 'retry_delay' ({DurationHint})",

@@ -25,6 +25,26 @@ public class MalformedInputTests
         Assert.Contains("may not start with 'quota:'", problem.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("deadline: { within: 2 hours }\ntasks:\n  a:\n    command: [true]\n", "late.yaml:1: bad duration '2 hours' for 'deadline.within' (use e.g. 500ms, 30s, 5m, 2h, 1d or 1h30m)")]
+    [InlineData("deadline: { within: 2h, after: started }\ntasks:\n  a:\n    command: [true]\n", "late.yaml:1: unknown 'deadline.after' 'started' (use logical_date or queued)")]
+    [InlineData("deadline:\n  within: 2h\n  befor: queued\ntasks:\n  a:\n    command: [true]\n", "late.yaml:3: unknown key 'befor' in 'deadline'")]
+    [InlineData("deadline:\n  after: queued\ntasks:\n  a:\n    command: [true]\n", "late.yaml:2: 'deadline' needs 'within' (how long a run may take, e.g. within: 2h)")]
+    [InlineData("deadline: { within: 0s }\ntasks:\n  a:\n    command: [true]\n", "late.yaml:1: 'deadline.within' must be longer than 0s")]
+    [InlineData("deadline: 2h\ntasks:\n  a:\n    command: [true]\n", "late.yaml:1: 'deadline' of a DAG must be a map, e.g. deadline: { within: 2h, after: logical_date }")]
+    [InlineData("deadline: [2h]\ntasks:\n  a:\n    command: [true]\n", "late.yaml:1: 'deadline' must be a map, not a list")]
+    [InlineData("tasks:\n  a:\n    command: [true]\n    deadline: soon\n", "late.yaml:4: bad duration 'soon' for 'deadline' (use e.g. 500ms, 30s, 5m, 2h, 1d or 1h30m)")]
+    [InlineData("tasks:\n  a:\n    command: [true]\n    deadline: 0m\n", "late.yaml:4: 'deadline' of a task must be longer than 0s")]
+    [InlineData("tasks:\n  a:\n    command: [true]\n    deadline: { within: 30m }\n", "late.yaml:4: 'deadline' must be text, not a map")]
+    public void Parse_ABadDeadline_IsRefusedOnItsLine(string text, string problem)
+    {
+        var result = DagParser.Parse("late.yaml", text, TestBackends.Catalog, "late");
+
+        Assert.Null(result.Dag);
+        // An unknown key's problem goes on with a suggestion.
+        Assert.StartsWith(problem, Assert.Single(result.Problems).ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Parse_EmptyAnchorAtEndOfFlowList_IsASyntaxProblem()
     {

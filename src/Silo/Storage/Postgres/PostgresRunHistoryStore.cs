@@ -13,7 +13,7 @@ namespace Batchyard.Silo.Storage.Postgres;
 /// </summary>
 public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJournal journal) : IRunHistoryStore
 {
-    private const string RunColumns = "dag_id, run_id, state, logical_date, queued_at, started_at, ended_at, run_type, cost_usd";
+    private const string RunColumns = "dag_id, run_id, state, logical_date, queued_at, started_at, ended_at, run_type, cost_usd, late";
 
     /// <inheritdoc />
     public Task<RunDetails?> GetRunAsync(string dagId, string runId, CancellationToken cancellationToken = default) =>
@@ -114,6 +114,7 @@ public sealed class PostgresRunHistoryStore(NpgsqlDataSource dataSource, IRunJou
                 EndedAt = reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
                 RunType = reader.GetString(7),
                 CostUsd = reader.IsDBNull(8) ? null : reader.GetDecimal(8),
+                Late = reader.GetBoolean(9),
             });
         }
         return runs.ToImmutable();

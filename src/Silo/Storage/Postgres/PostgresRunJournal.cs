@@ -57,6 +57,12 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
         WHERE r.dag_id = u.dag_id AND r.run_id = u.run_id
         """;
 
+    private const string MarkRunsLate = """
+        UPDATE batchyard_runs r SET late = true, updated_at = now()
+        FROM unnest($1::text[], $2::text[]) AS u(dag_id, run_id)
+        WHERE r.dag_id = u.dag_id AND r.run_id = u.run_id
+        """;
+
     private const string UpsertCosts = """
         INSERT INTO batchyard_attempt_costs (dag_id, run_id, task_key, attempt, ended_at, instance_type, usd, compute_seconds)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::timestamptz[], $6::text[], $7::numeric[], $8::double precision[])
@@ -279,6 +285,7 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
         var states = new Dictionary<(string, string), (long Seq, RunStateFact Fact)>();
         // One row per attempt: an upsert may not touch the same row twice in one statement.
         var costs = new Dictionary<(string, string, string, int), CostEntry>();
+        var late = new HashSet<(string DagId, string RunId)>();
         var i = 0;
         foreach (var e in batch.SelectMany(p => p.Events))
         {
@@ -292,6 +299,9 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
                     break;
                 case RunEventKinds.RunState when !states.TryGetValue((e.DagId, e.RunId), out var known) || known.Seq < e.Seq:
                     states[(e.DagId, e.RunId)] = (e.Seq, RunFactJson.Read<RunStateFact>(e.Payload));
+                    break;
+                case RunEventKinds.Late when e.TaskId is null:
+                    late.Add((e.DagId, e.RunId));
                     break;
                 case RunEventKinds.Task when CostProjection.From(e) is { } cost:
                     costs[(cost.DagId, cost.RunId, cost.TaskKey, cost.Attempt)] = cost;
@@ -332,6 +342,13 @@ public sealed partial class PostgresRunJournal : IRunJournal, IAsyncDisposable
             update.Parameters.Add(NullableTimeArray([.. rows.Select(r => r.Value.Fact.StartedAt)]));
             update.Parameters.Add(NullableTimeArray([.. rows.Select(r => r.Value.Fact.EndedAt)]));
             sql.BatchCommands.Add(update);
+        }
+        if (late.Count > 0)
+        {
+            var mark = new NpgsqlBatchCommand(MarkRunsLate);
+            mark.Parameters.Add(TextArray([.. late.Select(r => r.DagId)]));
+            mark.Parameters.Add(TextArray([.. late.Select(r => r.RunId)]));
+            sql.BatchCommands.Add(mark);
         }
         if (costs.Count > 0)
         {
