@@ -33,6 +33,9 @@ public static class RunEventKinds
 
     /// <summary>A mapped task expanded: the items its instances run over (task id is the mapped task's).</summary>
     public const string TaskMapped = "task_mapped";
+
+    /// <summary>A notification is owed (<c>handed: false</c>, with the whole request) or its grain has taken it (<c>handed: true</c>).</summary>
+    public const string Notice = "notice";
 }
 
 /// <summary>
