@@ -106,7 +106,8 @@ public sealed partial class NotificationGrain(
     /// <summary>One attempt for every notifier that is due, all at once; their outcomes are written in one state write.</summary>
     private async Task DeliverDueAsync(CancellationToken cancellationToken)
     {
-        _timer?.Dispose();
+        // Disposing a timer cancels the token of its running callback: this one-shot timer is disposed once done.
+        var fired = _timer;
         (_timer, _timerAt, _delivering) = (null, null, true);
         try
         {
@@ -127,6 +128,7 @@ public sealed partial class NotificationGrain(
         finally
         {
             _delivering = false;
+            fired?.Dispose();
         }
         if (Pending().Any())
         {
