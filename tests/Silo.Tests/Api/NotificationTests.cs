@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Batchyard.Grains;
+using Batchyard.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Batchyard.Tests.Api;
