@@ -182,6 +182,53 @@ public sealed class NotificationTests
     }
 
     [Fact]
+    public async Task AHandOverThatFails_IsMadeAgainByTheRunsWakeReminder_UntilTheNotificationGrainTakesIt()
+    {
+        using var receiver = new WebhookReceiver();
+        var settings = Settings(receiver, "team-slack");
+        settings["Batchyard:WakePeriod"] = "00:00:01";
+        var refusals = new RefuseFirstSends(1);
+        await using var host = await BatchyardTestHost.StartAsync(settings,
+            new Dictionary<string, string>
+            {
+                ["handed-again.yaml"] = """
+                    notify: { on_success: [team-slack] }
+                    tasks:
+                      ok: { backend: noop }
+                    """,
+            },
+            services => services.AddSingleton<IIncomingGrainCallFilter>(refusals));
+        using var http = host.Http(key: null);
+
+        var runId = await TriggerAsync(http, "handed-again");
+
+        var hook = await receiver.NextAsync();
+        Assert.Equal($"handed-again/{runId}/on_success", hook.EventId);
+        // The first hand-over was refused: this delivery came from one made again.
+        Assert.True(refusals.Calls >= 2, $"{refusals.Calls} hand-overs");
+        var row = await WaitForDeliveryAsync(http, "handed-again", runId, "delivered");
+        Assert.Equal(1, row.GetProperty("attempts").GetInt32());
+    }
+
+    /// <summary>Fails the first <paramref name="count"/> hand-overs to notification grains, as a silo dying mid-call would.</summary>
+    private sealed class RefuseFirstSends(int count) : IIncomingGrainCallFilter
+    {
+        private int _calls;
+
+        /// <summary>Hand-overs seen, the refused ones included.</summary>
+        public int Calls => Volatile.Read(ref _calls);
+
+        public Task Invoke(IIncomingGrainCallContext context)
+        {
+            if (context.InterfaceMethod?.Name == nameof(INotificationGrain.SendAsync) && Interlocked.Increment(ref _calls) <= count)
+            {
+                throw new TimeoutException("the notification grain's silo went away");
+            }
+            return context.Invoke();
+        }
+    }
+
+    [Fact]
     public async Task NotificationsOfAnUnknownRun_Are404ProblemJson()
     {
         await using var host = await BatchyardTestHost.StartAsync(dagFiles: new Dictionary<string, string>
