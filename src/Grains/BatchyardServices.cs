@@ -29,7 +29,8 @@ public static class BatchyardServices
         services.TryAddSingleton<Pools.PoolSettings>();
         services.TryAddSingleton(sp => new Costs.AttemptCosts(new Costs.PriceTable(sp.GetService<IConfiguration>()), Costs.LocalPrices.From(sp.GetService<IConfiguration>())));
         services.TryAddSingleton(sp => Runs.CapacityBackoff.From(sp.GetService<IConfiguration>()));
-        services.TryAddSingleton<Notifications.RunNotifier>();
+        services.TryAddSingleton(sp => Notifications.NotificationOptions.From(sp.GetService<IConfiguration>()));
+        services.TryAddSingleton<Notifications.NotificationSender>();
         services.TryAddSingleton<ISecretResolver>(sp => new ConfigurationSecretResolver(sp.GetService<IConfiguration>()));
         services.TryAddSingleton<MemoryRunJournal>();
         services.TryAddSingleton<IRunJournal>(sp => sp.GetRequiredService<MemoryRunJournal>());

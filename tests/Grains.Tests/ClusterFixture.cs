@@ -33,6 +33,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             silo.AddMemoryGrainStorage(StorageNames.Batchyard);
             silo.UseInMemoryReminderService();
+            silo.AddIncomingGrainCallFilter<Batchyard.Tests.Runs.NotificationRecorder>();
             silo.Services.AddKeyedSingleton<TimeProvider>(BatchyardClock.Key, Time);
             silo.Services.AddSingleton<IJobBackend>(Backend);
             silo.Services.AddBatchyardGrains(LogsFolder);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Orleans.Concurrency;
 
 namespace Batchyard.Grains;
 
@@ -47,4 +48,47 @@ public interface INotificationGrain : IGrainWithStringKey
 {
     /// <summary>Takes the notification; durable when this returns. A second call for the same event id changes nothing.</summary>
     Task SendAsync(NotificationRequest request);
+
+    /// <summary>The notification and how each of its notifiers was delivered to; null when no request was taken.</summary>
+    [AlwaysInterleave]
+    Task<NotificationStatus?> GetStatusAsync();
+}
+
+/// <summary>Where delivery to one notifier stands.</summary>
+public enum DeliveryState
+{
+    /// <summary>Not delivered yet; tried again at <see cref="NotifierDelivery.NextAttemptAt"/>.</summary>
+    Pending,
+    /// <summary>The notifier answered 2xx.</summary>
+    Delivered,
+    /// <summary>Given up: a permanent refusal (a 4xx other than 408/429, no such notifier) or retried for too long.</summary>
+    Failed,
+}
+
+/// <summary>Delivery of one notification to one notifier.</summary>
+[GenerateSerializer, Immutable]
+public sealed record NotifierDelivery
+{
+    [Id(0)] public required string Notifier { get; init; }
+    [Id(1)] public DeliveryState State { get; init; }
+    [Id(2)] public int Attempts { get; init; }
+    [Id(3)] public string? LastError { get; init; }
+    [Id(4)] public DateTimeOffset? DeliveredAt { get; init; }
+    [Id(5)] public DateTimeOffset? NextAttemptAt { get; init; }
+}
+
+/// <summary>A notification as its grain holds it: the request and one delivery per notifier.</summary>
+[GenerateSerializer, Immutable]
+public sealed record NotificationStatus
+{
+    [Id(0)] public required NotificationRequest Request { get; init; }
+    [Id(1)] public DateTimeOffset AcceptedAt { get; init; }
+    [Id(2)] public ImmutableArray<NotifierDelivery> Deliveries { get; init; } = [];
+}
+
+/// <summary>A run's side of its notifications: the event ids it handed over (or still owes), for the status API.</summary>
+public interface IRunNotificationsGrain : IGrainWithStringKey
+{
+    /// <summary>Event ids of this run's notifications, in the order they arose.</summary>
+    Task<ImmutableArray<string>> GetNotificationIdsAsync();
 }

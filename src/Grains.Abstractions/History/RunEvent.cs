@@ -39,6 +39,9 @@ public static class RunEventKinds
 
     /// <summary>The <c>notify.on_late</c> notification of a <see cref="Late"/> event was handed over (it is owed until then).</summary>
     public const string LateNotified = "late_notified";
+
+    /// <summary>A notification is owed (<c>handed: false</c>, with the whole request) or its grain has taken it (<c>handed: true</c>).</summary>
+    public const string Notice = "notice";
 }
 
 /// <summary>

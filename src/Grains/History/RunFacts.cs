@@ -16,6 +16,20 @@ public static class TaskKeys
     public static string Of(string taskId, int? mapIndex) => mapIndex is { } i ? $"{taskId}[{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}]" : taskId;
 }
 
+/// <summary>
+/// Payload of <see cref="RunEventKinds.Notice"/>: a notification the run owes (recorded with the fact it is about,
+/// in the same append), or, with <paramref name="Handed"/>, that its notification grain has taken it.
+/// </summary>
+public sealed record NoticeFact(
+    string EventId,
+    bool Handed,
+    string? Event = null,
+    string? TaskId = null,
+    ImmutableArray<string>? Notifiers = null,
+    string? Text = null,
+    ImmutableDictionary<string, string>? Facts = null,
+    DateTimeOffset At = default);
+
 /// <summary>Payload of <see cref="RunEventKinds.RunCreated"/>.</summary>
 public sealed record RunCreatedFact(
     DateTimeOffset LogicalDate,
@@ -153,6 +167,9 @@ public sealed class FoldedRun
 
     public Dictionary<string, FoldedTask> Tasks { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The run's notifications by event id, in the order they arose, each with whether its grain has taken it.</summary>
+    public List<(NoticeFact Owed, bool Handed)> Notices { get; } = [];
+
     public static FoldedRun From(IEnumerable<RunEvent> events)
     {
         var run = new FoldedRun();
@@ -203,6 +220,18 @@ public sealed class FoldedRun
                 break;
             case RunEventKinds.LateNotified when Tasks.TryGetValue(e.TaskId, out var notified):
                 notified.LateNotified = true;
+                break;
+            case RunEventKinds.Notice:
+                var notice = RunFactJson.Read<NoticeFact>(e.Payload);
+                var known = Notices.FindIndex(n => n.Owed.EventId == notice.EventId);
+                if (!notice.Handed && known < 0)
+                {
+                    Notices.Add((notice, false));
+                }
+                else if (notice.Handed && known >= 0)
+                {
+                    Notices[known] = (Notices[known].Owed, true);
+                }
                 break;
         }
     }

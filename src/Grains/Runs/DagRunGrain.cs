@@ -44,7 +44,6 @@ public sealed partial class DagRunGrain(
     RunEvents events,
     PoolSettings pools,
     Batchyard.Backends.BackendCatalog backends,
-    Batchyard.Notifications.RunNotifier notifier,
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger,
     IOptions<WakeOptions> wake,
@@ -102,6 +101,7 @@ public sealed partial class DagRunGrain(
         IndexDag();
         var folded = FoldedRun.From(await journal.ReadAsync(_dagId, _runId, cancellationToken));
         _writer.Seq = folded.LastSeq;
+        FoldNotices(folded);
         (_state, _startedAt, _endedAt) = (folded.State, folded.StartedAt, folded.EndedAt);
         if (folded.Created is null)
         {
@@ -343,6 +343,7 @@ public sealed partial class DagRunGrain(
             return;
         }
         HandOverDatasetsAgain();
+        HandOverNoticesAgain();
         foreach (var task in _tasks.Values.ToList())
         {
             foreach (var attempt in task.StopPending)
@@ -547,6 +548,7 @@ public sealed partial class DagRunGrain(
             task.State = TaskState.UpForRetry;
             task.NextAttemptAt = now + delay;
             LogRetrying(_dagId, _runId, task.Key, ended.Attempt, reason ?? "", delay);
+            NoticeRetry(task, ended, delay);
         }
         else
         {
@@ -974,15 +976,7 @@ public sealed partial class DagRunGrain(
         BatchyardTracing.End(_runSpan, name);
         _runSpan = null;
         ArmTimer();
-        var notify = state == RunState.Succeeded ? S.Dag!.Notify.OnSuccess : state == RunState.Failed ? S.Dag!.Notify.OnFailure : [];
-        if (!notify.IsEmpty)
-        {
-            _writer.AfterDurable(() =>
-            {
-                notifier.NotifyAsync(notify, Details()).Ignore();
-                return Task.CompletedTask;
-            });
-        }
+        NoticeRunEnd(state, Details());
     }
 
     /// <summary>
@@ -1132,10 +1126,10 @@ public sealed partial class DagRunGrain(
         await RetireIfDoneAsync();
     }
 
-    /// <summary>Drops the wake reminder once the run is over, its DAG grain knows it, and no job still owes a stop.</summary>
+    /// <summary>Drops the wake reminder once the run is over, its DAG grain knows it, its notices are handed over, and no job still owes a stop.</summary>
     private async Task RetireIfDoneAsync()
     {
-        if (_state.IsFinal() && _dagHeard == _state && !_tasks.Values.Any(t => t.StopPending.Count > 0) && !LateHandOversOwed())
+        if (_state.IsFinal() && _dagHeard == _state && !OwesNotices && !_tasks.Values.Any(t => t.StopPending.Count > 0) && !LateHandOversOwed())
         {
             await UnregisterWakeAsync();
         }

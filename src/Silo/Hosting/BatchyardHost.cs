@@ -69,6 +69,7 @@ public static class BatchyardHost
         app.MapDagsApi();
         app.MapRunsApi();
         app.MapBackfillsApi();
+        app.MapNotificationsApi();
         app.MapPoolsApi();
         app.MapCostsApi();
         app.MapDatasetsApi();

@@ -27,7 +27,7 @@ public static class SiloStorage
         }
     }
 
-    /// <summary><c>Batchyard:WakePeriod</c> for the grains' reminders; Orleans refuses shorter periods unless told.</summary>
+    /// <summary><c>Batchyard:WakePeriod</c> and <c>Batchyard:Notifications:ReminderPeriod</c> for the grains' reminders; Orleans refuses shorter periods unless told.</summary>
     private static void ConfigureWakePeriod(ISiloBuilder silo, IConfiguration configuration)
     {
         var wake = configuration.GetSection("Batchyard").Get<WakeOptions>() ?? new WakeOptions();
@@ -46,11 +46,14 @@ public static class SiloStorage
             throw new InvalidOperationException($"Batchyard:Scheduling:FiresInFlight must be between 1 and 100000, not {scheduling.FiresInFlight}");
         }
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(scheduling));
+        var notifications = Batchyard.Notifications.NotificationOptions.From(configuration);
+        silo.Services.AddSingleton(notifications);
+        var shortest = wake.WakePeriod < notifications.ReminderPeriod ? wake.WakePeriod : notifications.ReminderPeriod;
         silo.Configure<ReminderOptions>(o =>
         {
-            if (wake.WakePeriod < o.MinimumReminderPeriod)
+            if (shortest < o.MinimumReminderPeriod)
             {
-                o.MinimumReminderPeriod = wake.WakePeriod;
+                o.MinimumReminderPeriod = shortest;
             }
         });
     }

@@ -67,8 +67,8 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         var e = Assert.Single(await LateEventsAsync("dl-run", run.RunId));
         Assert.Null(e.TaskId);
         Assert.Equal(run.QueuedAt + TimeSpan.FromMinutes(10), RunFactJson.Read<LateFact>(e.Payload).Deadline);
-        await WaitUntilAsync(() => RecordingNotificationGrain.For("dl-run").Count > 0, "on_late was handed over");
-        var notice = Assert.Single(RecordingNotificationGrain.For("dl-run"));
+        await WaitUntilAsync(() => NotificationRecorder.For("dl-run").Count > 0, "on_late was handed over");
+        var notice = Assert.Single(NotificationRecorder.For("dl-run"));
         Assert.Equal($"dl-run/{run.RunId}/on_late", notice.EventId);
         Assert.Equal(NotifyEvents.OnLate, notice.Event);
         Assert.Equal(Pager, notice.Notifiers);
@@ -81,7 +81,7 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         var done = await fx.WaitForRunEndAsync("dl-run", run.RunId);
         Assert.Equal(RunState.Succeeded, done.State);
         Assert.True(done.Late);
-        Assert.Single(RecordingNotificationGrain.For("dl-run"));
+        Assert.Single(NotificationRecorder.For("dl-run"));
         Assert.Single(await LateEventsAsync("dl-run", run.RunId));
         Assert.Contains(await fx.SiloServices.GetRequiredService<IRunHistoryStore>().ListRunsAsync("dl-run", null, null, 10), r => r.RunId == run.RunId && r.Late);
         // The DAG grain's recent runs (the DAG list's) carry it too.
@@ -106,7 +106,7 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         var after = await SettledAsync("dl-in-time", run.RunId);
         Assert.False(after.Late);
         Assert.Empty(await LateEventsAsync("dl-in-time", run.RunId));
-        Assert.Empty(RecordingNotificationGrain.For("dl-in-time"));
+        Assert.Empty(NotificationRecorder.For("dl-in-time"));
         Assert.DoesNotContain(await fx.SiloServices.GetRequiredService<IRunHistoryStore>().ListRunsAsync("dl-in-time", null, null, 10), r => r.Late);
     }
 
@@ -134,8 +134,8 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         var e = Assert.Single(await LateEventsAsync("dl-task", run.RunId));
         Assert.Equal("second", e.TaskId);
         Assert.Equal(started + TimeSpan.FromMinutes(15), RunFactJson.Read<LateFact>(e.Payload).Deadline);
-        await WaitUntilAsync(() => RecordingNotificationGrain.For("dl-task").Count > 0, "on_late was handed over");
-        var notice = Assert.Single(RecordingNotificationGrain.For("dl-task"));
+        await WaitUntilAsync(() => NotificationRecorder.For("dl-task").Count > 0, "on_late was handed over");
+        var notice = Assert.Single(NotificationRecorder.For("dl-task"));
         Assert.Equal($"dl-task/{run.RunId}/second/on_late", notice.EventId);
         Assert.Equal("second", notice.TaskId);
         await fx.Run("dl-task", run.RunId).CancelAsync();
@@ -213,7 +213,7 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         // The next activation (a wake-up, a read) finds both due from the journal and marks them at once.
         var late = await fx.WaitForRunAsync("dl-restart", run.RunId, r => r.Late && r.Tasks[0].Late);
         Assert.Equal(RunState.Running, late.State);
-        await WaitUntilAsync(() => RecordingNotificationGrain.For("dl-restart").Count >= 2, "both on_late were handed over");
+        await WaitUntilAsync(() => NotificationRecorder.For("dl-restart").Count >= 2, "both on_late were handed over");
 
         await grain.Cast<IGrainManagementExtension>().DeactivateOnIdle();
         fx.Time.Advance(TimeSpan.FromMinutes(30));
@@ -224,7 +224,7 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         Assert.Equal(2, (await LateEventsAsync("dl-restart", run.RunId)).Count);
         Assert.Equal(
             [$"dl-restart/{run.RunId}/on_late", $"dl-restart/{run.RunId}/slow/on_late"],
-            RecordingNotificationGrain.For("dl-restart").Select(r => r.EventId).Order(StringComparer.Ordinal));
+            NotificationRecorder.For("dl-restart").Select(r => r.EventId).Order(StringComparer.Ordinal));
         await grain.CancelAsync();
     }
 
@@ -234,23 +234,23 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         var dag = WithDeadline(Dag("dl-owed", Task("slow", "hold")), TimeSpan.FromMinutes(10));
         await fx.Dag("dl-owed").ApplyAsync(dag);
         var run = await fx.Dag("dl-owed").TriggerAsync(new());
-        RecordingNotificationGrain.Refuse[$"dl-owed/{run.RunId}/on_late"] = 1;
+        NotificationRecorder.Refuse[$"dl-owed/{run.RunId}/on_late"] = 1;
         await RunningAsync("dl-owed", run.RunId);
 
         fx.Time.Advance(TimeSpan.FromMinutes(10));
         await fx.WaitForRunAsync("dl-owed", run.RunId, r => r.Late);
-        await WaitUntilAsync(() => RecordingNotificationGrain.Refuse[$"dl-owed/{run.RunId}/on_late"] == 0, "the first hand-over was tried");
-        Assert.Empty(RecordingNotificationGrain.For("dl-owed"));
+        await WaitUntilAsync(() => NotificationRecorder.Refuse[$"dl-owed/{run.RunId}/on_late"] == 0, "the first hand-over was tried");
+        Assert.Empty(NotificationRecorder.For("dl-owed"));
         var journal = fx.SiloServices.GetRequiredService<IRunJournal>();
         Assert.DoesNotContain(await journal.ReadAsync("dl-owed", run.RunId), e => e.Kind == RunEventKinds.LateNotified);
 
         await fx.Run("dl-owed", run.RunId).ResumeAsync();
-        await WaitUntilAsync(() => RecordingNotificationGrain.For("dl-owed").Count > 0, "the owed hand-over was repeated");
+        await WaitUntilAsync(() => NotificationRecorder.For("dl-owed").Count > 0, "the owed hand-over was repeated");
         await SettledAsync("dl-owed", run.RunId);
         Assert.Single(await journal.ReadAsync("dl-owed", run.RunId), e => e.Kind == RunEventKinds.LateNotified);
         await fx.Run("dl-owed", run.RunId).ResumeAsync();
         await SettledAsync("dl-owed", run.RunId);
-        Assert.Single(RecordingNotificationGrain.For("dl-owed"));
+        Assert.Single(NotificationRecorder.For("dl-owed"));
         await fx.Run("dl-owed", run.RunId).CancelAsync();
     }
 
@@ -262,7 +262,7 @@ public sealed class DeadlineTests(ClusterFixture fx) : IClassFixture<ClusterFixt
         fx.Time.Advance(TimeSpan.FromMinutes(1));
         await fx.WaitForRunAsync("dl-quiet", run.RunId, r => r.Late);
         await SettledAsync("dl-quiet", run.RunId);
-        Assert.Empty(RecordingNotificationGrain.For("dl-quiet"));
+        Assert.Empty(NotificationRecorder.For("dl-quiet"));
         await fx.Run("dl-quiet", run.RunId).CancelAsync();
     }
 }

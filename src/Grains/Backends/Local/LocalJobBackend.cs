@@ -571,7 +571,14 @@ public sealed partial class LocalJobBackend : IJobBackend, IAsyncDisposable
         {
             // The job's own process first: just after its start it may not have joined its cgroup yet, and a cgroup
             // emptied before it joins would let it run on. Then whatever the cgroup holds (its forks).
-            process?.Kill(entireProcessTree: true);
+            try
+            {
+                process?.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // It has exited already; its forks may still be in the cgroup.
+            }
             if (cgroup is not null)
             {
                 await cgroup.KillAllAsync(CancellationToken.None);
