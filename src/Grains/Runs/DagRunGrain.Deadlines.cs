@@ -176,6 +176,23 @@ public sealed partial class DagRunGrain
     private bool LateOwed(FoldedTask? task) =>
         !S.Dag!.Notify.For(NotifyEvents.OnLate).IsEmpty && (task is null ? _lateDeadline is not null && !_lateNotified : task.Late && !task.LateNotified);
 
+    /// <summary>The event ids of the run's <c>on_late</c> notifications (handed over by the deadline code, not as notices).</summary>
+    private IEnumerable<string> LateEventIds()
+    {
+        if (S.Dag is null || S.Dag.Notify.For(NotifyEvents.OnLate).IsEmpty)
+        {
+            yield break;
+        }
+        if (_lateDeadline is not null)
+        {
+            yield return $"{_dagId}/{_runId}/{NotifyEvents.OnLate}";
+        }
+        foreach (var task in _tasks.Values.Where(t => t.Late).OrderBy(t => t.Key, StringComparer.Ordinal))
+        {
+            yield return $"{_dagId}/{_runId}/{task.Key}/{NotifyEvents.OnLate}";
+        }
+    }
+
     /// <summary>Any hand-over owed that still holds the wake reminder (for a day after the run's end at most).</summary>
     private bool LateHandOversOwed() =>
         (!_state.IsFinal() || _endedAt is not { } ended || time.GetUtcNow() - ended <= LateHandOverWindow)

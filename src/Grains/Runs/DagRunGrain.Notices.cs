@@ -19,7 +19,8 @@ public sealed partial class DagRunGrain : IRunNotificationsGrain
 
     private bool OwesNotices => _notices.Exists(n => !n.Handed);
 
-    public Task<ImmutableArray<string>> GetNotificationIdsAsync() => Task.FromResult(_notices.Select(n => n.Owed.EventId).ToImmutableArray());
+    public Task<ImmutableArray<string>> GetNotificationIdsAsync() =>
+        Task.FromResult(_notices.Select(n => n.Owed.EventId).Concat(LateEventIds()).ToImmutableArray());
 
     private void FoldNotices(FoldedRun folded) => _notices.AddRange(folded.Notices);
 
