@@ -163,9 +163,11 @@ public sealed partial class DagGrain(
         var definition = RequireDefinition();
         var now = time.GetUtcNow();
         var logicalDate = request.LogicalDate ?? now;
-        if (request.LogicalDate is { } asked && await RunOfSlotAsync(asked) is { } taken)
+        if (request.LogicalDate is { } asked && Cron()?.NextAfter(asked.AddTicks(-1)) == asked && await RunOfSlotAsync(asked) is { } taken)
         {
-            // One run per logical date, as Airflow: the caller clears or reruns that run instead.
+            // One run per cron slot, whatever made it: the caller clears or reruns that run instead. A date that is
+            // no slot of the schedule (or a DAG without one) may have several manual runs, as in Airflow 3, and its
+            // trigger reads no history (a burst of triggers waits on no query).
             throw new RunExistsException(taken, asked);
         }
         var parameters = definition.Params.SetItems(request.Params);

@@ -204,14 +204,13 @@ public sealed class PagingTests : IAsyncLifetime
     public async Task RunList_PagedWhileRunsAreAdded_ListsEveryRunOnceNewestFirstAndEnds()
     {
         await ApplyAsync("many-runs", Dag("many-runs"));
-        // Three runs a day (a logical date has one run: a second trigger of the same date is a 409), so page
-        // boundaries fall inside a day.
+        // Three runs per logical date: the run id breaks the tie, and a page boundary falls inside a date.
         var original = new List<string>();
         for (var day = 1; day <= 6; day++)
         {
             for (var n = 0; n < 3; n++)
             {
-                original.Add(await TriggerAtAsync("many-runs", $"2026-03-{day:D2}T{n * 8:D2}:00:00Z"));
+                original.Add(await TriggerAtAsync("many-runs", $"2026-03-{day:D2}T00:00:00Z"));
             }
         }
         await WaitUntilAsync(async () => (await GetPageAsync("/api/v1/dags/many-runs/runs?limit=1000")).Items.Count == original.Count);
@@ -230,7 +229,7 @@ public sealed class PagingTests : IAsyncLifetime
             }
             // Between pages: a newer run (before the cursor) and one in the middle of the dates already passed.
             await TriggerAtAsync("many-runs", $"2026-04-{pages:D2}T00:00:00Z");
-            await TriggerAtAsync("many-runs", $"2026-03-06T04:{pages:D2}:00Z");
+            await TriggerAtAsync("many-runs", "2026-03-06T00:00:00Z");
             url = $"/api/v1/dags/many-runs/runs?limit=4&cursor={Uri.EscapeDataString(next)}";
         }
 
