@@ -86,7 +86,7 @@ public sealed class BackfillAndDatasetComponentsTests : BunitContext
         provider.Find("[data-testid=backfill-from] input").Input("2026-01-30");
         provider.Find("[data-testid=backfill-to] input").Input("2026-01-01");
         provider.Find("[data-testid=backfill-confirm]").Click();
-        Assert.Contains("from is after to", provider.Find("[data-testid=backfill-error]").TextContent, StringComparison.Ordinal);
+        Assert.Contains("from is after to", provider.WaitForElement("[data-testid=backfill-error]", TimeSpan.FromSeconds(10)).TextContent, StringComparison.Ordinal);
 
         provider.Find("[data-testid=backfill-from] input").Input("2026-01-01");
         provider.Find("[data-testid=backfill-to] input").Input("2026-01-30");
