@@ -20,6 +20,11 @@ public sealed record RunStart
     [Id(6)] public string? TriggeredBy { get; init; }
     /// <summary>A <c>dataset</c> run: the updates that started it.</summary>
     [Id(60)] public ImmutableArray<Batchyard.Datasets.DatasetUpdate> TriggeringDatasets { get; init; } = [];
+    /// <summary>
+    /// A cron slot made ahead of its instant (<c>Batchyard:Scheduling:Lead</c>): the run is made and admitted now
+    /// and waits in <c>queued</c> until then, when an in-memory timer begins it (its wake reminder, after a crash).
+    /// </summary>
+    [Id(61)] public DateTimeOffset? StartAt { get; init; }
 
     /// <summary>The <c>triggeredBy</c> of the runs the cron schedule makes.</summary>
     public const string Schedule = "schedule";
@@ -34,8 +39,17 @@ public interface IDagRunGrain : IGrainWithStringKey
     /// <summary>Creates the run; returns null when a run with this key already exists.</summary>
     Task<RunDetails?> CreateAsync(RunStart start);
 
-    /// <summary>Moves a queued run to running (admitted under <c>max_active_runs</c>).</summary>
+    /// <summary>Moves a queued run to running (admitted under <c>max_active_runs</c>); one made ahead of its slot begins at the slot.</summary>
     Task BeginAsync();
+
+    /// <summary>
+    /// Cancels a run made ahead of its slot that has not begun (its DAG was paused or deleted before the slot);
+    /// false, and nothing changes, for any other run.
+    /// </summary>
+    Task<bool> WithdrawAsync();
+
+    /// <summary>The instant of a run made ahead of its slot has come (its own timer): begins it when it is admitted.</summary>
+    Task BeginAtSlotAsync();
 
     /// <summary>The run with every task instance and attempt, or null when it does not exist (a read: it never waits behind a write).</summary>
     [AlwaysInterleave]

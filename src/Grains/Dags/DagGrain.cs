@@ -128,6 +128,7 @@ public sealed partial class DagGrain(
         await store.WriteStateAsync();
         await Task.WhenAll(queued.Select(runId => RunGrain(runId).CancelAsync()));
         await DisarmScheduleAsync();
+        await WithdrawAheadAsync();
         await Registry.RemoveAsync(DagId);
         _reported = null;
         LogDeleted(DagId);
@@ -145,6 +146,7 @@ public sealed partial class DagGrain(
             if (paused)
             {
                 await DisarmScheduleAsync();
+                await WithdrawAheadAsync();
             }
             else
             {
@@ -197,8 +199,18 @@ public sealed partial class DagGrain(
             due = [due[^1]];
         }
 
+        // The first slot still to come is made ahead when it is within the lead, and begins at its instant: a
+        // burst of thousands of DAGs due in the same second is made over the lead before it, and only begun at it.
+        var fireable = due.Select(slot => (slot, startAt: (DateTimeOffset?)null)).ToList();
+        var lead = scheduling.Value.Lead;
+        if (lead > TimeSpan.Zero && cron.NextAfter(now) is { } upcoming
+            && upcoming - now <= lead && (S.LastSlot is not { } fired || upcoming > fired))
+        {
+            fireable.Add((upcoming, upcoming));
+        }
+
         var created = ImmutableArray.CreateBuilder<string>();
-        foreach (var slot in due)
+        foreach (var (slot, startAt) in fireable)
         {
             // The run id is the slot: a slot fired twice (a retried tick, a failover) finds its run and makes none.
             // The slot is recorded in the same write that tracks its run.
@@ -210,7 +222,7 @@ public sealed partial class DagGrain(
                 await store.WriteStateAsync();
                 continue;
             }
-            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled", RunStart.Schedule, firedSlot: slot) is not null)
+            if (await CreateRunAsync(definition, runId, slot, definition.Params, "scheduled", RunStart.Schedule, firedSlot: slot, startAt: startAt) is not null)
             {
                 created.Add(runId);
             }
@@ -539,7 +551,7 @@ public sealed partial class DagGrain(
         }
     }
 
-    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, string? triggeredBy, DateTimeOffset? firedSlot = null, ImmutableArray<Batchyard.Datasets.DatasetUpdate> triggering = default)
+    private async Task<RunDetails?> CreateRunAsync(DagDefinition definition, string runId, DateTimeOffset logicalDate, ImmutableDictionary<string, string> parameters, string runType, string? triggeredBy, DateTimeOffset? firedSlot = null, ImmutableArray<Batchyard.Datasets.DatasetUpdate> triggering = default, DateTimeOffset? startAt = null)
     {
         // The active and queued runs are what the runs told this grain: each run tells of every state change
         // and repeats it from its own reminder until it is heard, so nothing here needs checking against them.
@@ -556,12 +568,15 @@ public sealed partial class DagGrain(
             StartNow = startNow,
             TriggeredBy = triggeredBy,
             TriggeringDatasets = triggering.IsDefault ? [] : triggering,
+            StartAt = startAt,
         });
         var existed = run is null;
         // Tracked once it exists: a crash before this write loses nothing, since the run tells of itself.
         switch (ownAdmission ? null : (run ?? await RunGrain(runId).GetAsync())?.State)
         {
             case RunState.Running:
+            // Made ahead of its slot and admitted: it holds its place under max_active_runs until it begins.
+            case RunState.Queued when run is not null && startNow && startAt is not null:
                 S.ActiveRuns.Add(runId);
                 break;
             case RunState.Queued when !S.ActiveRuns.Contains(runId) && !S.QueuedRuns.Contains(runId):
@@ -606,6 +621,23 @@ public sealed partial class DagGrain(
         }
     }
 
+    /// <summary>
+    /// Paused or deleted before the slot it made ahead (<see cref="SchedulingOptions.Lead"/>): that slot's run is
+    /// cancelled, as no run would have been made for it. Only the newest slot can be ahead; a manual or backfill
+    /// run of that date is not one made ahead, and the run refuses.
+    /// </summary>
+    private async Task WithdrawAheadAsync()
+    {
+        if (S.LastSlot is { } slot && slot > time.GetUtcNow())
+        {
+            var runId = "scheduled__" + Stamp(slot);
+            if (await RunGrain(runId).WithdrawAsync())
+            {
+                LogWithdrawn(DagId, runId);
+            }
+        }
+    }
+
     /// <summary>Tells the DAG's schedule shard when to fire next (nothing when it should not).</summary>
     private Task ArmScheduleAsync() => Shard().SetNextAsync(DagId, NextFire());
 
@@ -616,8 +648,16 @@ public sealed partial class DagGrain(
     /// missed (the silo was down, the DAG was re-applied after a restart): then it fires at once, and the
     /// evaluation applies the DAG's catchup rule.
     /// </summary>
-    private DateTimeOffset? NextFire() =>
-        S.Paused || S.Deleted || Cron() is not { } cron ? null : cron.NextAfter(S.LastSlot ?? time.GetUtcNow());
+    private DateTimeOffset? NextFire()
+    {
+        if (S.Paused || S.Deleted || Cron() is not { } cron || cron.NextAfter(S.LastSlot ?? time.GetUtcNow()) is not { } next)
+        {
+            return null;
+        }
+        // The lead before the slot, but never before the slot fired last has come (made ahead, it is in the future).
+        var at = next - scheduling.Value.Lead;
+        return S.LastSlot is { } last && last > at ? last : at;
+    }
 
     private IScheduleShardGrain Shard() => GrainFactory.GetGrain<IScheduleShardGrain>(ScheduleShards.Of(DagId, scheduling.Value.Shards));
 
@@ -693,6 +733,9 @@ public sealed partial class DagGrain(
     private partial void LogBudgetUnknown(string dagId, string error);
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: backfill {BackfillId} of {Total} slot(s) created")]
     private partial void LogBackfill(string dagId, string backfillId, int total);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: run {RunId}, made ahead of its slot, withdrawn (the DAG was paused or deleted before it)")]
+    private partial void LogWithdrawn(string dagId, string runId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}: deleted")]
     private partial void LogDeleted(string dagId);

@@ -29,6 +29,10 @@ public sealed class DagRunState
     [Id(8)] public string? TriggeredBy { get; set; }
     /// <summary>A <c>dataset</c> run: the updates that started it.</summary>
     [Id(60)] public ImmutableArray<DatasetUpdate> TriggeringDatasets { get; set; } = [];
+    /// <summary>A run made ahead of its cron slot: it begins then (<see cref="RunStart.StartAt"/>).</summary>
+    [Id(61)] public DateTimeOffset? StartAt { get; set; }
+    /// <summary>Its DAG admitted it (under <c>max_active_runs</c>) before its <see cref="StartAt"/>.</summary>
+    [Id(62)] public bool Admitted { get; set; }
 }
 
 /// <summary>
@@ -72,6 +76,7 @@ public sealed partial class DagRunGrain(
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
+    private ClockTimer? _slotTimer;
     private Task _wakeArming = Task.CompletedTask;
 
     /// <summary>The wake reminder this activation registered: unregistered without reading it back from the table.</summary>
@@ -115,7 +120,12 @@ public sealed partial class DagRunGrain(
         }
         TrackTasks();
         TrackDeadlines(folded);
-        if (_state != RunState.Queued)
+        if (_state == RunState.Queued && S.Admitted)
+        {
+            // Made ahead of its slot and admitted: it begins at the slot, or at once when that has passed.
+            ArmSlot();
+        }
+        else if (_state != RunState.Queued)
         {
             // As a turn of its own: re-order the unfinished attempts' supervisors and re-send owed stops.
             this.AsReference<IDagRunGrain>().ResumeAsync().Ignore();
@@ -125,6 +135,7 @@ public sealed partial class DagRunGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _timer?.Cancel();
+        _slotTimer?.Cancel();
         // Spans cannot follow the run to its next activation: they end here, and later spans keep their parents' ids.
         foreach (var span in _attemptSpans.Values)
         {
@@ -162,7 +173,12 @@ public sealed partial class DagRunGrain(
         S.RunType = start.RunType;
         S.TriggeredBy = start.TriggeredBy;
         S.TriggeringDatasets = start.TriggeringDatasets;
-        S.QueuedAt = time.GetUtcNow();
+        var now = time.GetUtcNow();
+        // Made ahead of its slot, a run is queued for the slot: that is when it waits from, for its deadlines too.
+        var ahead = start.StartAt is { } at && at > now;
+        S.StartAt = ahead ? start.StartAt : null;
+        S.Admitted = ahead && start.StartNow;
+        S.QueuedAt = ahead ? start.StartAt!.Value : now;
         _runSpan = BatchyardTracing.StartRun(_dagId, _runId, start.RunType);
         S.TraceParent = BatchyardTracing.TraceParent(_runSpan);
         await store.WriteStateAsync();
@@ -175,9 +191,15 @@ public sealed partial class DagRunGrain(
         {
             LogCreated(_dagId, _runId, start.StartNow);
         }
-        if (start.StartNow)
+        if (start.StartNow && !ahead)
         {
             await BeginCoreAsync();
+        }
+        else if (S.Admitted)
+        {
+            // Admitted already; its own timer begins it at the slot, its wake reminder after a crash.
+            ArmWake();
+            ArmSlot();
         }
         else
         {
@@ -195,11 +217,60 @@ public sealed partial class DagRunGrain(
         {
             return;
         }
+        if (S.StartAt is { } at && at > time.GetUtcNow())
+        {
+            // Admitted before its slot: it begins then.
+            if (!S.Admitted)
+            {
+                S.Admitted = true;
+                await store.WriteStateAsync();
+            }
+            ArmWake();
+            ArmSlot();
+            return;
+        }
         await BeginCoreAsync();
         await _writer.FlushedAsync();
     }
 
-    private async Task BeginCoreAsync()
+    public async Task<bool> WithdrawAsync()
+    {
+        if (S.Dag is null || _state != RunState.Queued || S.StartAt is not { } at || at <= time.GetUtcNow())
+        {
+            return false;
+        }
+        _slotTimer?.Cancel();
+        await CancelAsync();
+        return true;
+    }
+
+    public async Task BeginAtSlotAsync()
+    {
+        if (S.Dag is null || _state != RunState.Queued || !S.Admitted || S.StartAt is not { } at)
+        {
+            return;
+        }
+        if (at > time.GetUtcNow())
+        {
+            ArmSlot();
+            return;
+        }
+        await BeginCoreAsync(atSlot: true);
+        await _writer.FlushedAsync();
+    }
+
+    /// <summary>An in-memory timer on the slot of a run made ahead of it: that is what makes the start punctual.</summary>
+    private void ArmSlot()
+    {
+        if (S.StartAt is not { } at)
+        {
+            return;
+        }
+        var self = this.AsReference<IDagRunGrain>();
+        (_slotTimer ??= new ClockTimer(time, _life.Token)).Arm(at, LongestTimer, () => self.BeginAtSlotAsync());
+    }
+
+    private async Task BeginCoreAsync(bool atSlot = false)
     {
         _state = RunState.Running;
         _startedAt = time.GetUtcNow();
@@ -214,6 +285,11 @@ public sealed partial class DagRunGrain(
             });
         }
         ArmWake();
+        if (atSlot)
+        {
+            // Thousands of runs may begin at the same slot: each is begun first, and starts its tasks after.
+            await Task.Yield();
+        }
         await ScheduleReadyAsync();
     }
 
@@ -338,6 +414,12 @@ public sealed partial class DagRunGrain(
         HandOverLateAgain();
         if (_state == RunState.Queued)
         {
+            if (S.Admitted)
+            {
+                // Admitted ahead of its slot: its timer begins it (armed on activation).
+                ArmSlot();
+                return;
+            }
             // A queued run waits for its DAG grain to begin it, and reminds it that it waits.
             TellDagSoon();
             return;
@@ -986,8 +1068,9 @@ public sealed partial class DagRunGrain(
     /// </summary>
     private void ArmWake()
     {
-        if (!_wakeArming.IsCompleted)
+        if (!_wakeArming.IsCompleted || _wake is not null)
         {
+            // Being registered, or registered by this activation (a run made ahead of its slot, begun at it).
             return;
         }
         _wakeArming = ArmWakeAsync();

@@ -266,4 +266,11 @@ public sealed record SchedulingOptions
     /// default 32 shards, 256 runs are being made at a time, which keeps a burst within the storage's connections.
     /// </summary>
     public int FiresInFlight { get; init; } = 8;
+
+    /// <summary>
+    /// How long before its instant a cron slot's run is made: it waits queued, admitted, and an in-memory timer
+    /// begins it at the slot. Making runs takes time (and storage writes); beginning a made one takes little, so
+    /// thousands of DAGs due in the same second start on time. Zero makes each run at its slot.
+    /// </summary>
+    public TimeSpan Lead { get; init; } = TimeSpan.FromSeconds(30);
 }

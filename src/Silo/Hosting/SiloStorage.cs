@@ -45,6 +45,10 @@ public static class SiloStorage
         {
             throw new InvalidOperationException($"Batchyard:Scheduling:FiresInFlight must be between 1 and 100000, not {scheduling.FiresInFlight}");
         }
+        if (scheduling.Lead < TimeSpan.Zero || scheduling.Lead > TimeSpan.FromMinutes(5))
+        {
+            throw new InvalidOperationException($"Batchyard:Scheduling:Lead must be between 00:00:00 and 00:05:00, not {scheduling.Lead}");
+        }
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(scheduling));
         var notifications = Batchyard.Notifications.NotificationOptions.From(configuration);
         silo.Services.AddSingleton(notifications);
