@@ -238,6 +238,7 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
         {
             throw new ApiError(400, "ResourceInUse", $"Job {name} already exists");
         }
+        jobs.ClaimWarmPool(job, job.CreatedAt);
         if (output is not null)
         {
             objects.WriteWhenCompleted(job, output);
@@ -298,6 +299,7 @@ public sealed class Handlers(ModelValidator sageMaker, ModelValidator logs, JobS
         {
             var warm = new JsonObject { ["Status"] = pool.Status };
             if (pool.RetainedSeconds is { } retained) warm["ResourceRetainedBillableTimeInSeconds"] = retained;
+            if (pool.ReusedBy is { } reusedBy) warm["ReusedByJob"] = reusedBy;
             answer["WarmPoolStatus"] = warm;
         }
         var transitions = new JsonArray();

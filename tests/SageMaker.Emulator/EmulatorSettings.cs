@@ -100,6 +100,8 @@ public sealed record JobScript
     public int InterruptFirst { get; init; }
     /// <summary>Spot training: the share of the training time that is not billed (<c>1 − billable / training</c>).</summary>
     public double SpotSaving { get; init; } = 0.7;
+    /// <summary>Training with a warm pool: how long the emulated pool lives after the job (instead of <c>KeepAlivePeriodInSeconds</c>, so tests need not wait minutes).</summary>
+    public TimeSpan? KeepAlive { get; init; }
     public bool Interrupted => Attempt > 0 && Attempt <= InterruptFirst;
     /// <summary>Training: the <c>FinalMetricDataList</c> of the completed job; null leaves it out of the answer.</summary>
     public IReadOnlyList<(string Name, double Value)>? Metrics { get; init; }
@@ -125,6 +127,7 @@ public sealed record JobScript
                 "output" => script with { OutputUri = value },
                 "metrics" => script with { Metrics = ParseMetrics(value) },
                 "interruptfirst" => script with { InterruptFirst = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
+                "keepalive" => script with { KeepAlive = Duration(value) },
                 "spotsaving" => script with { SpotSaving = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => throw new FormatException($"unknown script key '{pieces[0]}'"),
             };

@@ -29,8 +29,16 @@ public sealed class EmulatedJob
     public TimeSpan? KeepAlive { get; init; }
     public DateTimeOffset? StopRequestedAt { get; set; }
     public int DescribeCalls;
+    /// <summary>Training: the job that took this job's warm pool, and when (its create).</summary>
+    public string? ReusedBy { get; private set; }
+    public DateTimeOffset? ReusedAt { get; private set; }
+    /// <summary>Training: this job runs on another job's warm pool, so it skips provisioning (no queued time).</summary>
+    public bool WarmStart { get; set; }
 
-    public DateTimeOffset StartsAt => CreatedAt + Script.Queued;
+    /// <summary>How long the warm pool lives after the job: the script's, else <see cref="KeepAlive"/>.</summary>
+    public TimeSpan PoolLife => Script.KeepAlive ?? KeepAlive ?? TimeSpan.Zero;
+
+    public DateTimeOffset StartsAt => CreatedAt + (WarmStart ? TimeSpan.Zero : Script.Queued);
     public bool ExceedsMaxRuntime => Script.Run > MaxRuntime;
     public DateTimeOffset NaturalEnd => StartsAt + (ExceedsMaxRuntime ? MaxRuntime : Script.Run);
 
@@ -75,26 +83,53 @@ public sealed class EmulatedJob
     /// <summary>A spot job whose script interrupts this attempt.</summary>
     public bool Interrupted => Spot && Script.Interrupted;
 
-    /// <summary>Training with <see cref="KeepAlive"/>: the warm pool at <paramref name="now"/>, as (status, retained billable seconds), or null.</summary>
-    public (string Status, int? RetainedSeconds)? WarmPoolAt(DateTimeOffset now)
+    /// <summary>
+    /// Training with <see cref="KeepAlive"/>: the warm pool at <paramref name="now"/>, as (status, retained billable
+    /// seconds, the job that reused it), or null. As SageMaker keeps one: after a completed job or an algorithm error,
+    /// <c>Available</c> for its keep-alive period, then <c>Terminated</c> with that period billed; <c>Reused</c> with the
+    /// time until a matching job took it.
+    /// </summary>
+    public (string Status, int? RetainedSeconds, string? ReusedBy)? WarmPoolAt(DateTimeOffset now)
     {
-        if (KeepAlive is not { } keepAlive || Kind != JobKind.Training)
+        if (KeepAlive is null || Kind != JobKind.Training)
         {
             return null;
         }
         var view = ViewAt(now);
         if (view.EndedAt is not { } ended)
         {
-            return view.StartedAt is null ? null : ("InUse", null);
+            return view.StartedAt is null ? null : ("InUse", null, null);
         }
-        if (view.Status != "Completed")
+        var retains = view.Status == "Completed" || (view.Status == "Failed" && !Interrupted && !ExceedsMaxRuntime);
+        if (!retains)
         {
-            return ("Terminated", 0);
+            return ("Terminated", 0, null);
         }
-        return now < ended + keepAlive
-            ? ("Available", null)
-            : ("Terminated", (int)Math.Ceiling(keepAlive.TotalSeconds));
+        if (ReusedAt is { } taken && now >= taken)
+        {
+            return ("Reused", Math.Max(0, (int)Math.Ceiling((taken - ended).TotalSeconds)), ReusedBy);
+        }
+        return now < ended + PoolLife
+            ? ("Available", null, null)
+            : ("Terminated", (int)Math.Ceiling(PoolLife.TotalSeconds), null);
     }
+
+    /// <summary>Whether <paramref name="job"/> may take this job's warm pool at <paramref name="now"/>: it is available and the clusters match.</summary>
+    public bool PoolMatches(EmulatedJob job, DateTimeOffset now) =>
+        job.Kind == JobKind.Training && job.KeepAlive is not null && job.Name != Name
+        && WarmPoolAt(now) is { Status: "Available" }
+        && job.InstanceType == InstanceType && job.InstanceCount == InstanceCount
+        && Text(job.Request, "RoleArn") == Text(Request, "RoleArn")
+        && Volume(job.Request) == Volume(Request);
+
+    /// <summary>Hands this job's warm pool to <paramref name="job"/>.</summary>
+    public void ReuseBy(EmulatedJob job, DateTimeOffset at) => (ReusedBy, ReusedAt) = (job.Name, at);
+
+    private static string? Text(JsonElement request, string name) =>
+        request.TryGetProperty(name, out var value) ? value.GetString() : null;
+
+    private static int? Volume(JsonElement request) =>
+        request.TryGetProperty("ResourceConfig", out var rc) && rc.TryGetProperty("VolumeSizeInGB", out var gb) ? gb.GetInt32() : null;
 
     /// <summary>Instances this job holds at <paramref name="at"/>: from its create until it ends.</summary>
     public bool InProgressAt(DateTimeOffset at) => at >= CreatedAt && at < EndsAt;
@@ -102,7 +137,10 @@ public sealed class EmulatedJob
     /// <summary>Secondary status changes up to <paramref name="now"/> (training jobs show them).</summary>
     public List<(string Status, DateTimeOffset Start, DateTimeOffset? End)> Transitions(DateTimeOffset now)
     {
-        var steps = new List<(string, DateTimeOffset)> { ("Starting", CreatedAt), ("Downloading", CreatedAt + Script.Queued / 2), ("Training", StartsAt) };
+        // A job on a warm pool has nothing to provision or download: it trains from its create.
+        var steps = WarmStart
+            ? new List<(string, DateTimeOffset)> { ("Starting", CreatedAt), ("Training", StartsAt) }
+            : new List<(string, DateTimeOffset)> { ("Starting", CreatedAt), ("Downloading", CreatedAt + Script.Queued / 2), ("Training", StartsAt) };
         var view = ViewAt(now);
         if (StopRequestedAt is { } stop && stop < NaturalEnd)
         {
@@ -176,6 +214,30 @@ public sealed class JobStore(EmulatorSettings settings)
     }
 
     public bool TryAdd(EmulatedJob job) => _jobs.TryAdd((job.Kind, job.Name), job);
+
+    private readonly Lock _pools = new();
+
+    /// <summary>
+    /// A new training job with a keep-alive takes the oldest matching available warm pool, if any (that pool's job
+    /// shows <c>Reused</c> from now on, and the new job starts without provisioning). Returns the pool's job.
+    /// </summary>
+    public EmulatedJob? ClaimWarmPool(EmulatedJob job, DateTimeOffset now)
+    {
+        if (job.Kind != JobKind.Training || job.KeepAlive is null)
+        {
+            return null;
+        }
+        lock (_pools)
+        {
+            var pool = _jobs.Values.Where(j => j.PoolMatches(job, now)).OrderBy(j => j.EndsAt).FirstOrDefault();
+            if (pool is not null)
+            {
+                pool.ReuseBy(job, now);
+                job.WarmStart = true;
+            }
+            return pool;
+        }
+    }
 
     public EmulatedJob? Find(JobKind kind, string name) => _jobs.GetValueOrDefault((kind, name));
 

@@ -122,4 +122,21 @@ public sealed class OfficialClientTests
         Assert.True(result.GetProperty("metricTimestampIsDatetime").GetBoolean());
         Assert.Equal(1, rig.Emulator.Stats.Calls("PutObject"));
     }
+
+    [Fact]
+    public async Task Botocore_reads_a_warm_pool_reused_by_a_matching_job_and_then_terminated()
+    {
+        await using var rig = await SageMakerRig.StartAsync();
+
+        var result = await RunAsync("python3", ["warmpool_botocore.py", "boto-warm"], rig);
+
+        Assert.Equal("Available", result.GetProperty("available").GetString());
+        Assert.Equal("Reused", result.GetProperty("reused").GetString());
+        Assert.Equal("boto-warm-2", result.GetProperty("reusedBy").GetString());
+        // The first pool was kept from its job's end until the second job's create (about a second, rounded up).
+        var retained = result.GetProperty("reusedRetained").GetInt32();
+        Assert.InRange(retained, 1, 5);
+        Assert.Equal("Terminated", result.GetProperty("secondPool").GetString());
+        Assert.Equal(1, result.GetProperty("secondRetained").GetInt32());
+    }
 }

@@ -42,7 +42,26 @@ public interface IJobBackend
     /// (<c>Batchyard:Quotas:RESOURCE</c>; SageMaker: instances of a type), or null when it holds none.
     /// </summary>
     CapacityClaim? ClaimOf(TaskDefinition task) => null;
+
+    /// <summary>
+    /// Whether an ended job whose final status has these details still holds something billed (a SageMaker training
+    /// job's warm pool): then its attempt is followed after its end with <see cref="ReadAfterEndAsync"/> until that settles.
+    /// </summary>
+    bool LingersAfterEnd(ImmutableDictionary<string, string> finalDetails) => false;
+
+    /// <summary>
+    /// After its job ended, what still bills for an attempt, read now: facts to add to the attempt's details (and
+    /// to price it by again), and whether they are final. Throws on a transient failure (the caller reads again).
+    /// </summary>
+    Task<AfterEndReading> ReadAfterEndAsync(JobRef job, CancellationToken cancellationToken) =>
+        Task.FromResult(new AfterEndReading(ImmutableDictionary<string, string>.Empty, Settled: true, Recheck: TimeSpan.Zero));
 }
+
+/// <summary>
+/// What an ended job still holds, read once (<see cref="IJobBackend.ReadAfterEndAsync"/>): the facts to merge into
+/// its attempt's details, whether they are final, and when to read again when they are not.
+/// </summary>
+public sealed record AfterEndReading(ImmutableDictionary<string, string> Details, bool Settled, TimeSpan Recheck);
 
 /// <summary>Units of one capped resource an attempt holds while it runs, e.g. 2 of <c>ml.g5.xlarge</c>.</summary>
 public sealed record CapacityClaim(string Resource, int Units);

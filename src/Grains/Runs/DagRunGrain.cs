@@ -536,6 +536,33 @@ public sealed partial class DagRunGrain(
 
     Task IRunCallbacks.OnDueAsync() => OnDueCoreAsync();
 
+    async Task<bool> IRunCallbacks.OnAfterEndAsync(AfterEndReport report)
+    {
+        if (S.Dag is null || !_tasks.TryGetValue(TaskKeys.Of(report.TaskId, report.MapIndex), out var task) || report.Attempt < 1)
+        {
+            // No such task here (the run is gone): nothing to add the facts to.
+            return true;
+        }
+        if (report.Attempt > task.Attempts.Count || !task.Attempts[report.Attempt - 1].State.IsFinal())
+        {
+            // Its supervisor hands the pool over before it reports the end: the end is on its way.
+            return false;
+        }
+        var attempt = task.Attempts[report.Attempt - 1];
+        var details = attempt.Details.SetItems(report.Details);
+        var cost = report.Cost ?? attempt.Cost;
+        if (details.Count == attempt.Details.Count && details.All(d => attempt.Details.TryGetValue(d.Key, out var was) && was == d.Value) && cost == attempt.Cost)
+        {
+            return true;
+        }
+        // The attempt ended long ago, perhaps its run too: only its facts and price change, not what it counts as.
+        var amended = task.Attempts[report.Attempt - 1] = attempt with { Details = details, Cost = cost };
+        _writer.Record(RunEventKinds.Task, task.Key, task.ToFact(amended), time.GetUtcNow());
+        _publishTimer ??= this.RegisterGrainTimer(PublishSoonAsync, PublishDelay, Timeout.InfiniteTimeSpan);
+        await _writer.FlushedAsync();
+        return true;
+    }
+
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName != WakeReminder)

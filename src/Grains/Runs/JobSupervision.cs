@@ -85,4 +85,10 @@ public interface IRunCallbacks : IGrainWithStringKey
     /// <summary>The run's deadline timer: the run's or a task's <c>deadline:</c> may have passed.</summary>
     [OneWay]
     Task OnDeadlineAsync();
+
+    /// <summary>
+    /// What an ended attempt's job held after its end (a warm pool), settled: merged into the attempt, which is
+    /// priced again, durably before this returns true. False when the run has not recorded the attempt's end yet.
+    /// </summary>
+    Task<bool> OnAfterEndAsync(AfterEndReport report);
 }

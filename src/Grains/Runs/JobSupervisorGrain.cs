@@ -212,7 +212,7 @@ public sealed partial class JobSupervisorGrain(
         _deferrals = 0;
         _capacityRefusals = 0;
         _submitted = true;
-        OnStatus(JobStatusUpdate.From(status));
+        await OnStatusAsync(JobStatusUpdate.From(status));
         if (!status.IsFinal)
         {
             EnsureWatching();
@@ -242,16 +242,15 @@ public sealed partial class JobSupervisorGrain(
         Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, SubmitFailure = reason, Retryable = retryable });
     }
 
-    Task ISupervisorCallbacks.OnJobStatusAsync(JobStatusUpdate status)
+    async Task ISupervisorCallbacks.OnJobStatusAsync(JobStatusUpdate status)
     {
         if (!_stopRequested && _last is not { IsFinal: true })
         {
-            OnStatus(status);
+            await OnStatusAsync(status);
         }
-        return Task.CompletedTask;
     }
 
-    private void OnStatus(JobStatusUpdate status)
+    private async Task OnStatusAsync(JobStatusUpdate status)
     {
         if (status == _last)
         {
@@ -262,9 +261,45 @@ public sealed partial class JobSupervisorGrain(
             // The attempt's cost is worked out once, from the facts its backend reported with the end.
             status = status with { Cost = costs.Of(status.Details, status.StartedAt, status.EndedAt) };
         }
+        if (status.IsFinal && !await HandOverAfterEndAsync(status))
+        {
+            return;
+        }
         _last = status;
         var job = Job!;
         Report(new JobReport { TaskId = job.TaskId, Attempt = job.Attempt, MapIndex = job.MapIndex, Status = status });
+    }
+
+    /// <summary>
+    /// Durable first: a job that still holds something billed after its end (a warm pool) is handed to its
+    /// <see cref="IAfterEndGrain"/> before the end is reported, so nothing forgets it once the attempt is over.
+    /// False when the hand-over failed: the same end is read again shortly and handed over then.
+    /// </summary>
+    private async Task<bool> HandOverAfterEndAsync(JobStatusUpdate final)
+    {
+        var job = Job!;
+        if (backends.Find(job.Backend) is not { } backend || !backend.LingersAfterEnd(final.Details))
+        {
+            return true;
+        }
+        try
+        {
+            await GrainFactory.GetGrain<IAfterEndGrain>(job.JobName).FollowAsync(new AfterEndOrder
+            {
+                Job = job,
+                StartedAt = final.StartedAt,
+                EndedAt = final.EndedAt,
+                Details = final.Details,
+            });
+            return true;
+        }
+        catch (Exception ex) when (!_life.IsCancellationRequested)
+        {
+            LogHandOverFailed(job.DagId, job.RunId, job.TaskId, job.Attempt, ex.Message);
+            StopWatching();
+            ArmTimer(time.GetUtcNow() + RewatchDelay);
+            return false;
+        }
     }
 
     Task ISupervisorCallbacks.OnWatchFailedAsync(string error)
@@ -480,6 +515,9 @@ public sealed partial class JobSupervisorGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: following the job failed: {Error}")]
     private partial void LogWatchFailed(string dagId, string runId, string taskId, int attempt, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId} attempt {Attempt}: handing over what outlives the job failed ({Error}); its end is read again shortly")]
+    private partial void LogHandOverFailed(string dagId, string runId, string taskId, int attempt, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{DagId}/{RunId}/{TaskId}: stopping job {JobName} failed: {Error}")]
     private partial void LogStopFailed(string dagId, string runId, string taskId, string jobName, string error);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Batchyard.Grains;
 using Batchyard.Runs;
 using Batchyard.SageMakerEmulator;
@@ -154,5 +155,86 @@ public sealed class CapacityDagTests(CapacityClusterFixture fx) : IClassFixture<
         {
             fx.Rig.Emulator.Faults.Settings = new FaultSettings();
         }
+    }
+
+    [Fact]
+    public async Task WarmPool_OutlivesTheRun_IsFollowedUntilTerminated_AndItsRetainedTimeIsPriced()
+    {
+        var run = await fx.TriggerAsync($$$"""
+            tasks:
+              fit:
+                backend: sagemaker-training
+                image: {{{Image}}}
+                output_path: s3://bucket/models
+                resources: { instance_type: ml.g5.xlarge, instance_count: 2, keep_alive: 10m }
+                env: { BATCHYARD_EMULATOR: "queued=100ms;run=500ms;keepalive=3s" }
+            """, "warm-lapses");
+
+        // The run ends with its job; the pool is still there, and followed.
+        var done = await fx.WaitAsync(run, r => r.State.IsFinal(), seconds: 60);
+        Assert.Equal(RunState.Succeeded, done.State);
+        var ended = Assert.Single(TaskOf(done, "fit").Attempts);
+        Assert.Equal("Available", ended.Details["warmPoolStatus"]);
+        var billable = Seconds(ended, "billableSeconds");
+        Assert.Equal(billable * 2, ended.Cost!.ComputeSeconds);
+        var follower = fx.Cluster.Client.GetGrain<IAfterEndGrain>(Batchyard.Backends.JobNames.For("warm-lapses", run.RunId, "fit", 1));
+        Assert.NotNull(await follower.GetAsync());
+        // It holds its order durably: an activation lost meanwhile (its reminder brings it back after a crash) resumes it.
+        await fx.Cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.NotNull(await follower.GetAsync());
+
+        // Once the keep-alive lapses, the attempt says so and costs its retained time too.
+        var lapsed = await fx.WaitAsync(run, r => TaskOf(r, "fit").Attempts[0].Details.GetValueOrDefault("warmPoolStatus") == "Terminated", seconds: 60);
+        Assert.Equal(RunState.Succeeded, lapsed.State);
+        var attempt = TaskOf(lapsed, "fit").Attempts[0];
+        Assert.Equal(3, Seconds(attempt, "warmPoolBillableSeconds"));
+        Assert.Equal((billable + 3) * 2, attempt.Cost!.ComputeSeconds);
+        Assert.Contains("+ 3 s warm pool", attempt.Cost.Basis, StringComparison.Ordinal);
+        Assert.True(attempt.Cost.Usd > ended.Cost.Usd, $"{attempt.Cost.Usd} after the pool, {ended.Cost.Usd} before");
+        Assert.Null(await follower.GetAsync());
+
+        // The cost projection has the amended figure, once (not the attempt twice).
+        var history = fx.Silo.GetRequiredService<Batchyard.History.IRunHistoryStore>();
+        var cells = await history.SumCostsAsync(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var cell = Assert.Single(cells, c => c.DagId == "warm-lapses");
+        Assert.Equal(1, cell.Attempts);
+        Assert.Equal(attempt.Cost.ComputeSeconds, cell.ComputeSeconds);
+    }
+
+    [Fact]
+    public async Task WarmPool_ReusedByTheNextMatchingTask_NamesItAndBillsTheTimeBetween()
+    {
+        var run = await fx.TriggerAsync($$$"""
+            flow: first >> second
+            tasks:
+              first:
+                backend: sagemaker-training
+                image: {{{Image}}}
+                output_path: s3://bucket/models
+                resources: { instance_type: ml.g5.xlarge, keep_alive: 10m }
+                env: { BATCHYARD_EMULATOR: "queued=2s;run=300ms;keepalive=60s" }
+              second:
+                backend: sagemaker-training
+                image: {{{Image}}}
+                output_path: s3://bucket/models
+                resources: { instance_type: ml.g5.xlarge, keep_alive: 10m }
+                env: { BATCHYARD_EMULATOR: "queued=2s;run=300ms;keepalive=2s" }
+            """, "warm-reused");
+
+        var done = await fx.WaitAsync(run, r => r.State.IsFinal()
+            && TaskOf(r, "first").Attempts[0].Details.GetValueOrDefault("warmPoolStatus") == "Reused"
+            && TaskOf(r, "second").Attempts[0].Details.GetValueOrDefault("warmPoolStatus") == "Terminated", seconds: 60);
+
+        Assert.Equal(RunState.Succeeded, done.State);
+        var first = TaskOf(done, "first").Attempts[0];
+        var second = TaskOf(done, "second").Attempts[0];
+        Assert.Equal(second.Details["jobName"], first.Details["warmPoolReusedBy"]);
+        // Kept from the first job's end to the second's create: the hand-off, well under the first's keep-alive.
+        Assert.InRange(Seconds(first, "warmPoolBillableSeconds"), 0, 10);
+        Assert.Equal(2, Seconds(second, "warmPoolBillableSeconds"));
+        // The second job ran on the warm pool: no provisioning (its script's 2 s queue) before it trained.
+        var secondJob = fx.JobsOf("warm-reused").Single(j => j.Name == second.Details["jobName"]);
+        Assert.True(secondJob.WarmStart);
+        Assert.True(second.StartedAt - second.QueuedAt < TimeSpan.FromSeconds(2), $"started {second.StartedAt - second.QueuedAt} after it was queued (queued {second.QueuedAt:O}, started {second.StartedAt:O}, created {secondJob.CreatedAt:O}, {second.Details.GetValueOrDefault("secondaryStatusTransitions")})");
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using Batchyard.Aws;
 using Batchyard.Dags;
@@ -166,6 +167,30 @@ public abstract partial class SageMakerJobBackend(
                 return;
             }
         }
+    }
+
+    /// <summary>A training job's warm pool outlives it: <c>Available</c> until it is reused or terminated (at most an hour).</summary>
+    public bool LingersAfterEnd(ImmutableDictionary<string, string> finalDetails) =>
+        Kind == SageMakerJobKind.Training
+        && finalDetails.TryGetValue(SageMakerTaskMapping.WarmPoolStatusKey, out var pool)
+        && !SageMakerTaskMapping.WarmPoolSettled(pool);
+
+    /// <summary>The warm pool now, in the attempt's words; settled once it is terminated or reused (or the job is gone).</summary>
+    public async Task<AfterEndReading> ReadAfterEndAsync(JobRef job, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (Kind != SageMakerJobKind.Training)
+        {
+            return new AfterEndReading(ImmutableDictionary<string, string>.Empty, Settled: true, Recheck: TimeSpan.Zero);
+        }
+        var snapshot = await poller.ReadNowAsync(Kind, SageMakerJobNames.For(job), cancellationToken).ConfigureAwait(false);
+        if (snapshot.Missing || snapshot.WarmPool is null)
+        {
+            // No pool to follow any more (the job aged out of Describe): what the attempt has is all there is.
+            return new AfterEndReading(ImmutableDictionary<string, string>.Empty.Add(SageMakerTaskMapping.WarmPoolStatusKey, SageMakerTaskMapping.WarmPoolGone), Settled: true, Recheck: TimeSpan.Zero);
+        }
+        var details = Status(snapshot).Details.Where(d => SageMakerTaskMapping.IsWarmPoolFact(d.Key)).ToImmutableDictionary();
+        return new AfterEndReading(details, SageMakerTaskMapping.WarmPoolSettled(snapshot.WarmPool.Status), options.PollInterval);
     }
 
     /// <summary>Whether SageMaker answers this silo and tasks can run (one signed call shared by both backends, cached for a minute).</summary>

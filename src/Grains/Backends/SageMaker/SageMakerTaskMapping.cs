@@ -12,6 +12,18 @@ namespace Batchyard.Backends.SageMaker;
 /// </summary>
 public static partial class SageMakerTaskMapping
 {
+    /// <summary>The attempt detail with a training job's <c>WarmPoolStatus.Status</c> (<c>Available | InUse | Reused | Terminated</c>).</summary>
+    public const string WarmPoolStatusKey = "warmPoolStatus";
+
+    /// <summary>The warm pool's status once Describe no longer knows the job: nothing more can be learned of it.</summary>
+    public const string WarmPoolGone = "Unknown";
+
+    /// <summary>Whether a warm pool in this status has ended its life for this job (reused by another, or terminated).</summary>
+    public static bool WarmPoolSettled(string status) => status is "Terminated" or "Reused" or WarmPoolGone;
+
+    /// <summary>Whether an attempt detail is about the job's warm pool (what changes after the job's end).</summary>
+    public static bool IsWarmPoolFact(string key) => key.StartsWith("warmPool", StringComparison.Ordinal);
+
     public const string DefaultInstanceType = "ml.m5.large";
     public const int DefaultInstanceCount = 1;
     public const int DefaultVolumeGb = 30;
@@ -410,7 +422,7 @@ public static partial class SageMakerTaskMapping
         }
         if (job.WarmPool is { } pool)
         {
-            details["warmPoolStatus"] = pool.Status;
+            details[WarmPoolStatusKey] = pool.Status;
             if (pool.ResourceRetainedBillableTimeInSeconds is { } retained) details["warmPoolRetainedBillableSeconds"] = retained.ToString(CultureInfo.InvariantCulture);
             if (pool.ReusedByJob is { } reusedBy) details["warmPoolReusedBy"] = reusedBy;
         }
