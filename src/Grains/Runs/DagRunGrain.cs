@@ -51,7 +51,8 @@ public sealed partial class DagRunGrain(
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger,
     IOptions<WakeOptions> wake,
-    BatchyardMetrics metrics) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
+    BatchyardMetrics metrics,
+    SlotClock slots) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
 {
     /// <summary>The run's durable wake-up while it is active (or owes stops).</summary>
     public const string WakeReminder = "wake";
@@ -76,7 +77,7 @@ public sealed partial class DagRunGrain(
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
-    private ClockTimer? _slotTimer;
+    private IDisposable? _slotArm;
     private Task _wakeArming = Task.CompletedTask;
 
     /// <summary>The wake reminder this activation registered: unregistered without reading it back from the table.</summary>
@@ -135,7 +136,7 @@ public sealed partial class DagRunGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _timer?.Cancel();
-        _slotTimer?.Cancel();
+        _slotArm?.Dispose();
         // Spans cannot follow the run to its next activation: they end here, and later spans keep their parents' ids.
         foreach (var span in _attemptSpans.Values)
         {
@@ -239,7 +240,7 @@ public sealed partial class DagRunGrain(
         {
             return false;
         }
-        _slotTimer?.Cancel();
+        _slotArm?.Dispose();
         await CancelAsync();
         return true;
     }
@@ -248,14 +249,21 @@ public sealed partial class DagRunGrain(
     {
         if (S.Dag is null || _state != RunState.Queued || !S.Admitted || S.StartAt is not { } at)
         {
+            // Begun, withdrawn or cancelled meanwhile: the other runs of the slot need not wait for this one.
+            if (S.StartAt is { } slot)
+            {
+                slots.Leave(slot);
+            }
             return;
         }
         if (at > time.GetUtcNow())
         {
+            // A system timer may fire a little before the clock reads its instant.
+            slots.Leave(at);
             ArmSlot();
             return;
         }
-        await BeginCoreAsync(atSlot: true);
+        await BeginCoreAsync(slots.ArriveAsync(at));
         await _writer.FlushedAsync();
     }
 
@@ -267,13 +275,22 @@ public sealed partial class DagRunGrain(
             return;
         }
         var self = this.AsReference<IDagRunGrain>();
-        (_slotTimer ??= new ClockTimer(time, _life.Token)).Arm(at, LongestTimer, () => self.BeginAtSlotAsync());
+        _slotArm?.Dispose();
+        _slotArm = slots.Arm(at, self.BeginAtSlotAsync);
     }
 
-    private async Task BeginCoreAsync(bool atSlot = false)
+    /// <summary>
+    /// Begins the run. With <paramref name="slotGate"/> (a run the <see cref="SlotClock"/> began at its slot), the run
+    /// writes nothing and starts no task until the gate opens: every run of the same slot on this silo begins first.
+    /// </summary>
+    private async Task BeginCoreAsync(Task? slotGate = null)
     {
         _state = RunState.Running;
         _startedAt = time.GetUtcNow();
+        if (slotGate is not null)
+        {
+            _writer.Hold(slotGate);
+        }
         RecordRunState();
         if (S.RunType == "scheduled")
         {
@@ -285,10 +302,10 @@ public sealed partial class DagRunGrain(
             });
         }
         ArmWake();
-        if (atSlot)
+        if (slotGate is not null)
         {
             // Thousands of runs may begin at the same slot: each is begun first, and starts its tasks after.
-            await Task.Yield();
+            await slotGate;
         }
         await ScheduleReadyAsync();
     }
