@@ -81,7 +81,6 @@ public sealed partial class AfterEndGrain(
 
     private readonly CancellationTokenSource _life = new();
     private ClockTimer? _timer;
-    private bool _reading;
 
     private AfterEndState S => store.State;
 
@@ -132,26 +131,14 @@ public sealed partial class AfterEndGrain(
             await DropReminderAsync();
             return;
         }
-        if (!_reading)
-        {
-            Arm(time.GetUtcNow());
-        }
+        Arm(time.GetUtcNow());
     }
 
     public async Task OnDueAsync()
     {
-        if (S.Order is not { } order || _reading)
-        {
-            return;
-        }
-        _reading = true;
-        try
+        if (S.Order is { } order)
         {
             await ReadAsync(order);
-        }
-        finally
-        {
-            _reading = false;
         }
     }
 
@@ -190,7 +177,7 @@ public sealed partial class AfterEndGrain(
         var read = S.Read.SetItems(reading.Details);
         if (!reading.Settled)
         {
-            if (!DictionaryEquals(read, S.Read))
+            if (!JobDetails.Same(read, S.Read))
             {
                 S.Read = read;
                 await store.WriteStateAsync();
@@ -231,9 +218,6 @@ public sealed partial class AfterEndGrain(
         await DropReminderAsync();
         DeactivateOnIdle();
     }
-
-    private static bool DictionaryEquals(ImmutableDictionary<string, string> a, ImmutableDictionary<string, string> b) =>
-        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var value) && value == kv.Value);
 
     private void Arm(DateTimeOffset at)
     {

@@ -568,7 +568,7 @@ public sealed partial class DagRunGrain(
         var attempt = task.Attempts[report.Attempt - 1];
         var details = attempt.Details.SetItems(report.Details);
         var cost = report.Cost ?? attempt.Cost;
-        if (details.Count == attempt.Details.Count && details.All(d => attempt.Details.TryGetValue(d.Key, out var was) && was == d.Value) && cost == attempt.Cost)
+        if (Batchyard.Backends.JobDetails.Same(details, attempt.Details) && cost == attempt.Cost)
         {
             return true;
         }

@@ -245,8 +245,7 @@ public abstract partial class SageMakerJobBackend(
     private static bool Changed(JobStatus before, JobStatus after) =>
         before.State != after.State
         || before.Reason != after.Reason
-        || before.Details.Count != after.Details.Count
-        || before.Details.Any(d => !after.Details.TryGetValue(d.Key, out var value) || value != d.Value);
+        || !JobDetails.Same(before.Details, after.Details);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{DagId}/{RunId}/{TaskId}#{Attempt}: created SageMaker job {JobName}")]
     private static partial void LogCreated(ILogger logger, string dagId, string runId, string taskId, int attempt, string jobName);
