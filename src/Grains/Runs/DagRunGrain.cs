@@ -51,8 +51,7 @@ public sealed partial class DagRunGrain(
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger,
     IOptions<WakeOptions> wake,
-    BatchyardMetrics metrics,
-    SlotClock slots) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
+    BatchyardMetrics metrics) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
 {
     /// <summary>The run's durable wake-up while it is active (or owes stops).</summary>
     public const string WakeReminder = "wake";
@@ -77,7 +76,7 @@ public sealed partial class DagRunGrain(
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
-    private IDisposable? _slotArm;
+    private ClockTimer? _slotTimer;
     private Task _wakeArming = Task.CompletedTask;
 
     /// <summary>The wake reminder this activation registered: unregistered without reading it back from the table.</summary>
@@ -136,7 +135,7 @@ public sealed partial class DagRunGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _timer?.Cancel();
-        _slotArm?.Dispose();
+        _slotTimer?.Cancel();
         // Spans cannot follow the run to its next activation: they end here, and later spans keep their parents' ids.
         foreach (var span in _attemptSpans.Values)
         {
@@ -198,9 +197,12 @@ public sealed partial class DagRunGrain(
         }
         else if (S.Admitted)
         {
-            // Admitted already; its own timer begins it at the slot, its wake reminder after a crash.
+            // Admitted already; its own timer begins it at the slot, its wake reminder after a crash. The reminder is
+            // durable before the DAG grain hears of the run and moves past its slot: else a crash in between would
+            // leave a run nobody begins (the failover test's orphaned slot).
             ArmWake();
             ArmSlot();
+            await _wakeArming;
         }
         else
         {
@@ -240,7 +242,7 @@ public sealed partial class DagRunGrain(
         {
             return false;
         }
-        _slotArm?.Dispose();
+        _slotTimer?.Cancel();
         await CancelAsync();
         return true;
     }
@@ -249,21 +251,14 @@ public sealed partial class DagRunGrain(
     {
         if (S.Dag is null || _state != RunState.Queued || !S.Admitted || S.StartAt is not { } at)
         {
-            // Begun, withdrawn or cancelled meanwhile: the other runs of the slot need not wait for this one.
-            if (S.StartAt is { } slot)
-            {
-                slots.Leave(slot);
-            }
             return;
         }
         if (at > time.GetUtcNow())
         {
-            // A system timer may fire a little before the clock reads its instant.
-            slots.Leave(at);
             ArmSlot();
             return;
         }
-        await BeginCoreAsync(slots.ArriveAsync(at));
+        await BeginCoreAsync(atSlot: true);
         await _writer.FlushedAsync();
     }
 
@@ -275,22 +270,13 @@ public sealed partial class DagRunGrain(
             return;
         }
         var self = this.AsReference<IDagRunGrain>();
-        _slotArm?.Dispose();
-        _slotArm = slots.Arm(at, self.BeginAtSlotAsync);
+        (_slotTimer ??= new ClockTimer(time, _life.Token)).Arm(at, LongestTimer, () => self.BeginAtSlotAsync());
     }
 
-    /// <summary>
-    /// Begins the run. With <paramref name="slotGate"/> (a run the <see cref="SlotClock"/> began at its slot), the run
-    /// writes nothing and starts no task until the gate opens: every run of the same slot on this silo begins first.
-    /// </summary>
-    private async Task BeginCoreAsync(Task? slotGate = null)
+    private async Task BeginCoreAsync(bool atSlot = false)
     {
         _state = RunState.Running;
         _startedAt = time.GetUtcNow();
-        if (slotGate is not null)
-        {
-            _writer.Hold(slotGate);
-        }
         RecordRunState();
         if (S.RunType == "scheduled")
         {
@@ -302,10 +288,10 @@ public sealed partial class DagRunGrain(
             });
         }
         ArmWake();
-        if (slotGate is not null)
+        if (atSlot)
         {
             // Thousands of runs may begin at the same slot: each is begun first, and starts its tasks after.
-            await slotGate;
+            await Task.Yield();
         }
         await ScheduleReadyAsync();
     }

@@ -49,11 +49,6 @@ internal sealed class RunJournalWriter
         return _loop;
     }
 
-    private Task? _hold;
-
-    /// <summary>Writes nothing (and runs no effect) until <paramref name="gate"/> completes: the runs of one slot begin before any writes.</summary>
-    public void Hold(Task gate) => _hold = gate;
-
     private void Kick()
     {
         if (!_running)
@@ -105,15 +100,7 @@ internal sealed class RunJournalWriter
         try
         {
             // Let the current turn record the rest of its changes first: they go in the same append.
-            if (_hold is { IsCompleted: false } hold)
-            {
-                await hold;
-            }
-            else
-            {
-                await Task.Yield();
-            }
-            _hold = null;
+            await Task.Yield();
             while (_events.Count > 0 || _effects.Count > 0)
             {
                 var batch = _events;
