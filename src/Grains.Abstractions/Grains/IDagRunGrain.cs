@@ -48,8 +48,14 @@ public interface IDagRunGrain : IGrainWithStringKey
     /// </summary>
     Task<bool> WithdrawAsync();
 
-    /// <summary>The instant of a run made ahead of its slot has come (its own timer): begins it when it is admitted.</summary>
-    Task BeginAtSlotAsync();
+    /// <summary>
+    /// The instant of a run made ahead of its slot has come (the silo's slot clock): the run begins, when it is
+    /// admitted, and answers true; it starts its tasks on <see cref="GoOnAtSlotAsync"/>, or by itself a while later.
+    /// </summary>
+    Task<bool> BeginAtSlotAsync();
+
+    /// <summary>A run the slot clock began starts its tasks (every run of its slot on the silo has begun); nothing for any other.</summary>
+    Task GoOnAtSlotAsync();
 
     /// <summary>The run with every task instance and attempt, or null when it does not exist (a read: it never waits behind a write).</summary>
     [AlwaysInterleave]

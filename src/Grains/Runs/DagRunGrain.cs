@@ -51,7 +51,8 @@ public sealed partial class DagRunGrain(
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagRunGrain> logger,
     IOptions<WakeOptions> wake,
-    BatchyardMetrics metrics) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
+    BatchyardMetrics metrics,
+    SlotClock slots) : Grain, IDagRunGrain, IRunCallbacks, IRemindable
 {
     /// <summary>The run's durable wake-up while it is active (or owes stops).</summary>
     public const string WakeReminder = "wake";
@@ -76,7 +77,10 @@ public sealed partial class DagRunGrain(
     private readonly DueTimes _due = new();
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
+    private IDisposable? _slotArm;
     private ClockTimer? _slotTimer;
+    /// <summary>Begun at its slot by the <see cref="SlotClock"/>, this run has yet to start its tasks (when the clock lets it go on).</summary>
+    private bool _goOnOwed;
     private Task _wakeArming = Task.CompletedTask;
 
     /// <summary>The wake reminder this activation registered: unregistered without reading it back from the table.</summary>
@@ -135,6 +139,7 @@ public sealed partial class DagRunGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _timer?.Cancel();
+        _slotArm?.Dispose();
         _slotTimer?.Cancel();
         // Spans cannot follow the run to its next activation: they end here, and later spans keep their parents' ids.
         foreach (var span in _attemptSpans.Values)
@@ -242,38 +247,64 @@ public sealed partial class DagRunGrain(
         {
             return false;
         }
-        _slotTimer?.Cancel();
+        _slotArm?.Dispose();
         await CancelAsync();
         return true;
     }
 
-    public async Task BeginAtSlotAsync()
+    public Task<bool> BeginAtSlotAsync()
     {
         if (S.Dag is null || _state != RunState.Queued || !S.Admitted || S.StartAt is not { } at)
         {
-            return;
+            return Task.FromResult(false);
         }
         if (at > time.GetUtcNow())
         {
+            // A system timer may fire a hair before the clock reads its instant.
             ArmSlot();
+            return Task.FromResult(false);
+        }
+        // Running from now; written, and its tasks started, when the clock lets it go on (every run of the slot has begun).
+        _writer.Hold();
+        BeginState();
+        _goOnOwed = true;
+        var self = this.AsReference<IDagRunGrain>();
+        (_slotTimer ??= new ClockTimer(time, _life.Token)).Arm(time.GetUtcNow() + SlotClock.FollowUpLimit, LongestTimer, self.GoOnAtSlotAsync);
+        return Task.FromResult(true);
+    }
+
+    public async Task GoOnAtSlotAsync()
+    {
+        if (!_goOnOwed)
+        {
             return;
         }
-        await BeginCoreAsync(atSlot: true);
+        _goOnOwed = false;
+        _slotTimer?.Cancel();
+        await ScheduleReadyAsync();
         await _writer.FlushedAsync();
     }
 
-    /// <summary>An in-memory timer on the slot of a run made ahead of it: that is what makes the start punctual.</summary>
+    /// <summary>The silo's slot clock begins a run made ahead of its slot at the slot: that is what makes the start punctual.</summary>
     private void ArmSlot()
     {
-        if (S.StartAt is not { } at)
+        if (S.StartAt is null || _state != RunState.Queued)
         {
             return;
         }
         var self = this.AsReference<IDagRunGrain>();
-        (_slotTimer ??= new ClockTimer(time, _life.Token)).Arm(at, LongestTimer, () => self.BeginAtSlotAsync());
+        _slotArm?.Dispose();
+        _slotArm = slots.Arm(S.StartAt.Value, self.BeginAtSlotAsync, self.GoOnAtSlotAsync);
     }
 
-    private async Task BeginCoreAsync(bool atSlot = false)
+    private async Task BeginCoreAsync()
+    {
+        BeginState();
+        await ScheduleReadyAsync();
+    }
+
+    /// <summary>Running from now: recorded, and the wake reminder armed (it is, already, for a run made ahead).</summary>
+    private void BeginState()
     {
         _state = RunState.Running;
         _startedAt = time.GetUtcNow();
@@ -288,12 +319,6 @@ public sealed partial class DagRunGrain(
             });
         }
         ArmWake();
-        if (atSlot)
-        {
-            // Thousands of runs may begin at the same slot: each is begun first, and starts its tasks after.
-            await Task.Yield();
-        }
-        await ScheduleReadyAsync();
     }
 
     public Task<RunDetails?> GetAsync() => Task.FromResult(S.Dag is null ? null : Details());
@@ -415,6 +440,11 @@ public sealed partial class DagRunGrain(
             return;
         }
         HandOverLateAgain();
+        if (_goOnOwed)
+        {
+            // Begun at its slot, its go-on has not come yet (the reminder came first): it goes on now.
+            await GoOnAtSlotAsync();
+        }
         if (_state == RunState.Queued)
         {
             if (S.Admitted)

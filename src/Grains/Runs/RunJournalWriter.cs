@@ -18,6 +18,7 @@ internal sealed class RunJournalWriter
     private List<Func<Task>> _effects = [];
     private Task _loop = Task.CompletedTask;
     private bool _running;
+    private bool _held;
 
     /// <summary>The sequence number of the last event recorded.</summary>
     public long Seq { get; set; }
@@ -42,16 +43,23 @@ internal sealed class RunJournalWriter
         Kick();
     }
 
-    /// <summary>Completes once everything recorded so far is durable and its effects have run.</summary>
+    /// <summary>Completes once everything recorded so far is durable and its effects have run (it ends a <see cref="Hold"/>).</summary>
     public Task FlushedAsync()
     {
+        _held = false;
         Kick();
         return _loop;
     }
 
+    /// <summary>
+    /// Writes nothing (and so runs no effect) until the next <see cref="FlushedAsync"/>: thousands of runs begun at
+    /// one slot record their start first and write it when they go on, so the begins do not queue behind the writes.
+    /// </summary>
+    public void Hold() => _held = true;
+
     private void Kick()
     {
-        if (!_running)
+        if (!_running && !_held)
         {
             _running = true;
             _loop = LoopAsync();
