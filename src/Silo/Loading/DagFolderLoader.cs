@@ -31,6 +31,9 @@ public sealed partial class DagFolderLoader(
     /// <summary>Completes when every file of the folder has been read once (readiness waits for it).</summary>
     public Task FirstScan => _firstScan.Task;
 
+    /// <summary>The last scan that changed something: files read and parsed, files applied, and how long each part took.</summary>
+    public ScanTimes? LastScan { get; private set; }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!Directory.Exists(Folder))
@@ -100,6 +103,7 @@ public sealed partial class DagFolderLoader(
                 .Order(StringComparer.Ordinal)
                 .ToList();
             _retrySoon = false;
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             // Read and parse every changed file in parallel, then apply them: files of different DAGs at once
             // (10,000 files load in seconds), files naming the same DAG one after another in name order, so
             // that the last one wins as it always has.
@@ -112,6 +116,7 @@ public sealed partial class DagFolderLoader(
                     read.Add((item.order, file));
                 }
             });
+            var parsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             var groups = read.OrderBy(r => r.Order).Select(r => r.File).GroupBy(f => f.TargetId ?? f.Path, StringComparer.Ordinal);
             await Parallel.ForEachAsync(groups, parallel, async (group, token) =>
             {
@@ -129,6 +134,11 @@ public sealed partial class DagFolderLoader(
                     }
                 }
             });
+            if (!read.IsEmpty)
+            {
+                LastScan = new ScanTimes(present.Count, read.Count, parsed, System.Diagnostics.Stopwatch.GetElapsedTime(started) - parsed);
+                LogScanned(read.Count, present.Count, (long)LastScan.ReadAndParse.TotalMilliseconds, (long)LastScan.Apply.TotalMilliseconds);
+            }
             foreach (var gone in _files.Keys.Except(present, StringComparer.Ordinal).ToList())
             {
                 if (_files.TryRemove(gone, out var entry) && entry.DagId is { } dagId && !_files.Values.Any(v => v.DagId == dagId))
@@ -145,7 +155,7 @@ public sealed partial class DagFolderLoader(
     }
 
     /// <summary>Files read and parsed at once at most: parsing is CPU, applying is mostly waiting on grains.</summary>
-    private static int LoadParallelism => Math.Max(8, Environment.ProcessorCount * 8);
+    private static int LoadParallelism => Math.Max(8, Environment.ProcessorCount * 32);
 
     /// <summary>A file read and parsed, not yet applied; <see cref="TargetId"/> is the DAG it changes.</summary>
     private sealed record ReadFile(string Path, string Hash, (string Hash, string? DagId) Known, DagParseResult Result, string? TargetId);
@@ -207,6 +217,9 @@ public sealed partial class DagFolderLoader(
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,62}$")]
     private static partial System.Text.RegularExpressions.Regex DagIdPattern();
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "DAGs folder: {Changed} of {Files} files changed, read and parsed in {ParseMs} ms, applied in {ApplyMs} ms")]
+    private partial void LogScanned(int changed, int files, long parseMs, long applyMs);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "DAGs folder {Folder} does not exist; created it empty")]
     private partial void LogNoFolder(string folder);
 
@@ -228,3 +241,6 @@ public sealed partial class DagFolderLoader(
     [LoggerMessage(Level = LogLevel.Error, Message = "scanning the DAGs folder failed")]
     private partial void LogScanFailed(Exception ex);
 }
+
+/// <summary>One scan of the DAGs folder that changed something: its files, those read and parsed, and the time each part took.</summary>
+public sealed record ScanTimes(int Files, int Changed, TimeSpan ReadAndParse, TimeSpan Apply);
