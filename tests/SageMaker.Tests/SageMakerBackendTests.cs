@@ -15,7 +15,8 @@ public sealed class SageMakerBackendTests
     {
         await using var rig = await SageMakerRig.StartAsync();
         var log = new MemoryAttemptLog();
-        var seen = await SageMakerRig.RunToEndAsync(rig.Processing, SageMakerRig.Job("ok"), SageMakerRig.Task("queued=100ms;run=600ms;lines=3"), log);
+        // Running for 2 s: a poll on a loaded machine missed a 600 ms window (Queued, Queued, Succeeded).
+        var seen = await SageMakerRig.RunToEndAsync(rig.Processing, SageMakerRig.Job("ok"), SageMakerRig.Task("queued=100ms;run=2s;lines=3"), log);
 
         Assert.Equal(JobState.Succeeded, seen[^1].State);
         Assert.Equal(0, seen[^1].ExitCode);
