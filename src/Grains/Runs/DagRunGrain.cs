@@ -78,7 +78,8 @@ public sealed partial class DagRunGrain(
     private DateTimeOffset? _timerAt;
     private ClockTimer? _timer;
     private IDisposable? _slotArm;
-    private ClockTimer? _slotTimer;
+    /// <summary>A run begun at its slot goes on by itself when the clock's go-on does not come (<see cref="SlotClock.FollowUpLimit"/>).</summary>
+    private ClockTimer? _goOnTimer;
     /// <summary>Begun at its slot by the <see cref="SlotClock"/>, this run has yet to start its tasks (when the clock lets it go on).</summary>
     private bool _goOnOwed;
     private Task _wakeArming = Task.CompletedTask;
@@ -140,7 +141,7 @@ public sealed partial class DagRunGrain(
     {
         _timer?.Cancel();
         _slotArm?.Dispose();
-        _slotTimer?.Cancel();
+        _goOnTimer?.Cancel();
         // Spans cannot follow the run to its next activation: they end here, and later spans keep their parents' ids.
         foreach (var span in _attemptSpans.Values)
         {
@@ -269,7 +270,7 @@ public sealed partial class DagRunGrain(
         BeginState();
         _goOnOwed = true;
         var self = this.AsReference<IDagRunGrain>();
-        (_slotTimer ??= new ClockTimer(time, _life.Token)).Arm(time.GetUtcNow() + SlotClock.FollowUpLimit, LongestTimer, self.GoOnAtSlotAsync);
+        (_goOnTimer ??= new ClockTimer(time, _life.Token)).Arm(time.GetUtcNow() + SlotClock.FollowUpLimit, LongestTimer, self.GoOnAtSlotAsync);
         return Task.FromResult(true);
     }
 
@@ -280,7 +281,7 @@ public sealed partial class DagRunGrain(
             return;
         }
         _goOnOwed = false;
-        _slotTimer?.Cancel();
+        _goOnTimer?.Cancel();
         await ScheduleReadyAsync();
         await _writer.FlushedAsync();
     }
