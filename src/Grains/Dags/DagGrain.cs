@@ -56,7 +56,8 @@ public sealed partial class DagGrain(
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     ILogger<DagGrain> logger,
     IOptions<SchedulingOptions> scheduling,
-    IRunHistoryStore history) : Grain, IDagGrain, IRemindable
+    IRunHistoryStore history,
+    Orleans.Serialization.Serializer serializer) : Grain, IDagGrain, IRemindable
 {
     /// <summary>The per-DAG reminder of earlier versions; schedule shards fire slots now.</summary>
     internal const string ScheduleReminder = "schedule";
@@ -76,6 +77,14 @@ public sealed partial class DagGrain(
     {
         var now = time.GetUtcNow();
         var wasDeleted = S.Deleted || S.Definition is null;
+        if (!wasDeleted && S.LoadErrors.IsEmpty && S.LastSlot is not null && Same(S.Definition!, definition))
+        {
+            // The version it has (another silo loading the same folder, a restarted silo, a PUT of the same
+            // file): nothing to write. Its shard and the registry still hear of it, as a new activation's may not have.
+            await ArmScheduleAsync();
+            await ReportAsync();
+            return await InfoWithWarningsAsync();
+        }
         S.Definition = definition;
         S.Deleted = false;
         S.LoadErrors = [];
@@ -637,6 +646,10 @@ public sealed partial class DagGrain(
             }
         }
     }
+
+    /// <summary>Equal definitions: the same bytes in Orleans' format (records holding arrays compare by reference).</summary>
+    private bool Same(DagDefinition a, DagDefinition b) =>
+        a.Version == b.Version && serializer.SerializeToArray(a).AsSpan().SequenceEqual(serializer.SerializeToArray(b));
 
     /// <summary>Tells the DAG's schedule shard when to fire next (nothing when it should not).</summary>
     private Task ArmScheduleAsync() => Shard().SetNextAsync(DagId, NextFire());

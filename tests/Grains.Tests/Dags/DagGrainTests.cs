@@ -141,6 +141,39 @@ public sealed class DagGrainTests(ClusterFixture fx) : IClassFixture<ClusterFixt
             await System.Threading.Tasks.Task.Delay(50);
         }
     }
+
+    [Fact]
+    public async Task Apply_OfTheVersionItHas_ChangesNothing_AndADifferentOneIsApplied()
+    {
+        var dag = fx.Dag("same-again");
+        await dag.ApplyAsync(Hourly("same-again", catchup: false));
+        var first = (await dag.GetAsync())!;
+        fx.Time.Advance(TimeSpan.FromMinutes(5));
+
+        // Another silo loading the same folder, or a restarted one, applies the same file again: no write.
+        var again = await dag.ApplyAsync(Hourly("same-again", catchup: false));
+        Assert.Equal(first.UpdatedAt, again.UpdatedAt);
+        Assert.Equal(first.NextRunAt, again.NextRunAt);
+
+        // Same version string, different content: applied.
+        var changed = await dag.ApplyAsync(Hourly("same-again", catchup: false) with { Description = "changed" });
+        Assert.True(changed.UpdatedAt > first.UpdatedAt);
+        Assert.Equal("changed", changed.Definition!.Description);
+    }
+
+    [Fact]
+    public async Task Apply_OfTheVersionItHas_AfterARefusedFile_ClearsTheProblems()
+    {
+        var dag = fx.Dag("same-after-refused");
+        await dag.ApplyAsync(Hourly("same-after-refused", catchup: false));
+        await dag.RecordRefusedAsync(["same-after-refused.yaml:3: broken"]);
+        Assert.NotEmpty((await dag.GetAsync())!.LoadErrors);
+
+        // The good file is back as it was: the DAG shows no problems again.
+        var info = await dag.ApplyAsync(Hourly("same-after-refused", catchup: false));
+        Assert.Empty(info.LoadErrors);
+        Assert.Empty((await dag.GetAsync())!.LoadErrors);
+    }
 }
 
 /// <summary>Cron slots across daylight-saving changes (America/New_York, 2026).</summary>
