@@ -8,7 +8,18 @@ namespace Batchyard.Dags;
 [GenerateSerializer]
 public sealed class DagRegistryState
 {
+    /// <summary>The ids as earlier versions wrote them (one serialized string each); read, no longer written.</summary>
     [Id(0)] public HashSet<string> DagIds { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The ids, one per line: one string to serialize, not 10,000 (the state is written again and again while a
+    /// folder of DAG files loads, and serializing each id as its own object was most of that write's cost).
+    /// </summary>
+    [Id(1)] public string? Packed { get; set; }
+
+    public IEnumerable<string> Ids() => string.IsNullOrEmpty(Packed) ? DagIds : DagIds.Concat(Packed.Split('\n'));
+
+    public static DagRegistryState Of(IEnumerable<string> ids) => new() { Packed = string.Join('\n', ids) };
 }
 
 /// <summary>
@@ -42,7 +53,7 @@ public sealed partial class DagRegistryGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _ids = new HashSet<string>(store.State.DagIds, StringComparer.Ordinal);
+        _ids = new HashSet<string>(store.State.Ids(), StringComparer.Ordinal);
         var started = time.GetTimestamp();
         using var gate = new SemaphoreSlim(ReadConcurrency);
         var rows = await Task.WhenAll(_ids.ToList().Select(async id =>
@@ -108,7 +119,7 @@ public sealed partial class DagRegistryGrain(
                 continue;
             }
             _dirty = false;
-            store.State = new DagRegistryState { DagIds = new HashSet<string>(_ids, StringComparer.Ordinal) };
+            store.State = DagRegistryState.Of(_ids);
             var write = store.WriteStateAsync();
             _writing = write;
             try

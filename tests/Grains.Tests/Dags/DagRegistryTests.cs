@@ -17,6 +17,18 @@ public sealed class DagRegistryTests(ClusterFixture fx) : IClassFixture<ClusterF
     private async Task<DagPage> ByTagAsync(string tag) => await Registry.QueryAsync(new DagQuery { Tag = tag });
 
     [Fact]
+    public void State_KeepsTheIdsAsOneString_AndReadsTheSetEarlierVersionsWrote()
+    {
+        var written = DagRegistryState.Of(["b-dag", "a-dag", "c_dag"]);
+        Assert.Empty(written.DagIds);
+        Assert.Equal(["a-dag", "b-dag", "c_dag"], written.Ids().Order(StringComparer.Ordinal));
+        Assert.Empty(DagRegistryState.Of([]).Ids());
+
+        var earlier = new DagRegistryState { DagIds = new HashSet<string>(["old-a", "old-b"], StringComparer.Ordinal) };
+        Assert.Equal(["old-a", "old-b"], earlier.Ids().Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Rows_FollowApplyPauseRunsAndDelete()
     {
         var tag = Guid.NewGuid().ToString("N");
