@@ -41,12 +41,12 @@ foreach (var (scenario, metric, value) in results)
     Console.WriteLine($"{scenario,-10} {metric,-44} {value}");
 }
 
-internal sealed record BenchOptions(IReadOnlyList<string> Scenarios, int Items, int MaxActive, int Width, int Dags, int Clicks, int Slots = 2, string? Postgres = null)
+internal sealed record BenchOptions(IReadOnlyList<string> Scenarios, int Items, int MaxActive, int Width, int Dags, int Clicks, int Slots = 2, string? Postgres = null, int Silos = 1)
 {
     public static BenchOptions Parse(string[] args)
     {
         var scenarios = new List<string>();
-        int items = 10_000, maxActive = 4, width = 2_000, dags = 10_000, clicks = 12, slots = 2;
+        int items = 10_000, maxActive = 4, width = 2_000, dags = 10_000, clicks = 12, slots = 2, silos = 1;
         string? postgres = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -60,11 +60,16 @@ internal sealed record BenchOptions(IReadOnlyList<string> Scenarios, int Items, 
                 case "--clicks": clicks = Next(); break;
                 case "--slots": slots = Next(); break;
                 case "--postgres": postgres = args[++i]; break;
+                case "--silos": silos = Next(); break;
                 case "all": scenarios.AddRange(["map", "wide", "dags"]); break;
                 default: scenarios.Add(args[i]); break;
             }
         }
-        return new BenchOptions(scenarios.Count == 0 ? ["map", "wide", "dags"] : scenarios, items, maxActive, width, dags, clicks, slots, postgres);
+        if (silos > 1 && postgres is null)
+        {
+            throw new ArgumentException("--silos above 1 needs --postgres (silos cluster over PostgreSQL)");
+        }
+        return new BenchOptions(scenarios.Count == 0 ? ["map", "wide", "dags"] : scenarios, items, maxActive, width, dags, clicks, slots, postgres, silos);
     }
 }
 
@@ -76,6 +81,7 @@ internal sealed class BrowserBench : IAsyncDisposable
     private readonly string _root;
     private readonly BenchOptions _options;
     private readonly List<(string Metric, string Value)> _rows = [];
+    private IReadOnlyList<ChildSilo> _others = [];
 
     private BrowserBench(WebApplication app, IPlaywright playwright, IBrowser browser, string root, Uri baseAddress, BenchOptions options)
     {
@@ -118,13 +124,22 @@ internal sealed class BrowserBench : IAsyncDisposable
             $"--Batchyard:DagsFolder={dags}",
             $"--Batchyard:DataFolder={Path.Combine(root, "data")}",
             "--Logging:LogLevel:Default=Warning",
-            .. options.Postgres is { } connection ? ["--Batchyard:Storage=Postgres", $"--ConnectionStrings:Postgres={connection}"] : Array.Empty<string>(),
+            .. options.Postgres is { } connection ? ["--Batchyard:Storage=Postgres", $"--ConnectionStrings:Postgres={connection}", "--Batchyard:AdvertisedAddress=127.0.0.1"] : Array.Empty<string>(),
         ];
         var started = Stopwatch.StartNew();
         var app = BatchyardHost.Build(args);
         await app.StartAsync();
+        // More silos share the cluster: started with this one, each loads the same folder, as deployed.
+        var others = Enumerable.Range(2, Math.Max(0, options.Silos - 1))
+            .Select(n => ChildSilo.Start($"silo-{n}", options.Postgres!, dags, Path.Combine(root, $"data-{n}")))
+            .ToList();
         await app.Services.GetRequiredService<Batchyard.Silo.Loading.DagFolderLoader>().FirstScan.WaitAsync(TimeSpan.FromMinutes(5));
         var loaded = started.Elapsed;
+        foreach (var other in others)
+        {
+            await other.WaitReadyAsync(TimeSpan.FromMinutes(5));
+        }
+        var allLoaded = started.Elapsed;
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .First(a => !a.EndsWith($":{grpcPort}", StringComparison.Ordinal));
         var playwright = await Playwright.CreateAsync();
@@ -134,8 +149,12 @@ internal sealed class BrowserBench : IAsyncDisposable
             Headless = true,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         });
-        var bench = new BrowserBench(app, playwright, browser, root, new Uri(address + "/"), options);
+        var bench = new BrowserBench(app, playwright, browser, root, new Uri(address + "/"), options) { _others = others };
         bench._rows.Add(("silo start to DAG folder loaded (ms)", Ms(loaded)));
+        if (others.Count > 0)
+        {
+            bench._rows.Add(($"  all {others.Count + 1} silos ready (ms)", Ms(allLoaded)));
+        }
         if (app.Services.GetRequiredService<Batchyard.Silo.Loading.DagFolderLoader>().LastScan is { } scan)
         {
             bench._rows.Add(("  of which files read+parsed / applied (ms)", $"{Ms(scan.ReadAndParse)} / {Ms(scan.Apply)} ({scan.Changed} files)"));
@@ -288,6 +307,15 @@ internal sealed class BrowserBench : IAsyncDisposable
         var apiFailures = 0;
         var healthTimes = new List<double>();
         var until = slots[^1].AddSeconds(40);
+        // GC pauses in the first second of each slot, while its runs begin: a pause there is lateness.
+        var atSlots = Task.WhenAll(slots.Select(async slot =>
+        {
+            var wait = slot - DateTimeOffset.UtcNow;
+            await Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
+            var (pause, count) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            return (Slot: slot, Ms: (GC.GetTotalPauseDuration() - pause).TotalMilliseconds, Gcs: GC.CollectionCount(0) - count);
+        }));
         while (DateTimeOffset.UtcNow < until)
         {
             var watch = Stopwatch.StartNew();
@@ -329,6 +357,7 @@ internal sealed class BrowserBench : IAsyncDisposable
         }
         // With the time the process spent paused in GC while each was answered: a stall that is not GC is queueing.
         _rows.Add(("API: slowest five (ms at offset from a slot, GC pause)", string.Join(", ", apiSlowest.OrderByDescending(x => x.Ms).Take(5).Select(x => $"{x.Ms:0} at {Offset(x.At)} (GC {x.GcMs:0})"))));
+        _rows.Add(("GC in each slot's first second (pause ms, GCs)", string.Join(", ", (await atSlots).Select(x => $"{x.Slot:HH:mm} {x.Ms:0} ms, {x.Gcs}"))));
         _rows.Add(("API during the bursts: p50 / max (ms), failed", $"{apiTimes[apiTimes.Count / 2]:0} / {apiTimes[^1]:0}, {apiFailures} of {apiTimes.Count + healthTimes.Count}"));
         healthTimes.Sort();
         _rows.Add(("  /healthz (no grain) meanwhile: p50 / max (ms)", $"{healthTimes[healthTimes.Count / 2]:0} / {healthTimes[^1]:0}"));
@@ -368,7 +397,27 @@ internal sealed class BrowserBench : IAsyncDisposable
         _rows.Add(("RSS after (MiB)", (Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)));
         var status = Process.GetCurrentProcess();
         _rows.Add(("RSS peak (MiB)", (status.PeakWorkingSet64 / (1024 * 1024)).ToString(CultureInfo.InvariantCulture)));
+        foreach (var other in _others)
+        {
+            _rows.Add(($"  {other.Name}: RSS after / peak (MiB)", other.Rss()));
+        }
+        if (_others.Count > 0)
+        {
+            // Where the grains live: DAG and run activations per silo.
+            var stats = await _app.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
+            var perSilo = stats.Where(x => x.GrainType.Contains("DagGrain", StringComparison.Ordinal) || x.GrainType.Contains("DagRunGrain", StringComparison.Ordinal))
+                .GroupBy(x => x.SiloAddress.ToString())
+                .Select(g => $"{g.Key}: {string.Join(", ", g.Select(x => $"{TypeName(x.GrainType)} {x.ActivationCount}"))}");
+            _rows.Add(("  activations per silo", string.Join("; ", perSilo)));
+        }
         return _rows;
+    }
+
+    /// <summary>"Batchyard.Runs.DagRunGrain,Batchyard.Grains" → "DagRunGrain".</summary>
+    private static string TypeName(string grainType)
+    {
+        var type = grainType.Split(',')[0];
+        return type[(type.LastIndexOf('.') + 1)..];
     }
 
     private async Task<IPage> NewPageAsync()
@@ -460,10 +509,148 @@ internal sealed class BrowserBench : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var other in _others)
+        {
+            await other.DisposeAsync();
+        }
         await _browser.DisposeAsync();
         _playwright.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
         Directory.Delete(_root, recursive: true);
+    }
+}
+
+/// <summary>Another silo of the cluster: the built Batchyard.Silo beside this bench, in its own process, on PostgreSQL.</summary>
+internal sealed class ChildSilo : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly Queue<string> _tail = new();
+
+    private ChildSilo(string name, Process process, Uri address)
+    {
+        Name = name;
+        _process = process;
+        Address = address;
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Name { get; }
+
+    public Uri Address { get; }
+
+    public static ChildSilo Start(string name, string connection, string dags, string data)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "Batchyard.Silo.dll");
+        var http = Batchyard.Testing.FreePorts.Next();
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = AppContext.BaseDirectory };
+        start.ArgumentList.Add(dll);
+        start.Environment["DOTNET_ENVIRONMENT"] = "Development";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        start.Environment["Urls"] = $"http://127.0.0.1:{http}";
+        start.Environment["Batchyard__Storage"] = "Postgres";
+        start.Environment["ConnectionStrings__Postgres"] = connection;
+        start.Environment["Batchyard__AdvertisedAddress"] = "127.0.0.1";
+        start.Environment["Batchyard__DagsFolder"] = dags;
+        start.Environment["Batchyard__DataFolder"] = data;
+        start.Environment["Batchyard__SiloPort"] = Batchyard.Testing.FreePorts.Next().ToString(CultureInfo.InvariantCulture);
+        start.Environment["Batchyard__GatewayPort"] = Batchyard.Testing.FreePorts.Next().ToString(CultureInfo.InvariantCulture);
+        start.Environment["Batchyard__GrpcUrl"] = $"http://127.0.0.1:{Batchyard.Testing.FreePorts.Next()}";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        return new ChildSilo(name, process, new Uri($"http://127.0.0.1:{http}/"));
+    }
+
+    public async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(10) };
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"{Name} exited with {_process.ExitCode}:\n{Tail()}");
+            }
+            try
+            {
+                using var answer = await http.GetAsync(new Uri("readyz", UriKind.Relative));
+                if (answer.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet.
+            }
+            if (watch.Elapsed > timeout)
+            {
+                throw new TimeoutException($"{Name} not ready within {timeout}:\n{Tail()}");
+            }
+            await Task.Delay(250);
+        }
+    }
+
+    /// <summary>VmRSS and VmHWM of the process, in MiB.</summary>
+    public string Rss()
+    {
+        try
+        {
+            var status = File.ReadAllLines($"/proc/{_process.Id}/status");
+            string Field(string name) => (long.Parse(status.First(l => l.StartsWith(name, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024).ToString(CultureInfo.InvariantCulture);
+            return $"{Field("VmRSS:")} / {Field("VmHWM:")}";
+        }
+        catch (IOException)
+        {
+            return "exited";
+        }
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_tail)
+        {
+            _tail.Enqueue(line);
+            while (_tail.Count > 40)
+            {
+                _tail.Dequeue();
+            }
+        }
+    }
+
+    private string Tail()
+    {
+        lock (_tail)
+        {
+            return string.Join('\n', _tail);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await term.WaitForExitAsync();
+            }
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await _process.WaitForExitAsync(wait.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+        _process.Dispose();
     }
 }
