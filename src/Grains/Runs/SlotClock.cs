@@ -14,6 +14,20 @@ namespace Batchyard.Runs;
 /// </summary>
 public sealed class SlotClock([Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time)
 {
+    /// <summary>
+    /// Work items queued in the thread pool above which the clock waits before letting the next run go on: the work
+    /// a begun run sets going (its journal, its tasks, their ends, its DAG's and the registry's updates) is what
+    /// every API answer queues behind, hop after hop. Ten thousand noop runs let go on 64 at a time kept thousands
+    /// of items queued and a DAG list answer took 2-3 s.
+    /// </summary>
+    public int BacklogLimit { get; init; } = 32 * Environment.ProcessorCount;
+
+    /// <summary>The longest the clock waits on the backlog for one instant, in all; after that its runs go on unpaced.</summary>
+    public TimeSpan PaceLimit { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The thread pool's queued work items (the backlog the clock paces by).</summary>
+    public Func<long> Backlog { get; init; } = () => ThreadPool.PendingWorkItemCount;
+
     /// <summary>How many begun runs write and start their first tasks at once.</summary>
     public const int FollowUpsAtOnce = 64;
 
@@ -100,9 +114,18 @@ public sealed class SlotClock([Microsoft.Extensions.DependencyInjection.FromKeye
         }
         using var room = new SemaphoreSlim(FollowUpsAtOnce);
         var followUps = new List<Task>(begins.Count);
+        var paced = System.Diagnostics.Stopwatch.StartNew();
+        var waited = TimeSpan.Zero;
         foreach (var (entry, begun) in begins)
         {
             await room.WaitAsync().ConfigureAwait(false);
+            // Real time: the backlog is the machine's, whatever clock the runs follow.
+            while (waited < PaceLimit && Backlog() > BacklogLimit)
+            {
+                var from = paced.Elapsed;
+                await Task.Delay(TimeSpan.FromMilliseconds(5)).ConfigureAwait(false);
+                waited += paced.Elapsed - from;
+            }
             followUps.Add(GoOnAsync(entry, begun, room));
         }
         await Task.WhenAll(followUps).ConfigureAwait(false);

@@ -45,6 +45,36 @@ public sealed class SlotClockTests
     }
 
     [Fact]
+    public async Task BegunRuns_WaitToGoOnWhileThePoolIsBacklogged_ButNoLongerThanThePaceLimit()
+    {
+        var time = new FakeTimeProvider(Slot.AddSeconds(-1));
+        var backlog = 10_000L;
+        var clock = new SlotClock(time) { BacklogLimit = 100, Backlog = () => Interlocked.Read(ref backlog), PaceLimit = TimeSpan.FromSeconds(1) };
+        var wentOn = 0;
+        for (var i = 0; i < 10; i++)
+        {
+            clock.Arm(Slot, () => Task.FromResult(true), () => { Interlocked.Increment(ref wentOn); return Task.CompletedTask; });
+        }
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Task.Delay(300);
+        // Begun, but the pool has work queued: nobody goes on yet.
+        Assert.Equal(0, Volatile.Read(ref wentOn));
+
+        Interlocked.Exchange(ref backlog, 0);
+        await WaitUntil(() => Volatile.Read(ref wentOn) == 10);
+
+        // A backlog that never drains holds an instant's runs no longer than the pace limit.
+        var stuck = new SlotClock(time) { BacklogLimit = 100, Backlog = () => 10_000, PaceLimit = TimeSpan.FromMilliseconds(500) };
+        var later = 0;
+        for (var i = 0; i < 10; i++)
+        {
+            stuck.Arm(Slot.AddMinutes(1), () => Task.FromResult(true), () => { Interlocked.Increment(ref later); return Task.CompletedTask; });
+        }
+        time.Advance(TimeSpan.FromMinutes(1));
+        await WaitUntil(() => Volatile.Read(ref later) == 10);
+    }
+
+    [Fact]
     public async Task ARunThatNeverAnswers_HoldsTheOthersNoLongerThanTheBeginLimit_AndGoesOnWhenItDoes()
     {
         var time = new FakeTimeProvider(Slot.AddSeconds(-1));
