@@ -27,6 +27,7 @@ public static class BatchyardServices
         services.AddSingleton<IJobBackend, NoopJobBackend>();
         services.TryAddSingleton<RunEvents>();
         services.TryAddSingleton<Runs.SlotClock>();
+        services.TryAddSingleton<Scheduling.FolderLoad>();
         services.TryAddSingleton<Pools.PoolSettings>();
         services.TryAddSingleton(sp => new Costs.AttemptCosts(new Costs.PriceTable(sp.GetService<IConfiguration>()), Costs.LocalPrices.From(sp.GetService<IConfiguration>())));
         services.TryAddSingleton(sp => Runs.CapacityBackoff.From(sp.GetService<IConfiguration>()));

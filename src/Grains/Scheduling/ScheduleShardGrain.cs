@@ -21,6 +21,7 @@ public sealed partial class ScheduleShardGrain(
     [Microsoft.Extensions.DependencyInjection.FromKeyedServices(BatchyardClock.Key)] TimeProvider time,
     IOptions<WakeOptions> wake,
     IOptions<SchedulingOptions> scheduling,
+    FolderLoad folderLoad,
     ILogger<ScheduleShardGrain> logger) : Grain, IScheduleShardGrain, IRemindable
 {
     internal const string KeepAliveReminder = "schedule-shard";
@@ -84,7 +85,7 @@ public sealed partial class ScheduleShardGrain(
     {
         var now = time.GetUtcNow();
         var fired = 0;
-        while (_inFlight < scheduling.Value.FiresInFlight && _due.TryPeek(out var dagId, out var slot) && slot <= now)
+        while (_inFlight < FiresInFlight && _due.TryPeek(out var dagId, out var slot) && slot <= now)
         {
             _due.Dequeue();
             if (!_next.TryGetValue(dagId, out var current) || current != slot)
@@ -128,6 +129,9 @@ public sealed partial class ScheduleShardGrain(
             Pump();
         }
     }
+
+    /// <summary>DAGs fired at once: one while this silo loads its DAGs folder for the first time (<see cref="FolderLoad"/>).</summary>
+    private int FiresInFlight => folderLoad.Loading ? 1 : scheduling.Value.FiresInFlight;
 
     public Task<int> CountAsync() => Task.FromResult(_next.Count);
 
@@ -206,7 +210,7 @@ public sealed partial class ScheduleShardGrain(
             _armedFor = null;
             return;
         }
-        if (_inFlight >= scheduling.Value.FiresInFlight && earliest <= time.GetUtcNow())
+        if (_inFlight >= FiresInFlight && earliest <= time.GetUtcNow())
         {
             // Due, but as many DAGs as may be are firing: the next one to answer fires it.
             _timer?.Dispose();

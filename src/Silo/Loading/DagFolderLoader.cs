@@ -17,6 +17,7 @@ public sealed partial class DagFolderLoader(
     IOptions<BatchyardOptions> options,
     IGrainFactory grains,
     BackendCatalog backends,
+    Batchyard.Scheduling.FolderLoad folderLoad,
     IHostEnvironment environment,
     ILogger<DagFolderLoader> logger) : BackgroundService
 {
@@ -53,6 +54,8 @@ public sealed partial class DagFolderLoader(
 
         try
         {
+            // The first scan goes before runs made ahead of their slots (see FolderLoad).
+            using var loading = folderLoad.Begin();
             await ScanAsync(stoppingToken);
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)

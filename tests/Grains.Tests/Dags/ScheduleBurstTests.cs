@@ -73,6 +73,30 @@ public sealed class ScheduleBurstTests : IAsyncLifetime
         Assert.Equal(Dags, _backend.Submitted.Distinct(StringComparer.Ordinal).Count());
     }
 
+    [Fact]
+    public async Task WhileTheSiloLoadsItsFolder_RunsAreMadeOneAtATimePerShard_AndAllOnceItEnds()
+    {
+        var load = _cluster.Silos[0].ServiceProvider.GetRequiredService<FolderLoad>();
+        var loading = load.Begin();
+        var grains = _cluster.Client;
+        await Task.WhenAll(Enumerable.Range(0, Dags).Select(i => grains.GetGrain<IDagGrain>($"l{i:000}").ApplyAsync(
+            TestDags.Dag($"l{i:000}", TestDags.Task("t")) with { Schedule = "* * * * *" })));
+        var shard = grains.GetGrain<IScheduleShardGrain>(0);
+        await WaitAsync(async () => await shard.CountAsync() == Dags, "every DAG followed by the shard");
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await WaitAsync(() => Task.FromResult(_counter.Calls >= 50), "50 evaluations during the load");
+        Assert.Equal(1, _counter.MaxAtOnce);
+
+        loading.Dispose();
+        Assert.False(load.Loading);
+        await WaitAsync(() => Task.FromResult(_backend.Submitted.Count >= Dags), $"{Dags} runs of 00:01");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal(Dags, _counter.Calls);
+        Assert.InRange(_counter.MaxAtOnce, 1, FiresInFlight);
+        Assert.Equal(Dags, _backend.Submitted.Distinct(StringComparer.Ordinal).Count());
+    }
+
     private static async Task WaitAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
