@@ -114,17 +114,16 @@ public sealed class SlotClock([Microsoft.Extensions.DependencyInjection.FromKeye
         }
         using var room = new SemaphoreSlim(FollowUpsAtOnce);
         var followUps = new List<Task>(begins.Count);
-        var paced = System.Diagnostics.Stopwatch.StartNew();
-        var waited = TimeSpan.Zero;
+        // Time spent waiting on the backlog, in real time: the backlog is the machine's, whatever clock the runs follow.
+        var waited = new System.Diagnostics.Stopwatch();
         foreach (var (entry, begun) in begins)
         {
             await room.WaitAsync().ConfigureAwait(false);
-            // Real time: the backlog is the machine's, whatever clock the runs follow.
-            while (waited < PaceLimit && Backlog() > BacklogLimit)
+            while (waited.Elapsed < PaceLimit && Backlog() > BacklogLimit)
             {
-                var from = paced.Elapsed;
+                waited.Start();
                 await Task.Delay(TimeSpan.FromMilliseconds(5)).ConfigureAwait(false);
-                waited += paced.Elapsed - from;
+                waited.Stop();
             }
             followUps.Add(GoOnAsync(entry, begun, room));
         }

@@ -57,11 +57,7 @@ public sealed class ScheduleBurstTests : IAsyncLifetime
     [Fact]
     public async Task EveryDagDueAtOnce_EvaluatesAFewAtATime_AndFiresEachSlotOnce()
     {
-        var grains = _cluster.Client;
-        await Task.WhenAll(Enumerable.Range(0, Dags).Select(i => grains.GetGrain<IDagGrain>($"b{i:000}").ApplyAsync(
-            TestDags.Dag($"b{i:000}", TestDags.Task("t")) with { Schedule = "* * * * *" })));
-        var shard = grains.GetGrain<IScheduleShardGrain>(0);
-        await WaitAsync(async () => await shard.CountAsync() == Dags, "every DAG followed by the shard");
+        await ApplyEveryMinuteDagsAsync("b");
 
         _time.Advance(TimeSpan.FromMinutes(1));
         await WaitAsync(() => Task.FromResult(_backend.Submitted.Count >= Dags), $"{Dags} runs of 00:01");
@@ -78,11 +74,7 @@ public sealed class ScheduleBurstTests : IAsyncLifetime
     {
         var load = _cluster.Silos[0].ServiceProvider.GetRequiredService<FolderLoad>();
         var loading = load.Begin();
-        var grains = _cluster.Client;
-        await Task.WhenAll(Enumerable.Range(0, Dags).Select(i => grains.GetGrain<IDagGrain>($"l{i:000}").ApplyAsync(
-            TestDags.Dag($"l{i:000}", TestDags.Task("t")) with { Schedule = "* * * * *" })));
-        var shard = grains.GetGrain<IScheduleShardGrain>(0);
-        await WaitAsync(async () => await shard.CountAsync() == Dags, "every DAG followed by the shard");
+        await ApplyEveryMinuteDagsAsync("l");
 
         _time.Advance(TimeSpan.FromMinutes(1));
         await WaitAsync(() => Task.FromResult(_counter.Calls >= 50), "50 evaluations during the load");
@@ -95,6 +87,16 @@ public sealed class ScheduleBurstTests : IAsyncLifetime
         Assert.Equal(Dags, _counter.Calls);
         Assert.InRange(_counter.MaxAtOnce, 1, FiresInFlight);
         Assert.Equal(Dags, _backend.Submitted.Distinct(StringComparer.Ordinal).Count());
+    }
+
+    /// <summary>Applies <see cref="Dags"/> every-minute DAGs named <paramref name="prefix"/>000… and waits until the shard follows them all.</summary>
+    private async Task ApplyEveryMinuteDagsAsync(string prefix)
+    {
+        var grains = _cluster.Client;
+        await Task.WhenAll(Enumerable.Range(0, Dags).Select(i => grains.GetGrain<IDagGrain>($"{prefix}{i:000}").ApplyAsync(
+            TestDags.Dag($"{prefix}{i:000}", TestDags.Task("t")) with { Schedule = "* * * * *" })));
+        var shard = grains.GetGrain<IScheduleShardGrain>(0);
+        await WaitAsync(async () => await shard.CountAsync() == Dags, "every DAG followed by the shard");
     }
 
     private static async Task WaitAsync(Func<Task<bool>> condition, string what)
