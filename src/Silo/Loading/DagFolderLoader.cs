@@ -11,7 +11,8 @@ namespace Batchyard.Silo.Loading;
 /// <summary>
 /// Loads every DAG file of the DAGs folder at start, then follows the folder: a changed file is re-applied,
 /// a refused file never replaces the last good version (its problems go to the log and the DAG's state),
-/// a deleted file removes its DAG (the history stays).
+/// a deleted file removes its DAG (the history stays). In a cluster, the silo holding the folder's lease
+/// (<see cref="IDagFolderLeaseGrain"/>) does this; the others take over when it goes away.
 /// </summary>
 public sealed partial class DagFolderLoader(
     IOptions<BatchyardOptions> options,
@@ -19,17 +20,32 @@ public sealed partial class DagFolderLoader(
     BackendCatalog backends,
     Batchyard.Scheduling.FolderLoad folderLoad,
     IHostEnvironment environment,
+    ILocalSiloDetails silo,
     ILogger<DagFolderLoader> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, (string Hash, string? DagId)> _files = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _scanGate = new(1, 1);
     private readonly TaskCompletionSource _firstScan = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(2);
+    /// <summary>How often a silo that does not hold the lease asks for it once the DAGs are loaded.</summary>
+    private static readonly TimeSpan LeasePoll = TimeSpan.FromSeconds(5);
+    private readonly SemaphoreSlim _changed = new(0);
+    /// <summary>Released when this silo takes the lease or loses it.</summary>
+    private readonly SemaphoreSlim _leaseTaken = new(0);
+    private readonly SemaphoreSlim _askGate = new(1, 1);
     private volatile bool _retrySoon;
+    private volatile bool _holding;
+    private volatile bool _takenOver;
+    private bool _toldLoaded;
+    private bool _followingLogged;
+    private IDisposable _loading = NoLoad.Instance;
 
     public string Folder { get; } = Path.GetFullPath(Path.Combine(environment.ContentRootPath, options.Value.DagsFolder));
 
-    /// <summary>Completes when every file of the folder has been read once (readiness waits for it).</summary>
+    /// <summary>
+    /// Completes when every file of the folder has been read once, by this silo or by the silo holding the
+    /// folder's lease (readiness waits for it).
+    /// </summary>
     public Task FirstScan => _firstScan.Task;
 
     /// <summary>The last scan that changed something: files read and parsed, files applied, and how long each part took.</summary>
@@ -43,45 +59,93 @@ public sealed partial class DagFolderLoader(
             Directory.CreateDirectory(Folder);
         }
 
-        using var changed = new SemaphoreSlim(0);
         using var watcher = new FileSystemWatcher(Folder) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size };
-        FileSystemEventHandler onChange = (_, _) => changed.Release();
+        FileSystemEventHandler onChange = (_, _) => _changed.Release();
         watcher.Changed += onChange;
         watcher.Created += onChange;
         watcher.Deleted += onChange;
-        watcher.Renamed += (_, _) => changed.Release();
+        watcher.Renamed += (_, _) => _changed.Release();
         watcher.EnableRaisingEvents = true;
 
+        // Until the cluster's DAGs are loaded (by this silo or the lease's holder), runs made ahead of their
+        // slots on this silo go one at a time per shard (see FolderLoad).
+        _loading = folderLoad.Begin();
+        using var leaseLoop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var lease = HoldLeaseAsync(leaseLoop.Token);
         try
         {
-            // The first scan goes before runs made ahead of their slots (see FolderLoad).
-            using var loading = folderLoad.Begin();
-            await ScanAsync(stoppingToken);
+            await FollowFolderAsync(stoppingToken);
         }
-        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        finally
         {
-            LogScanFailed(ex);
-            _retrySoon = true;
+            await leaseLoop.CancelAsync();
+            await lease;
+            _loading.Dispose();
+            if (_holding)
+            {
+                await ReleaseLeaseAsync();
+            }
         }
-        if (!_retrySoon)
-        {
-            _firstScan.TrySetResult();
-        }
+    }
+
+    /// <summary>While this silo holds the lease: reads the whole folder once, then what changes in it.</summary>
+    private async Task FollowFolderAsync(CancellationToken stoppingToken)
+    {
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await changed.WaitAsync(_retrySoon ? RetryDelay : options.Value.DagsRescanInterval, stoppingToken);
-                // Editors write a file in several steps: let them finish before reading.
-                await Task.Delay(TimeSpan.FromMilliseconds(200), stoppingToken);
-                while (changed.CurrentCount > 0)
+                if (!_holding)
                 {
-                    await changed.WaitAsync(stoppingToken);
+                    // Another silo loads the folder; this one waits for the lease to come to it.
+                    await _leaseTaken.WaitAsync(stoppingToken);
+                    continue;
+                }
+                if (!_takenOver)
+                {
+                    await _changed.WaitAsync(_retrySoon ? RetryDelay : options.Value.DagsRescanInterval, stoppingToken);
+                    // Editors write a file in several steps: let them finish before reading.
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), stoppingToken);
+                    while (_changed.CurrentCount > 0)
+                    {
+                        await _changed.WaitAsync(stoppingToken);
+                    }
+                }
+                if (!_holding)
+                {
+                    continue;
+                }
+                if (_takenOver)
+                {
+                    // Taken (at start, or from a holder that went away): the whole folder is read again, as the
+                    // holder may have applied changes this silo did not see. Unchanged DAGs are not written again.
+                    _takenOver = false;
+                    while (_changed.Wait(0))
+                    {
+                    }
+                    foreach (var path in _files.Keys)
+                    {
+                        _files[path] = (string.Empty, _files[path].DagId);
+                    }
                 }
                 await ScanAsync(stoppingToken);
                 if (!_retrySoon)
                 {
-                    _firstScan.TrySetResult();
+                    MarkLoaded();
+                    if (!_toldLoaded)
+                    {
+                        // The other silos wait for this (readiness): tell the lease now, not at the next renewal.
+                        _toldLoaded = true;
+                        try
+                        {
+                            await AskLeaseAsync();
+                        }
+                        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                        {
+                            // The next renewal tells it.
+                            LogLeaseUnanswered(ex.Message);
+                        }
+                    }
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -91,9 +155,100 @@ public sealed partial class DagFolderLoader(
             catch (Exception ex)
             {
                 LogScanFailed(ex);
+                _retrySoon = true;
             }
         }
     }
+
+    /// <summary>Takes or renews the lease every third of its term; asks every second while the cluster's DAGs are not loaded yet.</summary>
+    private async Task HoldLeaseAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await AskLeaseAsync();
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The cluster may be forming, or the lease's silo just died: asked again shortly.
+                LogLeaseUnanswered(ex.Message);
+            }
+            try
+            {
+                var again = _holding ? DagFolderLeaseGrain.Term / 3 : FirstScan.IsCompleted ? LeasePoll : TimeSpan.FromSeconds(1);
+                await Task.Delay(again, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task AskLeaseAsync()
+    {
+        // Asked by the renewal loop, and once by the scan that loaded the folder: one answer at a time.
+        await _askGate.WaitAsync();
+        try
+        {
+            Heard(await Lease.HoldAsync(silo.SiloAddress, _toldLoaded));
+        }
+        finally
+        {
+            _askGate.Release();
+        }
+    }
+
+    private void Heard(DagFolderLease lease)
+    {
+        var held = lease.IsHeldBy(silo.SiloAddress);
+        if (held != _holding)
+        {
+            if (held)
+            {
+                LogLeaseTaken(Folder);
+                _takenOver = true;
+                _changed.Release();
+            }
+            else
+            {
+                LogLeaseFollowing(lease.Holder.ToString(), Folder);
+            }
+            _holding = held;
+            _leaseTaken.Release();
+        }
+        else if (!held && !_followingLogged)
+        {
+            LogLeaseFollowing(lease.Holder.ToString(), Folder);
+        }
+        _followingLogged = true;
+        if (!held && lease.Loaded)
+        {
+            MarkLoaded();
+        }
+    }
+
+    private async Task ReleaseLeaseAsync()
+    {
+        try
+        {
+            await Lease.ReleaseAsync(silo.SiloAddress).WaitAsync(TimeSpan.FromSeconds(2));
+        }
+        catch (Exception ex)
+        {
+            // Shutting down: the lease ends with its term, or at once when the cluster sees this silo leave.
+            LogLeaseUnanswered(ex.Message);
+        }
+    }
+
+    private void MarkLoaded()
+    {
+        _firstScan.TrySetResult();
+        _loading.Dispose();
+    }
+
+    private IDagFolderLeaseGrain Lease => grains.GetGrain<IDagFolderLeaseGrain>(0);
 
     /// <summary>Reads the folder now and applies what changed.</summary>
     public async Task ScanAsync(CancellationToken cancellationToken)
@@ -244,8 +399,27 @@ public sealed partial class DagFolderLoader(
     [LoggerMessage(Level = LogLevel.Warning, Message = "{File}: loading failed, trying again shortly: {Error}")]
     private partial void LogLoadFailed(string file, string error);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "DAGs folder {Folder}: this silo holds its lease, it loads the folder and follows its changes")]
+    private partial void LogLeaseTaken(string folder);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "DAGs folder {Folder}: silo {Holder} holds its lease and loads it; this silo takes over if that one goes away")]
+    private partial void LogLeaseFollowing(string holder, string folder);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "DAGs folder lease: no answer yet, asking again shortly: {Error}")]
+    private partial void LogLeaseUnanswered(string error);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "scanning the DAGs folder failed")]
     private partial void LogScanFailed(Exception ex);
+}
+
+/// <summary>A load that has ended (before the first begins).</summary>
+file sealed class NoLoad : IDisposable
+{
+    public static readonly NoLoad Instance = new();
+
+    public void Dispose()
+    {
+    }
 }
 
 /// <summary>One scan of the DAGs folder that changed something: its files, those read and parsed, and the time each part took.</summary>
