@@ -43,6 +43,43 @@ public static class MapCounts
             StringComparer.Ordinal);
     }
 
+    /// <summary>The states of a group of tasks counted (tasks without a state left out), in state order.</summary>
+    public static ImmutableArray<StateCount> OfTasks(IEnumerable<string> taskIds, IReadOnlyDictionary<string, TaskState>? states)
+    {
+        if (states is null)
+        {
+            return [];
+        }
+        var tally = new Dictionary<TaskState, int>();
+        foreach (var taskId in taskIds)
+        {
+            if (states.TryGetValue(taskId, out var state))
+            {
+                tally[state] = tally.GetValueOrDefault(state) + 1;
+            }
+        }
+        return [.. tally.OrderBy(p => p.Key).Select(p => new StateCount(p.Key, p.Value))];
+    }
+
+    /// <summary>
+    /// The one state that stands for a group: a failure if any (a single failed task among 2,000 must show),
+    /// else the largest unfinished state, else the largest; null when none has a state.
+    /// </summary>
+    public static TaskState? Dominant(ImmutableArray<StateCount> counts)
+    {
+        if (counts.IsDefaultOrEmpty)
+        {
+            return null;
+        }
+        var failed = counts.Where(c => c.State is TaskState.Failed or TaskState.TimedOut or TaskState.UpstreamFailed).OrderByDescending(c => c.Count).ToList();
+        if (failed.Count > 0)
+        {
+            return failed[0].State;
+        }
+        var unfinished = counts.Where(c => !c.State.IsFinal()).OrderByDescending(c => c.Count).ToList();
+        return (unfinished.Count > 0 ? unfinished[0] : counts.OrderByDescending(c => c.Count).First()).State;
+    }
+
     /// <summary>"4 succeeded · 2 running".</summary>
     public static string Describe(ImmutableArray<StateCount> counts) =>
         string.Join(" · ", counts.Select(c => $"{c.Count} {StateStyles.Name(c.State)}"));

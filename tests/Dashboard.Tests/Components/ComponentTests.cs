@@ -19,6 +19,66 @@ public sealed class ComponentTests : BunitContext
         JSInterop.Mode = JSRuntimeMode.Loose;
     }
 
+    private static DagLayout LayoutOf(params string[] taskIds) => DagLayout.Compute([.. taskIds.Select(id => new TaskDefinition { TaskId = id })]);
+
+    /// <summary>start >> [w0 … w(width-1)] >> done: a fan-out wide enough to be drawn as a group.</summary>
+    private static DagLayout Fan(int width) => DagLayout.Compute(
+    [
+        new TaskDefinition { TaskId = "start" },
+        .. Enumerable.Range(0, width).Select(i => new TaskDefinition { TaskId = $"w{i}", Upstream = ["start"] }),
+        new TaskDefinition { TaskId = "done", Upstream = [.. Enumerable.Range(0, width).Select(i => $"w{i}")] },
+    ]);
+
+    private static RunDetails FanRun(int width, int failed) => new()
+    {
+        DagId = "fan",
+        RunId = "r",
+        State = RunState.Running,
+        LogicalDate = T0,
+        StartedAt = T0,
+        Tasks =
+        [
+            new TaskInstanceDetails { TaskId = "start", State = TaskState.Succeeded },
+            .. Enumerable.Range(0, width).Select(i => new TaskInstanceDetails { TaskId = $"w{i}", State = i < failed ? TaskState.Failed : i % 2 == 0 ? TaskState.Succeeded : TaskState.Running }),
+            new TaskInstanceDetails { TaskId = "done", State = TaskState.Pending },
+        ],
+    };
+
+    [Fact]
+    public void DagGraph_AWideFanOut_IsOneGroupNodeWithItsTasksCountedByState_AndAFailureShows()
+    {
+        var layout = Fan(2000);
+        var run = FanRun(2000, failed: 1);
+        var graph = Render<DagGraph>(p => p
+            .Add(c => c.Layout, layout)
+            .Add(c => c.States, run.Tasks.ToDictionary(t => t.TaskId, t => t.State)));
+
+        Assert.Equal(3, graph.FindAll("g.by-node").Count);
+        var group = graph.Find("g[data-task=w0]");
+        Assert.Equal("2000", group.GetAttribute("data-group"));
+        // One failed task among 2,000 colours the group.
+        Assert.Equal("failed", group.GetAttribute("data-state"));
+        Assert.Equal("running:1000 succeeded:999 failed:1", group.GetAttribute("data-counts"));
+        Assert.Contains("2000 tasks, 1 failed", group.TextContent, StringComparison.Ordinal);
+        Assert.Equal(new string?[] { "start->w0", "w0->done" }, graph.FindAll("path.by-edge").Select(e => e.GetAttribute("data-edge")).ToArray());
+    }
+
+    [Fact]
+    public void RunGrid_AWideFanOut_IsOneRowWhoseSquareCountsItsTasks()
+    {
+        var grid = Render<RunGrid>(p => p
+            .Add(c => c.Runs, [FanRun(2000, failed: 0)])
+            .Add(c => c.Layout, Fan(2000))
+            .Add(c => c.Now, T0.AddHours(1)));
+
+        Assert.Equal(new string?[] { "start", "w0", "done" }, grid.FindAll("tbody tr").Select(r => r.GetAttribute("data-row")).ToArray());
+        var square = grid.Find("tr[data-row=w0] a.by-grid-square");
+        // Nothing failed: the largest unfinished state stands for the group.
+        Assert.Equal("running", square.GetAttribute("data-state"));
+        Assert.Equal("running:1000 succeeded:1000", square.GetAttribute("data-counts"));
+        Assert.Contains("w0 … w1999 (2000)", grid.Find("tr[data-row=w0] td.by-grid-label").TextContent, StringComparison.Ordinal);
+    }
+
     private static DagLayout Pipeline() => DagLayout.Compute(
     [
         new TaskDefinition { TaskId = "extract" },
@@ -113,7 +173,7 @@ public sealed class ComponentTests : BunitContext
     [Fact]
     public void RunGrid_NoRuns_ShowsAnEmptyState()
     {
-        var grid = Render<RunGrid>(p => p.Add(c => c.Runs, ImmutableArray<RunDetails>.Empty).Add(c => c.TaskOrder, ["a"]));
+        var grid = Render<RunGrid>(p => p.Add(c => c.Runs, ImmutableArray<RunDetails>.Empty).Add(c => c.Layout, LayoutOf("a")));
 
         Assert.Contains("No runs yet", grid.Find("[data-testid=empty-state]").TextContent, StringComparison.Ordinal);
     }
@@ -134,7 +194,7 @@ public sealed class ComponentTests : BunitContext
 
         var grid = Render<RunGrid>(p => p
             .Add(c => c.Runs, [Run("new", 2, TaskState.Failed), Run("old", 1, TaskState.Succeeded)])
-            .Add(c => c.TaskOrder, ["a", "b"])
+            .Add(c => c.Layout, LayoutOf("a", "b"))
             .Add(c => c.Now, T0.AddHours(3)));
 
         var firstRow = grid.FindAll("tbody tr")[0].QuerySelectorAll("a.by-grid-square").Select(a => a.GetAttribute("data-state")).ToArray();
@@ -191,7 +251,7 @@ public sealed class ComponentTests : BunitContext
         };
         var grid = Render<RunGrid>(p => p
             .Add(c => c.Runs, [RunOf("r2", false, 2), RunOf("r1", true, 1)])
-            .Add(c => c.TaskOrder, ["t"])
+            .Add(c => c.Layout, LayoutOf("t"))
             .Add(c => c.Now, T0.AddDays(3)));
 
         Assert.Single(grid.FindAll("th[data-run=r1] [data-testid=late-badge]"));

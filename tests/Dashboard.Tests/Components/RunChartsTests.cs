@@ -93,4 +93,27 @@ public sealed class RunChartsTests : BunitContext
         Assert.Empty(panel.FindComponents<MudChart<double>>());
         Assert.NotNull(panel.Find("[data-testid=run-charts-empty]"));
     }
+
+    [Fact]
+    public void ADagOfManyTasks_ChartsItsLongestTasksOnly_AndSaysHowManyThereWere()
+    {
+        // 40 tasks; task i takes i seconds: the 12 longest are t28 … t39.
+        var run = new RunDetails
+        {
+            DagId = "d",
+            RunId = "wide",
+            State = RunState.Succeeded,
+            LogicalDate = T0,
+            StartedAt = T0,
+            EndedAt = T0.AddSeconds(60),
+            Tasks = [.. Enumerable.Range(0, 40).Select(i => new TaskInstanceDetails { TaskId = $"t{i}", State = TaskState.Succeeded, Attempts = [Attempt(0, i + 1)] })],
+        };
+
+        var panel = Render<RunChartsPanel>(p => p.Add(c => c.Runs, [run]).Add(c => c.TaskOrder, [.. Enumerable.Range(0, 40).Select(i => $"t{i}")]));
+
+        var tasks = panel.FindComponents<MudChart<double>>()[1].Instance.ChartSeries;
+        Assert.Equal(Enumerable.Range(28, 12).Select(i => $"t{i}"), tasks.Select(s => s.Name));
+        Assert.Equal("40", panel.Find("[data-testid=chart-task-durations]").GetAttribute("data-tasks"));
+        Assert.Contains("the 12 longest of 40 tasks", panel.Find("[data-testid=chart-task-durations]").TextContent, StringComparison.Ordinal);
+    }
 }

@@ -55,4 +55,43 @@ public class DagLayoutTests
     [Fact]
     public void TaskOrder_FollowsLayers() =>
         Assert.Equal(["extract", "train", "publish"], DagLayout.Compute([Task("publish", "train"), Task("train", "extract"), Task("extract")]).TaskOrder.ToArray());
+
+    [Fact]
+    public void Compute_ALargeDag_DrawsEachSetOfSiblingsAsOneNode_AndKeepsEveryTaskInTheOrder()
+    {
+        // start >> [a0 … a149] >> mid >> [b0 … b2] >> end, and a lone task beside them: 157 tasks.
+        var tasks = new List<TaskDefinition> { Task("start") };
+        tasks.AddRange(Enumerable.Range(0, 150).Select(i => Task($"a{i}", "start")));
+        tasks.Add(Task("mid", [.. Enumerable.Range(0, 150).Select(i => $"a{i}")]));
+        tasks.AddRange(Enumerable.Range(0, 3).Select(i => Task($"b{i}", "mid")));
+        tasks.Add(Task("end", "b0", "b1", "b2"));
+        tasks.Add(Task("lone"));
+
+        var layout = DagLayout.Compute(tasks);
+
+        var group = layout.Find("a77")!;
+        Assert.True(group.IsGroup);
+        Assert.Equal("a0", group.TaskId);
+        Assert.Equal(150, group.Tasks.Length);
+        Assert.Same(group, layout.Find("a0"));
+        // Three siblings are fewer than a group: drawn one by one.
+        Assert.False(layout.Find("b1")!.IsGroup);
+        Assert.Equal(["start", "lone", "a0", "mid", "b0", "b1", "b2", "end"], layout.Rows.Select(n => n.TaskId).ToArray());
+        Assert.Contains(new GraphEdge("a0", "mid"), layout.Edges);
+        Assert.Equal(1, layout.Edges.Count(e => e.To == "mid"));
+        Assert.Equal(tasks.Count, layout.TaskOrder.Distinct().Count());
+        Assert.True(layout.Height < 10 * (DagLayout.NodeHeight + DagLayout.RowGap));
+    }
+
+    [Fact]
+    public void Compute_UpToTheLimit_DrawsEveryTask()
+    {
+        var tasks = new List<TaskDefinition> { Task("start") };
+        tasks.AddRange(Enumerable.Range(0, DagLayout.CollapseAbove - 1).Select(i => Task($"a{i}", "start")));
+
+        var layout = DagLayout.Compute(tasks);
+
+        Assert.Equal(DagLayout.CollapseAbove, layout.Nodes.Length);
+        Assert.DoesNotContain(layout.Nodes, n => n.IsGroup);
+    }
 }
