@@ -27,6 +27,7 @@ public static class DashboardHosting
         services.AddMudServices();
         services.TryAddSingleton(TimeProvider.System);
         services.AddScoped<DashboardData>();
+        services.TryAddSingleton<PrerenderHandoff>();
         services.AddScoped<DashboardCaller>();
         // The silo registers these already (with its storage's audit log); a dashboard of its own falls back to them.
         services.TryAddSingleton(sp => new ApiKeys(sp.GetRequiredService<IConfiguration>()));

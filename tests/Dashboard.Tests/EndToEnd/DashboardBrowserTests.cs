@@ -76,6 +76,45 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
     }
 
     [Fact]
+    public async Task RunAndDagPages_KeepThePrerenderedContentWhileTheCircuitConnects()
+    {
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+        var run = await grains.GetGrain<IDagGrain>("quick").TriggerAsync(new TriggerRequest());
+        var runGrain = grains.GetGrain<IDagRunGrain>(RunKeys.Run("quick", run.RunId));
+        for (var i = 0; i < 600 && (await runGrain.GetAsync())?.State.IsFinal() != true; i++)
+        {
+            await Task.Delay(100);
+        }
+
+        await AssertNeverDropsAsync($"dags/quick/runs/{Uri.EscapeDataString(run.RunId)}", "[data-testid=task-table] tr[data-task]");
+        await AssertNeverDropsAsync("dags/quick", "[data-testid=dag-graph] g[data-task]");
+    }
+
+    /// <summary>From the first byte on: once the page shows <paramref name="selector"/>, does it ever show none (a loading state in between)?</summary>
+    private async Task AssertNeverDropsAsync(string path, string selector)
+    {
+        var page = await host.OpenAsync("about:blank", waitInteractive: false);
+        await page.AddInitScriptAsync($$"""
+            window.__shown = { seen: false, dropped: false };
+            new MutationObserver(() => {
+              const n = document.querySelectorAll('{{selector}}').length;
+              if (n > 0) window.__shown.seen = true;
+              else if (window.__shown.seen) window.__shown.dropped = true;
+            }).observe(document, { childList: true, subtree: true });
+            """);
+        await page.GotoAsync(path);
+        await Expect(page.Locator(selector).First).ToBeVisibleAsync();
+        await DashboardHost.WaitInteractiveAsync(page);
+        // The interactive render reads the page's data again: let it answer and render.
+        await page.WaitForTimeoutAsync(1000);
+
+        Assert.True(await page.EvaluateAsync<bool>("() => window.__shown.seen"), path);
+        Assert.False(await page.EvaluateAsync<bool>("() => window.__shown.dropped"), $"{path}: {selector} went away while the circuit connected");
+        await Expect(page.Locator(selector).First).ToBeVisibleAsync();
+        await page.CloseAsync();
+    }
+
+    [Fact]
     public async Task RunPage_RunningTask_LogFollowsLiveAndTheRunCanBeCancelled()
     {
         var run = await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IDagGrain>("slow").TriggerAsync(new TriggerRequest());
