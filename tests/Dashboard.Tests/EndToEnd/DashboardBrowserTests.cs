@@ -94,22 +94,16 @@ public sealed partial class DashboardBrowserTests(DashboardHost host) : IClassFi
     private async Task AssertNeverDropsAsync(string path, string selector)
     {
         var page = await host.OpenAsync("about:blank", waitInteractive: false);
-        await page.AddInitScriptAsync($$"""
-            window.__shown = { seen: false, dropped: false };
-            new MutationObserver(() => {
-              const n = document.querySelectorAll('{{selector}}').length;
-              if (n > 0) window.__shown.seen = true;
-              else if (window.__shown.seen) window.__shown.dropped = true;
-            }).observe(document, { childList: true, subtree: true });
-            """);
+        await DashboardHost.WatchForDropsAsync(page, selector);
         await page.GotoAsync(path);
         await Expect(page.Locator(selector).First).ToBeVisibleAsync();
         await DashboardHost.WaitInteractiveAsync(page);
         // The interactive render reads the page's data again: let it answer and render.
         await page.WaitForTimeoutAsync(1000);
 
-        Assert.True(await page.EvaluateAsync<bool>("() => window.__shown.seen"), path);
-        Assert.False(await page.EvaluateAsync<bool>("() => window.__shown.dropped"), $"{path}: {selector} went away while the circuit connected");
+        var (seen, dropped) = await DashboardHost.DroppedAsync(page);
+        Assert.True(seen, path);
+        Assert.False(dropped, $"{path}: {selector} went away while the circuit connected");
         await Expect(page.Locator(selector).First).ToBeVisibleAsync();
         await page.CloseAsync();
     }

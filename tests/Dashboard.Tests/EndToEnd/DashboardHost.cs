@@ -97,6 +97,23 @@ public class DashboardHost : IAsyncLifetime
     public static Task WaitInteractiveAsync(IPage page) =>
         page.Locator("[data-testid=interactive]").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
 
+    /// <summary>
+    /// Watches <paramref name="selector"/> from the page's first byte on (call before navigating): once shown, does
+    /// it ever go away (a loading state in between)? Read the answer with <see cref="DroppedAsync"/>.
+    /// </summary>
+    public static Task WatchForDropsAsync(IPage page, string selector) => page.AddInitScriptAsync($$"""
+        window.__shown = { seen: false, dropped: false };
+        new MutationObserver(() => {
+          const n = document.querySelectorAll('{{selector}}').length;
+          if (n > 0) window.__shown.seen = true;
+          else if (window.__shown.seen) window.__shown.dropped = true;
+        }).observe(document, { childList: true, subtree: true });
+        """);
+
+    /// <summary>Whether the watched selector was shown, and whether it went away after it was.</summary>
+    public static async Task<(bool Seen, bool Dropped)> DroppedAsync(IPage page) =>
+        (await page.EvaluateAsync<bool>("() => window.__shown.seen"), await page.EvaluateAsync<bool>("() => window.__shown.dropped"));
+
     public static Task ScreenshotAsync(IPage page, string name) =>
         page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Artifacts, name + ".png"), FullPage = true });
 

@@ -37,22 +37,16 @@ public sealed class ManyDagsBrowserTests(ManyDagsHost host, ITestOutputHelper ou
         var page = await host.Browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = host.BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1440, Height = 1000 } });
         page.SetDefaultTimeout(30_000);
         // From the first byte on: once rows are shown, does the list ever show none (a loading state in between)?
-        await page.AddInitScriptAsync("""
-            window.__rows = { seen: false, dropped: false };
-            new MutationObserver(() => {
-              const n = document.querySelectorAll('tr[data-dag]').length;
-              if (n > 0) window.__rows.seen = true;
-              else if (window.__rows.seen) window.__rows.dropped = true;
-            }).observe(document, { childList: true, subtree: true });
-            """);
+        await DashboardHost.WatchForDropsAsync(page, "tr[data-dag]");
         await page.GotoAsync("/");
         await Expect(page.Locator("tr[data-dag=gen-0000]")).ToBeVisibleAsync();
         await DashboardHost.WaitInteractiveAsync(page);
         // The interactive render asks for the page again: let it answer and render.
         await page.WaitForTimeoutAsync(1000);
 
-        Assert.True(await page.EvaluateAsync<bool>("() => window.__rows.seen"));
-        Assert.False(await page.EvaluateAsync<bool>("() => window.__rows.dropped"), "the rows went away while the circuit connected");
+        var (seen, dropped) = await DashboardHost.DroppedAsync(page);
+        Assert.True(seen);
+        Assert.False(dropped, "the rows went away while the circuit connected");
         await Expect(page.Locator("tr[data-dag]")).ToHaveCountAsync(50);
         await Expect(page.Locator("[data-testid=dag-counts]")).ToHaveTextAsync("2000 DAGs · 0 running now · 0 paused");
     }
