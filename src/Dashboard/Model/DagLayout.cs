@@ -150,7 +150,8 @@ public sealed record DagLayout(ImmutableArray<GraphNode> Nodes, ImmutableArray<G
             layers[id].ToString(System.Globalization.CultureInfo.InvariantCulture),
             string.Join('\u0002', upstream[id].Order(StringComparer.Ordinal)),
             string.Join('\u0002', downstream[id].Order(StringComparer.Ordinal))]);
-        var siblings = tasks.GroupBy(t => Key(t.TaskId), StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(t => t.TaskId).ToArray(), StringComparer.Ordinal);
+        var keys = tasks.ToDictionary(t => t.TaskId, t => Key(t.TaskId), StringComparer.Ordinal);
+        var siblings = tasks.GroupBy(t => keys[t.TaskId], StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(t => t.TaskId).ToArray(), StringComparer.Ordinal);
         var units = new List<string[]>();
         var placed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var task in tasks)
@@ -159,7 +160,7 @@ public sealed record DagLayout(ImmutableArray<GraphNode> Nodes, ImmutableArray<G
             {
                 continue;
             }
-            var group = siblings[Key(task.TaskId)];
+            var group = siblings[keys[task.TaskId]];
             if (group.Length >= MinGroup)
             {
                 units.Add(group);

@@ -37,7 +37,7 @@ public sealed record RunCharts(
             .Select(taskId => (taskId, perRun.Select(r => r.TryGetValue(taskId, out var seconds) ? seconds : (double?)null).ToArray()))
             .Where(t => t.Item2.Any(v => v is not null))
             .ToArray();
-        var charted = withDurations
+        var taskSeconds = withDurations
             .Select((t, order) => (t, order))
             .OrderByDescending(p => p.t.Item2.Max())
             .ThenBy(p => p.order)
@@ -45,7 +45,6 @@ public sealed record RunCharts(
             .OrderBy(p => p.order)
             .Select(p => p.t)
             .ToArray();
-        var taskSeconds = charted;
         var longest = runSeconds.Concat(taskSeconds.SelectMany(t => t.Item2)).Max() ?? 0;
         var (unit, divisor) = longest >= 2 * 3600 ? ("h", 3600.0) : longest >= 120 ? ("min", 60.0) : ("s", 1.0);
         ImmutableArray<double?> Scale(IEnumerable<double?> values) => [.. values.Select(v => v / divisor)];

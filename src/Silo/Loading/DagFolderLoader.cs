@@ -29,9 +29,8 @@ public sealed partial class DagFolderLoader(
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(2);
     /// <summary>How often a silo that does not hold the lease asks for it once the DAGs are loaded.</summary>
     private static readonly TimeSpan LeasePoll = TimeSpan.FromSeconds(5);
+    /// <summary>Released on a change in the folder, and when this silo takes the lease or loses it.</summary>
     private readonly SemaphoreSlim _changed = new(0);
-    /// <summary>Released when this silo takes the lease or loses it.</summary>
-    private readonly SemaphoreSlim _leaseTaken = new(0);
     private readonly SemaphoreSlim _askGate = new(1, 1);
     private volatile bool _retrySoon;
     private volatile bool _holding;
@@ -97,8 +96,9 @@ public sealed partial class DagFolderLoader(
             {
                 if (!_holding)
                 {
-                    // Another silo loads the folder; this one waits for the lease to come to it.
-                    await _leaseTaken.WaitAsync(stoppingToken);
+                    // Another silo loads the folder; this one waits for the lease to come to it (a file change
+                    // wakes it too, and it waits again).
+                    await _changed.WaitAsync(stoppingToken);
                     continue;
                 }
                 if (!_takenOver)
@@ -209,14 +209,13 @@ public sealed partial class DagFolderLoader(
             {
                 LogLeaseTaken(Folder);
                 _takenOver = true;
-                _changed.Release();
             }
             else
             {
                 LogLeaseFollowing(lease.Holder.ToString(), Folder);
             }
             _holding = held;
-            _leaseTaken.Release();
+            _changed.Release();
         }
         else if (!held && !_followingLogged)
         {
